@@ -1,0 +1,154 @@
+"""The one module that talks to AWS: sessions, clients, retries, errors, the read-only guard.
+
+boto3 is imported here lazily, so that `runbook --help`, `list` and `show` start
+without it. Endpoints come from boto3's own configuration: `AWS_ENDPOINT_URL`
+and `AWS_ENDPOINT_URL_<SERVICE>` point the same code at the sandbox.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+from runbook.errors import AwsError, RunbookError, UsageError
+from runbook.model import ApiCall
+
+_READ_PREFIXES = ("Describe", "List", "Get")
+
+# Error codes that mean "who are you?" rather than "you may not".
+_CREDENTIAL_CODES = {
+    "AuthFailure",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "RequestExpired",
+}
+_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"}
+
+
+class ReadOnlyViolation(RunbookError):
+    """A mutating call was attempted by a read-only command: a bug, never sent."""
+
+
+class ApiError(AwsError):
+    """AWS answered with an error the caller may know how to handle (by `code`)."""
+
+    def __init__(self, message: str, code: str, request_id: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.request_id = request_id
+
+
+def iam_action(service: str, operation_name: str) -> str:
+    prefix = {"elasticache": "elasticache", "rds": "rds", "ec2": "ec2", "logs": "logs", "sts": "sts"}.get(service, service)
+    return f"{prefix}:{operation_name}"
+
+
+class Aws:
+    """Clients for one region and profile, with call counting and an optional read-only guard."""
+
+    def __init__(self, region: str | None = None, profile: str | None = None, *, read_only: bool = False):
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import ProfileNotFound
+
+        try:
+            self.session = boto3.Session(region_name=region, profile_name=profile)
+        except ProfileNotFound:
+            raise UsageError(f"AWS profile {profile!r} not found in your AWS config") from None
+        if not self.session.region_name:
+            raise UsageError("no AWS region: pass --region or set AWS_DEFAULT_REGION")
+        self.region: str = self.session.region_name
+        self.read_only = read_only
+        # Standard retry mode retries throttling with backoff; timeouts keep a
+        # dead endpoint from hanging an emergency script.
+        self._config = Config(
+            retries={"mode": "standard", "max_attempts": 5},
+            connect_timeout=5,
+            read_timeout=30,
+            user_agent_extra="runbook",
+        )
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+
+    def client(self, service: str):
+        with self._lock:
+            client = self._clients.get(service)
+            if client is None:
+                client = self.session.client(service, config=self._config)
+                client.meta.events.register("before-call", self._before_call)
+                self._clients[service] = client
+            return client
+
+    def _before_call(self, model, **_: Any) -> None:
+        service = model.service_model.service_name
+        if self.read_only and not model.name.startswith(_READ_PREFIXES):
+            raise ReadOnlyViolation(
+                f"refused {service}:{model.name}: this command is read-only and may only Describe, List or Get"
+            )
+        with self._lock:
+            self.calls[f"{service}:{model.name}"] += 1
+
+    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        """Send one call; AWS failures come back as AwsError with a verb phrase."""
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectionError as BotoConnectionError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
+
+        client = self.client(service)
+        method = getattr(client, operation)
+        action = client.meta.method_to_api_mapping.get(operation, operation)
+        try:
+            return method(**params)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "Unknown")
+            message = error.get("Message", "")
+            request_id = exc.response.get("ResponseMetadata", {}).get("RequestId")
+            if code in _DENIED_CODES:
+                raise ApiError(
+                    f"access denied: {iam_action(service, action)} was refused ({code}); grant it to the caller",
+                    code,
+                    request_id,
+                ) from None
+            if code in _CREDENTIAL_CODES:
+                raise ApiError(
+                    f"AWS rejected the credentials calling {service}:{action} ({code}): refresh them or pick another --profile",
+                    code,
+                    request_id,
+                ) from None
+            raise ApiError(f"{service}:{action} failed: {code}: {message}".rstrip(": "), code, request_id) from None
+        except (NoCredentialsError, PartialCredentialsError):
+            raise AwsError(
+                "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile"
+            ) from None
+        except (EndpointConnectionError, BotoConnectionError) as exc:
+            endpoint = client.meta.endpoint_url
+            raise AwsError(f"cannot reach the {service} endpoint {endpoint}: {type(exc).__name__}") from None
+        except BotoCoreError as exc:
+            raise AwsError(f"{service}:{action} failed: {exc}") from None
+
+    def execute(self, call: ApiCall) -> dict[str, Any]:
+        return self.call(call.service, call.operation, **dict(call.params))
+
+    def paginate(self, service: str, operation: str, result_key: str, **params: Any) -> list[dict[str, Any]]:
+        """Follow NextToken/Marker by hand: App Runner has no boto3 paginators."""
+        items: list[dict[str, Any]] = []
+        token_in, token_out = ("Marker", "Marker") if service in ("rds", "elasticache") else ("NextToken", "NextToken")
+        while True:
+            page = self.call(service, operation, **params)
+            items.extend(page.get(result_key, []))
+            token = page.get(token_out)
+            if not token:
+                return items
+            params = {**params, token_in: token}

@@ -1,0 +1,6 @@
+"""Pure checks: `detect(topology, params) -> Finding`, registered by name.
+
+Importing this package registers every check module.
+"""
+
+from runbook.checks import apprunner, http, security_groups  # noqa: F401

@@ -1,0 +1,59 @@
+"""The health probe, read the way an engineer reads envoy's answers."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from runbook.discovery import Topology
+from runbook.model import Evidence, Finding, Status
+from runbook.probe import ProbeResult
+from runbook.registry import check
+
+_SHOWN_HEADERS = ("server", "x-envoy-upstream-service-time", "content-type", "content-length")
+
+
+def probe_evidence(result: ProbeResult) -> Evidence:
+    if result.status is None:
+        return Evidence(f"GET {result.url}", f"no answer: {result.error}")
+    headers = ", ".join(f"{h}: {result.headers[h]}" for h in _SHOWN_HEADERS if h in result.headers)
+    body = result.body.strip().replace("\n", " ")
+    body = (body[:200] + "…") if len(body) > 200 else body
+    return Evidence(
+        f"GET {result.url}",
+        f"HTTP {result.status} ({headers or 'no headers'}) body: {body or '(empty)'}",
+        {"status": result.status, "headers": result.headers, "body": body, "elapsed_ms": result.elapsed_ms},
+    )
+
+
+def classify(result: ProbeResult) -> str:
+    """Who answered, and what it means."""
+    if result.status is None:
+        return "the service URL did not answer at all"
+    if result.status == 200:
+        return "the application answered 200"
+    if result.status == 404 and not result.from_app:
+        return "404 from the App Runner proxy itself: no healthy instance, the request never reached the app"
+    if result.status == 404:
+        return "404 from the application: it runs, but does not serve this path"
+    if result.status >= 500 and not result.from_app:
+        return f"{result.status} from the proxy: the container is not listening or crashed"
+    return f"HTTP {result.status} from the application"
+
+
+@check("http.healthz", params={"health_path": "/healthz"})
+def healthz(topology: Topology, params: Mapping[str, Any]) -> Finding:
+    """The service URL's health path answers 200.
+
+    Example:
+      - id: healthz
+        check: http.healthz
+        with: {health_path: /healthz}
+    """
+    result = topology.probe
+    if result is None:
+        return Finding(Status.SKIPPED, "the service has no URL to probe")
+    evidence = (probe_evidence(result),)
+    if result.status == 200:
+        return Finding(Status.OK, f"{params['health_path']} answered 200", evidence)
+    waits = None if (result.status == 404 and result.from_app) else "health"
+    return Finding(Status.FAIL, classify(result), evidence, waits_for=waits)

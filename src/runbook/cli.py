@@ -1,0 +1,361 @@
+"""The `runbook` command: the only place that prints or prompts.
+
+Exit codes: 0 healthy, 1 problems remain, 2 bad usage or invalid input,
+3 AWS or network error, 4 timed out waiting, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from runbook import __version__
+from runbook.errors import Interrupted, RunbookError
+
+if TYPE_CHECKING:
+    from runbook.engine import Report
+    from runbook.model import AppliedChange, Change, Step, StepResult
+
+app = typer.Typer(
+    name="runbook",
+    help="Walk a broken AWS deployment back to health, step by step, with the evidence for every verdict.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+_debug = False
+
+ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="App Runner service name or ARN.")]
+RegionOpt = Annotated[Optional[str], typer.Option("--region", help="AWS region (default: from your AWS config).")]
+ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="AWS profile from your AWS config.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Report format.")]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report to FILE instead of stdout.")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Give up waiting after SECONDS (exit 4).", min=1)]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"runbook {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
+
+def _console(stderr: bool = True):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+# -- commands that need no AWS ---------------------------------------------------
+@app.command("list")
+def list_runbooks() -> None:
+    """List the bundled runbooks.
+
+    Example: runbook list
+    """
+    from runbook import runbook as rb
+
+    for name, path in rb.bundled().items():
+        loaded = rb.load(str(path))
+        typer.echo(f"{name}\t{loaded.title}")
+
+
+@app.command()
+def show(runbook: Annotated[str, typer.Argument(help="Bundled runbook name or path to a YAML file.")]) -> None:
+    """Show a runbook's steps: what each checks and why.
+
+    Example: runbook show apprunner-vpc
+    """
+    from rich.markup import escape
+
+    from runbook import runbook as rb
+
+    loaded = rb.load(runbook)
+    console = _console(stderr=False)
+    console.print(f"[bold]{escape(loaded.name)}[/bold]: {escape(loaded.title)}")
+    if loaded.description:
+        console.print(escape(loaded.description.strip()))
+    for number, step in enumerate(loaded.steps, 1):
+        after = f" (after {', '.join(step.after)})" if step.after else ""
+        console.print(f"\n{number}. [bold]{escape(step.id)}[/bold] [dim]{escape(step.check)}{escape(after)}[/dim]")
+        console.print(f"   {escape(step.title)}")
+        console.print(f"   [dim]why:[/dim] {escape(step.why)}")
+
+
+# -- commands against AWS -------------------------------------------------------
+@app.command()
+def check(
+    runbook: Annotated[str, typer.Argument(help="Bundled runbook name or path to a YAML file.")],
+    service: ServiceOpt,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    format: FormatOpt = Format.text,
+    output: OutputOpt = None,
+) -> None:
+    """Diagnose a service once, read-only: every verdict with its evidence, every fix proposed.
+
+    Example: runbook check apprunner-vpc --service nerava-backend --format json
+    """
+    from runbook import runbook as rb
+    from runbook.aws import Aws
+    from runbook.confirm import NonInteractive
+    from runbook.engine import Engine
+
+    loaded = rb.load(runbook)
+    aws = Aws(region, profile, read_only=True)
+    reporter = ConsoleReporter(_console())
+    report = Engine(aws, loaded, service, confirmer=NonInteractive(), reporter=reporter).check()
+    _emit(report, format, output)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def fix(
+    runbook: Annotated[str, typer.Argument(help="Bundled runbook name or path to a YAML file.")],
+    service: ServiceOpt,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply every proposed change without asking.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
+    timeout: TimeoutOpt = 900.0,
+    journal: Annotated[Optional[Path], typer.Option("--journal", help="Journal file (default: $XDG_STATE_HOME/runbook/journal.jsonl).")] = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    format: FormatOpt = Format.text,
+    output: OutputOpt = None,
+) -> None:
+    """Fix a service: each change shown, confirmed, applied and read back; then wait until RUNNING and healthy.
+
+    Examples:
+      runbook fix apprunner-vpc --service nerava-backend
+      runbook fix apprunner-vpc --service nerava-backend --yes --timeout 1200
+    """
+    report = run_fix(runbook, service, yes=yes, dry_run=dry_run, timeout=timeout, journal_path=journal, region=region, profile=profile)
+    _emit(report, format, output)
+    raise typer.Exit(report.exit_code)
+
+
+def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, profile) -> "Report":
+    from runbook import runbook as rb
+    from runbook.aws import Aws
+    from runbook.confirm import AssumeYes, Interactive, NonInteractive
+    from runbook.engine import Engine, Options
+    from runbook.journal import Journal
+
+    loaded = rb.load(runbook)
+    console = _console()
+    if dry_run:
+        confirmer = NonInteractive()
+    elif yes:
+        confirmer = AssumeYes()
+    elif sys.stdin.isatty():
+        confirmer = Interactive()
+    else:
+        console.print("no terminal on stdin and no --yes: showing the plan, applying nothing (pass --yes to apply)")
+        confirmer = NonInteractive()
+        dry_run = True
+    aws = Aws(region, profile, read_only=dry_run)
+    journal = None if dry_run else Journal(journal_path, runbook=loaded.name, service=service, region=aws.region)
+    engine = Engine(
+        aws,
+        loaded,
+        service,
+        confirmer=confirmer,
+        reporter=ConsoleReporter(console),
+        journal=journal,
+        options=Options(timeout=timeout, dry_run=dry_run),
+    )
+    report = engine.fix()
+    if journal and any(a for r in report.results for a in r.applied):
+        console.print(f"journal: {journal.path} (run {journal.run_id})")
+    return report
+
+
+def _emit(report: "Report", fmt: Format, output: Optional[Path]) -> None:
+    from runbook import render
+
+    if output:
+        output.write_text(render.render(report, fmt.value), encoding="utf-8")
+        return
+    if fmt is Format.text:
+        render.print_text(report, _console(stderr=False))
+    else:
+        sys.stdout.write(render.render(report, fmt.value))
+        sys.stdout.flush()
+
+
+# -- the sandbox ----------------------------------------------------------------
+ScenarioOpt = Annotated[str, typer.Option("--scenario", help="Bundled scenario name or path to a scenario YAML file.")]
+DeployOpt = Annotated[
+    Optional[float], typer.Option("--deploy-seconds", help="Override every deployment's duration in the scenario.", min=0)
+]
+
+
+@app.command()
+def sandbox(
+    scenario: ScenarioOpt = "field-report",
+    env_file: Annotated[Optional[Path], typer.Option("--env-file", help="Write the export lines to PATH once ready.")] = None,
+    deploy_seconds: DeployOpt = None,
+) -> None:
+    """Run a local twin of a broken deployment (moto + App Runner emulator) until interrupted.
+
+    Example: runbook sandbox --scenario field-report --env-file /tmp/sandbox.env
+    """
+    from runbook.sandbox import Sandbox, load_scenario
+
+    loaded = load_scenario(scenario)
+    console = _console()
+    box = Sandbox(deploy_seconds=deploy_seconds)
+    # SIGTERM shuts down as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(Interrupted("terminated")))
+    try:
+        box.start()
+        box.load(loaded)
+        lines = box.export_lines()
+        for line in lines:
+            typer.echo(line)
+        sys.stdout.flush()
+        if env_file:
+            tmp = env_file.with_suffix(env_file.suffix + ".tmp")
+            tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            tmp.replace(env_file)
+        console.print(f"sandbox {loaded.name} ready; press Ctrl-C to stop")
+        while True:
+            time.sleep(3600)
+    except Interrupted:
+        console.print("sandbox stopping")
+    finally:
+        box.stop()
+
+
+@app.command()
+def demo(
+    scenario: ScenarioOpt = "field-report",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply every proposed change without asking.")] = False,
+    deploy_seconds: DeployOpt = None,
+    timeout: TimeoutOpt = 300.0,
+    format: FormatOpt = Format.text,
+) -> None:
+    """Start the sandbox and fix it in one process: the field report, repaired end to end.
+
+    Example: runbook demo --yes
+    """
+    from runbook.sandbox import Sandbox, load_scenario
+
+    loaded = load_scenario(scenario)
+    console = _console()
+    with Sandbox(deploy_seconds=deploy_seconds) as box:
+        box.load(loaded)
+        os.environ.update(box.env)
+        service = loaded.services[0].name if hasattr(loaded, "services") else "nerava-backend"
+        console.print(f"sandbox {loaded.name} is up; fixing service {service}")
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            report = run_fix(
+                "apprunner-vpc", service, yes=yes, dry_run=False, timeout=timeout,
+                journal_path=Path(tmp) / "journal.jsonl", region=None, profile=None,
+            )
+            _emit(report, format, None)
+    raise typer.Exit(report.exit_code)
+
+
+# -- progress -------------------------------------------------------------------
+class ConsoleReporter:
+    """Shows progress on stderr: a live status line on a terminal, plain lines otherwise."""
+
+    def __init__(self, console):
+        self.console = console
+        self._last: dict[str, str] = {}
+        self._status = None
+        self._last_wait = ("", "")
+
+    def _end_status(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def evaluated(self, results: "list[StepResult]", round_no: int) -> None:
+        from rich.markup import escape
+
+        self._end_status()
+        for result in results:
+            line = f"{result.finding.status.value}: {result.finding.summary}"
+            if self._last.get(result.step.id) != line:
+                self._last[result.step.id] = line
+                style = {"ok": "green", "warn": "yellow", "fail": "red", "error": "bold red"}.get(result.finding.status.value, "dim")
+                self.console.print(f"[{style}]{result.finding.status.value:>7}[/] {escape(result.step.id)}: {escape(result.finding.summary)}")
+
+    def proposing(self, step: "Step", change: "Change") -> None:
+        from rich.markup import escape
+
+        self._end_status()
+        self.console.print(f"\n[bold]{escape(step.id)}[/bold] proposes: {escape(change.description)}")
+        params = ", ".join(f"{k}={v!r}" for k, v in change.call.params.items())
+        self.console.print(f"  [dim]API:[/dim] {change.call.service}.{change.call.operation}({escape(params)})", soft_wrap=True)
+        self.console.print(f"  [dim]CLI:[/dim] {escape(change.call.cli())}", soft_wrap=True)
+        if change.inverse:
+            self.console.print(f"  [dim]undo:[/dim] {escape(change.inverse.cli())}", soft_wrap=True)
+
+    def applied(self, step: "Step", applied: "AppliedChange") -> None:
+        from rich.markup import escape
+
+        mark = "[green]applied[/green]" if applied.applied else "[yellow]not applied[/yellow]"
+        self.console.print(f"  {mark}: {escape(applied.outcome)}")
+
+    def waiting(self, what: str, state: str, elapsed: float, budget: float) -> None:
+        from rich.markup import escape
+
+        text = f"waiting for {what}: {state} ({elapsed:.0f}s of {budget:.0f}s)"
+        if self.console.is_terminal:
+            if self._status is None:
+                self._status = self.console.status(escape(text))
+                self._status.start()
+            else:
+                self._status.update(escape(text))
+        elif self._last_wait != (what, state):
+            self._last_wait = (what, state)
+            self.console.print(escape(text))
+
+    def note(self, message: str) -> None:
+        from rich.markup import escape
+
+        self._end_status()
+        self.console.print(escape(message))
+
+
+# -- entry point ----------------------------------------------------------------
+def main() -> None:
+    def interrupt(*_):
+        raise Interrupted("interrupted")
+
+    # click turns KeyboardInterrupt into a generic abort with exit 1; ours keeps 130.
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        app()
+    except RunbookError as exc:
+        if _debug:
+            raise
+        typer.echo(f"runbook: error: {exc}" if not isinstance(exc, Interrupted) else "runbook: interrupted", err=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,44 @@
+"""Who says yes: a person at a terminal, `--yes`, or nobody (a script without `--yes`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from runbook.model import Change, Step
+
+
+@dataclass(frozen=True)
+class Decision:
+    approved: bool
+    reason: str
+
+
+class Confirmer(Protocol):
+    def confirm(self, step: Step, change: Change) -> Decision: ...
+
+
+class AssumeYes:
+    def confirm(self, step: Step, change: Change) -> Decision:
+        return Decision(True, "approved by --yes")
+
+
+class NonInteractive:
+    """No terminal and no --yes: never prompt, never apply."""
+
+    def confirm(self, step: Step, change: Change) -> Decision:
+        return Decision(False, "not applied: no terminal to ask on; pass --yes to apply")
+
+
+class Interactive:
+    def confirm(self, step: Step, change: Change) -> Decision:
+        import questionary
+
+        from runbook.errors import Interrupted
+
+        # unsafe_ask raises KeyboardInterrupt on Ctrl-C instead of returning None.
+        try:
+            answer = questionary.confirm(f"Apply this change for step {step.id}?", default=False).unsafe_ask()
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted at the prompt") from None
+        return Decision(True, "approved at the prompt") if answer else Decision(False, "declined at the prompt")

@@ -1,0 +1,272 @@
+"""Read the world once into a Topology: the only reader of AWS.
+
+Each level of the dependency chain is one round of concurrent calls:
+  1. the service (by ARN, or found by name);
+  2. its operations, its connector, the databases and caches its environment
+     may name, and the health probe;
+  3. the security groups, their rules and the subnets of all of them together.
+Checks then share this snapshot; nothing is described twice.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+from runbook.aws import Aws
+from runbook.errors import UsageError
+from runbook.probe import ProbeResult, probe, service_url
+from runbook.secrets import redact_url, secrets_in_env
+
+DEFAULTS = {"database_url_var": "DATABASE_URL", "redis_url_var": "REDIS_URL", "health_path": "/healthz"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A dependency named by an environment variable, followed to the AWS resource it points at."""
+
+    kind: str  # "database" or "cache"
+    env_var: str
+    url: str  # redacted
+    scheme: str
+    host: str
+    port: int | None
+    resource_id: str | None = None  # DBInstanceIdentifier or ReplicationGroupId/CacheClusterId
+    resource: Mapping[str, Any] | None = None
+    endpoint_port: int | None = None
+    security_group_ids: tuple[str, ...] = ()
+    subnet_ids: tuple[str, ...] = ()
+    vpc_id: str | None = None
+    transit_encryption: bool | None = None
+    source: str = ""  # the API call that found it
+
+
+@dataclass
+class Topology:
+    region: str
+    service: dict[str, Any]
+    operations: list[dict[str, Any]]
+    connector: dict[str, Any] | None
+    env: dict[str, str]
+    targets: dict[str, Target]
+    security_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sg_rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    probe: ProbeResult | None = None
+    secrets: frozenset[str] = frozenset()
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def service_name(self) -> str:
+        return self.service["ServiceName"]
+
+    @property
+    def service_arn(self) -> str:
+        return self.service["ServiceArn"]
+
+    @property
+    def egress(self) -> dict[str, Any]:
+        return self.service.get("NetworkConfiguration", {}).get("EgressConfiguration", {})
+
+    @property
+    def connector_sg_ids(self) -> tuple[str, ...]:
+        return tuple((self.connector or {}).get("SecurityGroups", ()))
+
+    @property
+    def connector_subnet_ids(self) -> tuple[str, ...]:
+        return tuple((self.connector or {}).get("Subnets", ()))
+
+
+def runtime_env(service: Mapping[str, Any]) -> dict[str, str]:
+    source = service.get("SourceConfiguration", {})
+    image = source.get("ImageRepository", {}).get("ImageConfiguration", {})
+    code = source.get("CodeRepository", {}).get("CodeConfiguration", {}).get("CodeConfigurationValues", {})
+    return dict(image.get("RuntimeEnvironmentVariables") or code.get("RuntimeEnvironmentVariables") or {})
+
+
+def find_service(aws: Aws, name_or_arn: str) -> dict[str, Any]:
+    if name_or_arn.startswith("arn:"):
+        from runbook.aws import ApiError
+
+        try:
+            return aws.call("apprunner", "describe_service", ServiceArn=name_or_arn)["Service"]
+        except ApiError as exc:
+            if exc.code in ("ResourceNotFoundException", "InvalidRequestException"):
+                raise UsageError(f"no App Runner service {name_or_arn} in {aws.region}") from None
+            raise
+    summaries = aws.paginate("apprunner", "list_services", "ServiceSummaryList", MaxResults=20)
+    for summary in summaries:
+        if summary["ServiceName"] == name_or_arn:
+            return aws.call("apprunner", "describe_service", ServiceArn=summary["ServiceArn"])["Service"]
+    existing = ", ".join(sorted(s["ServiceName"] for s in summaries)) or "none"
+    raise UsageError(f"no App Runner service named {name_or_arn!r} in {aws.region}; services there: {existing}")
+
+
+def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None) -> Topology:
+    params = {**DEFAULTS, **(params or {})}
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    service = find_service(aws, service_ref)
+    timings["service"] = time.monotonic() - started
+
+    env = runtime_env(service)
+    arn = service["ServiceArn"]
+    connector_arn = service.get("NetworkConfiguration", {}).get("EgressConfiguration", {}).get("VpcConnectorArn")
+    db_url = env.get(params["database_url_var"])
+    cache_url = env.get(params["redis_url_var"])
+
+    level = time.monotonic()
+    jobs: dict[str, Callable[[], Any]] = {
+        "operations": lambda: aws.call("apprunner", "list_operations", ServiceArn=arn, MaxResults=20).get(
+            "OperationSummaryList", []
+        ),
+        "probe": lambda: probe(service_url(service["ServiceUrl"], params["health_path"])) if service.get("ServiceUrl") else None,
+    }
+    if connector_arn:
+        jobs["connector"] = lambda: aws.call("apprunner", "describe_vpc_connector", VpcConnectorArn=connector_arn)[
+            "VpcConnector"
+        ]
+    if db_url:
+        jobs["db_instances"] = lambda: aws.paginate("rds", "describe_db_instances", "DBInstances")
+    if cache_url:
+        jobs["replication_groups"] = lambda: aws.paginate("elasticache", "describe_replication_groups", "ReplicationGroups")
+        jobs["cache_clusters"] = lambda: aws.paginate(
+            "elasticache", "describe_cache_clusters", "CacheClusters", ShowCacheNodeInfo=True
+        )
+    got = _concurrently(jobs)
+    timings["resources"] = time.monotonic() - level
+
+    targets: dict[str, Target] = {}
+    if db_url:
+        targets["database"] = _database_target(params["database_url_var"], db_url, got["db_instances"])
+    if cache_url:
+        targets["cache"] = _cache_target(params["redis_url_var"], cache_url, got["replication_groups"], got["cache_clusters"])
+
+    connector = got.get("connector")
+    group_ids = sorted({*(connector or {}).get("SecurityGroups", ()), *(g for t in targets.values() for g in t.security_group_ids)})
+    subnet_ids = sorted({*(connector or {}).get("Subnets", ()), *(s for t in targets.values() for s in t.subnet_ids)})
+
+    level = time.monotonic()
+    jobs = {}
+    if group_ids:
+        jobs["groups"] = lambda: aws.paginate("ec2", "describe_security_groups", "SecurityGroups", GroupIds=group_ids)
+        jobs["rules"] = lambda: aws.paginate(
+            "ec2",
+            "describe_security_group_rules",
+            "SecurityGroupRules",
+            Filters=[{"Name": "group-id", "Values": group_ids}],
+        )
+    if subnet_ids:
+        jobs["subnets"] = lambda: aws.paginate("ec2", "describe_subnets", "Subnets", SubnetIds=subnet_ids)
+    got3 = _concurrently(jobs)
+    timings["network"] = time.monotonic() - level
+
+    rules: dict[str, list[dict[str, Any]]] = {g: [] for g in group_ids}
+    for rule in got3.get("rules", []):
+        rules.setdefault(rule["GroupId"], []).append(rule)
+    timings["total"] = time.monotonic() - started
+    return Topology(
+        region=aws.region,
+        service=service,
+        operations=got["operations"],
+        connector=connector,
+        env=env,
+        targets=targets,
+        security_groups={g["GroupId"]: g for g in got3.get("groups", [])},
+        sg_rules=rules,
+        subnets={s["SubnetId"]: s for s in got3.get("subnets", [])},
+        probe=got["probe"],
+        secrets=frozenset(secrets_in_env(env)),
+        timings=timings,
+    )
+
+
+def _concurrently(jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    if not jobs:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        # .result() re-raises the first AwsError in the caller's thread.
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _parse(kind: str, env_var: str, url: str, default_port: int) -> Target:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        parts, port = urlsplit(""), None
+    return Target(
+        kind=kind,
+        env_var=env_var,
+        url=redact_url(url),
+        scheme=parts.scheme,
+        host=(parts.hostname or "").lower(),
+        port=port or (default_port if parts.hostname else None),
+    )
+
+
+def _database_target(env_var: str, url: str, instances: list[dict[str, Any]]) -> Target:
+    target = _parse("database", env_var, url, 5432)
+    for db in instances:
+        endpoint = db.get("Endpoint") or {}
+        if endpoint.get("Address", "").lower() == target.host:
+            group = db.get("DBSubnetGroup") or {}
+            return _replace(
+                target,
+                resource_id=db["DBInstanceIdentifier"],
+                resource=db,
+                endpoint_port=endpoint.get("Port"),
+                security_group_ids=tuple(g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])),
+                subnet_ids=tuple(s["SubnetIdentifier"] for s in group.get("Subnets", [])),
+                vpc_id=group.get("VpcId"),
+                source="rds describe_db_instances",
+            )
+    return _replace(target, source="rds describe_db_instances")
+
+
+def _cache_target(env_var: str, url: str, groups: list[dict[str, Any]], clusters: list[dict[str, Any]]) -> Target:
+    target = _parse("cache", env_var, url, 6379)
+    by_id = {c["CacheClusterId"]: c for c in clusters}
+    for group in groups:
+        endpoints = [group.get("ConfigurationEndpoint") or {}]
+        for node_group in group.get("NodeGroups", []):
+            endpoints += [node_group.get("PrimaryEndpoint") or {}, node_group.get("ReaderEndpoint") or {}]
+        match = next((e for e in endpoints if e.get("Address", "").lower() == target.host), None)
+        if match:
+            members = [by_id[m] for m in group.get("MemberClusters", []) if m in by_id]
+            return _cache_resource(target, group["ReplicationGroupId"], group, match.get("Port"), members,
+                                   group.get("TransitEncryptionEnabled"), "elasticache describe_replication_groups")
+    for cluster in clusters:
+        for node in cluster.get("CacheNodes", []):
+            endpoint = node.get("Endpoint") or {}
+            if endpoint.get("Address", "").lower() == target.host:
+                return _cache_resource(target, cluster["CacheClusterId"], cluster, endpoint.get("Port"), [cluster],
+                                       cluster.get("TransitEncryptionEnabled"), "elasticache describe_cache_clusters")
+    return _replace(target, source="elasticache describe_replication_groups")
+
+
+def _cache_resource(target, resource_id, resource, port, members, transit, source) -> Target:
+    groups: list[str] = []
+    for member in members:
+        for sg in member.get("SecurityGroups", []):
+            if sg["SecurityGroupId"] not in groups:
+                groups.append(sg["SecurityGroupId"])
+    return _replace(
+        target,
+        resource_id=resource_id,
+        resource=resource,
+        endpoint_port=port,
+        security_group_ids=tuple(groups),
+        transit_encryption=transit,
+        source=source,
+    )
+
+
+def _replace(target: Target, **changes: Any) -> Target:
+    from dataclasses import replace
+
+    return replace(target, **changes)

@@ -1,0 +1,350 @@
+"""Walk a runbook: discover -> detect -> plan -> confirm -> apply -> verify -> wait, until healthy.
+
+The engine knows no terminal: it reports through a `Reporter` the CLI provides,
+and asks through a `Confirmer`. Each round re-discovers the world, so every
+applied change is verified by reading it back before the next phase starts.
+Within a round only one phase acts, in this order: authorize, wait for a
+deployment in flight, revoke, redeploy, wait for the health probe.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Protocol
+
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_before_delay, wait_exponential_jitter
+
+from runbook import registry
+from runbook.aws import ApiError, Aws
+from runbook.confirm import Confirmer
+from runbook.discovery import Topology, discover
+from runbook.errors import EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_TIMEOUT
+from runbook.journal import Journal
+from runbook.model import AppliedChange, Change, Finding, Phase, Runbook, Status, Step, StepResult
+from runbook.probe import probe, service_url
+from runbook.secrets import Scrubber
+
+# Outcomes AWS reports as errors that mean the world is already as we want it.
+_ALREADY_DONE = {
+    "InvalidPermission.Duplicate": "already in place (InvalidPermission.Duplicate)",
+    "InvalidPermission.NotFound": "already gone (InvalidPermission.NotFound)",
+}
+
+
+class Reporter(Protocol):
+    def evaluated(self, results: list[StepResult], round_no: int) -> None: ...
+    def proposing(self, step: Step, change: Change) -> None: ...
+    def applied(self, step: Step, applied: AppliedChange) -> None: ...
+    def waiting(self, what: str, state: str, elapsed: float, budget: float) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+@dataclass
+class Options:
+    timeout: float = 900.0
+    dry_run: bool = False
+    healthy_probes: int = 2  # consecutive 200s that count as healthy
+    poll_max: float = 3.0  # seconds between polls, at most
+
+
+@dataclass
+class Report:
+    runbook: Runbook
+    service: str
+    region: str
+    results: list[StepResult]
+    healthy: bool
+    exit_code: int
+    stopped: str  # why the run ended, in one line
+    stats: dict[str, Any] = field(default_factory=dict)
+    scrubber: Scrubber = field(default_factory=Scrubber)
+
+
+def evaluate(runbook: Runbook, topology: Topology) -> list[StepResult]:
+    """Run every check on one snapshot. Changes of a step whose `after` steps do not pass are held."""
+    results: list[StepResult] = []
+    by_id: dict[str, StepResult] = {}
+    for step in runbook.steps:
+        spec = registry.get(step.check)
+        assert spec is not None, step.check  # validated when the runbook was loaded
+        try:
+            finding = spec.detect(topology, step.params)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # An API answer the check did not expect: report it, keep the other steps.
+            finding = Finding(Status.ERROR, f"could not evaluate: {type(exc).__name__}: {exc}")
+        result = StepResult(step, finding)
+        blockers = [a for a in step.after if not by_id[a].finding.status.passed]
+        if blockers and finding.changes:
+            result.held = finding.changes
+            result.held_by = tuple(blockers)
+            result.finding = replace(finding, changes=())
+        results.append(result)
+        by_id[step.id] = result
+    return results
+
+
+def is_healthy(results: list[StepResult]) -> bool:
+    return all(r.finding.status in (Status.OK, Status.WARN, Status.SKIPPED) for r in results) and not any(
+        r.finding.waits_for for r in results
+    )
+
+
+def _key(change: Change) -> str:
+    return json.dumps(change.call.as_dict(), sort_keys=True, default=str)
+
+
+class Engine:
+    def __init__(
+        self,
+        aws: Aws,
+        runbook: Runbook,
+        service_ref: str,
+        *,
+        confirmer: Confirmer,
+        reporter: Reporter,
+        journal: Journal | None = None,
+        options: Options | None = None,
+        discover_fn: Callable[[Aws, str, dict], Topology] = discover,
+    ):
+        self.aws = aws
+        self.runbook = runbook
+        self.service_ref = service_ref
+        self.confirmer = confirmer
+        self.reporter = reporter
+        self.journal = journal
+        self.options = options or Options()
+        self._discover = discover_fn
+        self.probes = 0
+        self.scrubber = Scrubber()
+
+    # -- one snapshot -------------------------------------------------------
+    def snapshot(self) -> tuple[Topology, list[StepResult]]:
+        topology = self._discover(self.aws, self.service_ref, dict(self.runbook.params))
+        self.probes += 1 if topology.probe else 0
+        self.scrubber = Scrubber(set(self.scrubber.secrets) | set(topology.secrets))
+        if self.journal:
+            self.journal.scrubber = self.scrubber
+        return topology, evaluate(self.runbook, topology)
+
+    def check(self) -> Report:
+        started = time.monotonic()
+        topology, results = self.snapshot()
+        self.reporter.evaluated(results, 1)
+        return self._report(topology, results, started, "checked once (read-only)")
+
+    # -- fix loop -----------------------------------------------------------
+    def fix(self) -> Report:
+        started = time.monotonic()
+        deadline = started + self.options.timeout
+        applied_by_step: dict[str, list[AppliedChange]] = {}
+        sent: dict[str, str] = {}  # change key -> step id, for everything applied or declined
+        declined = False
+        round_no = 0
+        while True:
+            round_no += 1
+            topology, results = self.snapshot()
+            self._verify(results, sent, applied_by_step)
+            for result in results:
+                result.applied = applied_by_step.get(result.step.id, [])
+            self.reporter.evaluated(results, round_no)
+
+            if is_healthy(results):
+                return self._report(topology, results, started, "healthy")
+            pending = [
+                (r, c) for r in results for c in r.finding.changes if _key(c) not in sent
+            ]
+            if self.options.dry_run:
+                return self._report(topology, results, started, "dry run: nothing applied")
+            if declined:
+                return self._report(topology, results, started, "changes were declined; nothing more is done")
+
+            try:
+                acted = self._act(topology, results, pending, sent, applied_by_step, deadline)
+            except _Declined:
+                declined = True
+                continue
+            except _Deadline as exc:
+                report = self._report(topology, results, started, str(exc))
+                report.exit_code = EXIT_TIMEOUT
+                return report
+            if not acted:
+                return self._report(topology, results, started, "nothing more can be done automatically")
+
+    def _act(self, topology, results, pending, sent, applied_by_step, deadline) -> bool:
+        """Do the first phase that has work; False when nothing is left to do."""
+        by_phase: dict[Phase, list[tuple[StepResult, Change]]] = {}
+        for result, change in pending:
+            by_phase.setdefault(change.phase, []).append((result, change))
+        waits = {r.finding.waits_for for r in results if r.finding.waits_for}
+        others_failing = any(
+            r.finding.status in (Status.FAIL, Status.ERROR) and r.finding.waits_for is None for r in results
+        )
+
+        if by_phase.get(Phase.AUTHORIZE):
+            return self._apply(by_phase[Phase.AUTHORIZE], sent, applied_by_step)
+        if "deployment" in waits:
+            self._wait_deployment(topology, deadline)
+            return True
+        for phase in (Phase.REVOKE, Phase.REDEPLOY):
+            if by_phase.get(phase):
+                return self._apply(by_phase[phase], sent, applied_by_step)
+        if "health" in waits and not others_failing:
+            self._wait_health(topology, deadline)
+            return True
+        return False
+
+    def _apply(self, items, sent, applied_by_step) -> bool:
+        any_declined = False
+        for result, change in items:
+            step = result.step
+            self.reporter.proposing(step, self._display(change))
+            decision = self.confirmer.confirm(step, change)
+            sent[_key(change)] = step.id
+            if not decision.approved:
+                record = AppliedChange(change, False, decision.reason)
+                any_declined = True
+            else:
+                record = self._send(step, change)
+            applied_by_step.setdefault(step.id, []).append(record)
+            self.reporter.applied(step, record)
+        if any_declined:
+            raise _Declined()
+        return True
+
+    def _display(self, change: Change) -> Change:
+        """A copy safe to show: secrets in the parameters masked (the real call keeps them)."""
+        mask = self.scrubber.data
+        return replace(
+            change,
+            call=replace(change.call, params=mask(dict(change.call.params))),
+            inverse=replace(change.inverse, params=mask(dict(change.inverse.params))) if change.inverse else None,
+        )
+
+    def _send(self, step: Step, change: Change) -> AppliedChange:
+        seq = self.journal.begin(step.id, change, self.aws.region) if self.journal else 0
+        try:
+            response = self.aws.execute(change.call)
+        except ApiError as exc:
+            already = _ALREADY_DONE.get(exc.code)
+            if self.journal:
+                self.journal.end(seq, already or f"failed: {exc.code}", exc.request_id, str(exc))
+            if already:
+                return AppliedChange(change, True, already)
+            if exc.code in ("InvalidStateException", "InvalidRequestException"):
+                return AppliedChange(change, False, f"failed: {exc}")
+            raise
+        except BaseException as exc:
+            if self.journal:
+                self.journal.end(seq, f"unknown: {type(exc).__name__} before AWS answered", None, str(exc))
+            raise
+        request_id = response.get("ResponseMetadata", {}).get("RequestId")
+        detail = _response_detail(response)
+        if self.journal:
+            self.journal.end(seq, "applied", request_id, detail)
+        return AppliedChange(change, True, "applied" + (f" ({detail})" if detail else ""))
+
+    def _verify(self, results, sent, applied_by_step) -> None:
+        """A change applied last round must no longer be proposed: that is the read-back."""
+        for result in results:
+            for change in result.finding.changes:
+                applied = next(
+                    (a for a in applied_by_step.get(result.step.id, []) if a.applied and _key(a.change) == _key(change)),
+                    None,
+                )
+                if applied:
+                    result.finding = replace(
+                        result.finding,
+                        status=Status.ERROR,
+                        summary=f"{change.call.operation} was applied but reading it back still shows: {result.finding.summary}",
+                        changes=(),
+                    )
+
+    # -- waits --------------------------------------------------------------
+    def _wait(self, what: str, poll: Callable[[], tuple[bool, str]], deadline: float) -> None:
+        started = time.monotonic()
+        budget = max(0.0, deadline - started)
+        last = {"state": "not polled yet"}
+
+        def attempt() -> bool:
+            done, state = poll()
+            last["state"] = state
+            self.reporter.waiting(what, state, time.monotonic() - started, budget)
+            return done
+
+        retrying = Retrying(
+            stop=stop_before_delay(budget),
+            wait=wait_exponential_jitter(initial=0.5, max=self.options.poll_max, jitter=0.5),
+            retry=retry_if_result(lambda done: not done),
+            retry_error_callback=lambda state: _raise_deadline(what, last["state"], budget, state),
+            reraise=True,
+        )
+        retrying(attempt)
+
+    def _wait_deployment(self, topology: Topology, deadline: float) -> None:
+        arn = topology.service_arn
+
+        def poll() -> tuple[bool, str]:
+            ops = self.aws.call("apprunner", "list_operations", ServiceArn=arn, MaxResults=1).get("OperationSummaryList", [])
+            if not ops:
+                status = self.aws.call("apprunner", "describe_service", ServiceArn=arn)["Service"]["Status"]
+                return status != "OPERATION_IN_PROGRESS", f"service {status}"
+            op = ops[0]
+            return op["Status"] not in ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS"), f"{op['Type']} {op['Status']}"
+
+        self._wait("deployment", poll, deadline)
+
+    def _wait_health(self, topology: Topology, deadline: float) -> None:
+        url = service_url(topology.service["ServiceUrl"], self.runbook.params.get("health_path", "/healthz"))
+        streak = {"n": 0}
+        needed = self.options.healthy_probes
+
+        def poll() -> tuple[bool, str]:
+            result = probe(url)
+            self.probes += 1
+            streak["n"] = streak["n"] + 1 if result.status == 200 else 0
+            shown = f"HTTP {result.status}" if result.status else (result.error or "no answer")
+            return streak["n"] >= needed, f"{shown} ({streak['n']}/{needed} consecutive 200s)"
+
+        self._wait("health", poll, deadline)
+
+    def _report(self, topology, results, started, stopped) -> Report:
+        healthy = is_healthy(results)
+        return Report(
+            runbook=self.runbook,
+            service=topology.service_name,
+            region=self.aws.region,
+            results=results,
+            healthy=healthy,
+            exit_code=EXIT_HEALTHY if healthy else EXIT_PROBLEMS,
+            stopped=stopped,
+            stats={
+                "api_calls": dict(sorted(self.aws.calls.items())),
+                "api_calls_total": sum(self.aws.calls.values()),
+                "http_probes": self.probes,
+                "discovery_seconds": {k: round(v, 3) for k, v in topology.timings.items()},
+                "wall_seconds": round(time.monotonic() - started, 3),
+            },
+            scrubber=self.scrubber,
+        )
+
+
+class _Declined(Exception):
+    pass
+
+
+class _Deadline(Exception):
+    pass
+
+
+def _raise_deadline(what: str, state: str, budget: float, retry_state: RetryCallState):
+    raise _Deadline(f"timed out after {budget:.0f}s waiting for {what}; last seen: {state}")
+
+
+def _response_detail(response: dict[str, Any]) -> str:
+    if "SecurityGroupRules" in response:
+        return "created " + ", ".join(r.get("SecurityGroupRuleId", "?") for r in response["SecurityGroupRules"])
+    if "OperationId" in response:
+        return f"operation {response['OperationId']}"
+    return ""

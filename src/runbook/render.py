@@ -1,0 +1,158 @@
+"""Turn a Report into text (Rich), JSON (the contract in design.md) or Markdown.
+
+Every string passes through the report's Scrubber: no secret reaches any output.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from runbook.engine import Report
+from runbook.model import AppliedChange, Change, Status, StepResult
+
+STATUS_STYLE = {
+    Status.OK: "green",
+    Status.WARN: "yellow",
+    Status.FAIL: "red",
+    Status.ERROR: "bold red",
+    Status.SKIPPED: "dim",
+}
+
+
+def change_dict(change: Change, region: str, applied: AppliedChange | None = None, held_by=()) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "service": change.call.service,
+        "operation": change.call.operation,
+        "params": dict(change.call.params),
+        "cli": change.call.cli(region),
+        "applied": bool(applied and applied.applied),
+        "description": change.description,
+    }
+    if applied:
+        doc["outcome"] = applied.outcome
+    if held_by:
+        doc["held_until"] = list(held_by)
+    if change.inverse:
+        doc["undo"] = {"operation": change.inverse.operation, "cli": change.inverse.cli(region)}
+    return doc
+
+
+def step_changes(result: StepResult, region: str) -> list[dict[str, Any]]:
+    changes = [change_dict(a.change, region, a) for a in result.applied]
+    changes += [change_dict(c, region) for c in result.finding.changes]
+    changes += [change_dict(c, region, held_by=result.held_by) for c in result.held]
+    return changes
+
+
+def to_document(report: Report) -> dict[str, Any]:
+    doc = {
+        "runbook": report.runbook.name,
+        "service": report.service,
+        "region": report.region,
+        "healthy": report.healthy,
+        "exit_code": report.exit_code,
+        "stopped": report.stopped,
+        "steps": [
+            {
+                "id": r.step.id,
+                "title": r.step.title,
+                "status": r.finding.status.value,
+                "summary": r.finding.summary,
+                "evidence": [
+                    {"source": e.source, "observation": e.observation, **({"data": dict(e.data)} if e.data else {})}
+                    for e in r.finding.evidence
+                ],
+                "changes": step_changes(r, report.region),
+            }
+            for r in report.results
+        ],
+        "stats": report.stats,
+    }
+    return report.scrubber.data(doc)
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(to_document(report), indent=2, default=str) + "\n"
+
+
+def to_text(report: Report, *, color: bool = False, width: int = 120) -> str:
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
+    print_text(report, console)
+    return buffer.getvalue()
+
+
+def print_text(report: Report, console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    doc = to_document(report)
+    verdict = "[green]healthy[/green]" if report.healthy else "[red]not healthy[/red]"
+    console.print(f"[bold]{escape(doc['runbook'])}[/bold] on [bold]{escape(doc['service'])}[/bold] ({doc['region']}): {verdict}; {escape(doc['stopped'])}")
+    table = Table(show_header=True, header_style="bold", expand=False)
+    table.add_column("status")
+    table.add_column("step")
+    table.add_column("summary", overflow="fold")
+    for step in doc["steps"]:
+        status = Status(step["status"])
+        table.add_row(f"[{STATUS_STYLE[status]}]{status.value}[/]", escape(step["id"]), escape(step["summary"]))
+    console.print(table)
+    for step in doc["steps"]:
+        if step["status"] == "ok" and not step["changes"]:
+            continue
+        console.print(f"\n[bold]{escape(step['id'])}[/bold]: {escape(step['title'])}")
+        for evidence in step["evidence"]:
+            console.print(f"  [dim]{escape(evidence['source'])}[/dim]\n    {escape(evidence['observation'])}")
+        for change in step["changes"]:
+            if change["applied"]:
+                state = f"[green]applied[/green]: {escape(change.get('outcome', ''))}"
+            elif "held_until" in change:
+                state = f"[yellow]held until {', '.join(change['held_until'])} pass[/yellow]"
+            elif "outcome" in change:
+                state = f"[red]not applied[/red]: {escape(change['outcome'])}"
+            else:
+                state = "[yellow]proposed[/yellow]"
+            console.print(f"  change ({state}): {escape(change['description'])}")
+            console.print(f"    {escape(change['cli'])}", soft_wrap=True)
+            if "undo" in change:
+                console.print(f"    [dim]undo: {escape(change['undo']['cli'])}[/dim]", soft_wrap=True)
+
+
+def to_markdown(report: Report) -> str:
+    doc = to_document(report)
+    lines = [
+        f"# {doc['runbook']}: {doc['service']} ({doc['region']})",
+        "",
+        f"**Verdict:** {'healthy' if doc['healthy'] else 'not healthy'} ({doc['stopped']})",
+        "",
+        "| step | status | summary |",
+        "|---|---|---|",
+    ]
+    for step in doc["steps"]:
+        lines.append(f"| {step['id']} | {step['status']} | {_md_cell(step['summary'])} |")
+    for step in doc["steps"]:
+        lines += ["", f"## {step['id']}: {step['title']}", "", f"**{step['status']}**: {step['summary']}", ""]
+        for evidence in step["evidence"]:
+            lines.append(f"- `{evidence['source']}`: {evidence['observation']}")
+        for change in step["changes"]:
+            state = "applied" if change["applied"] else ("held" if "held_until" in change else "not applied")
+            lines += ["", f"Change ({state}{': ' + change['outcome'] if change.get('outcome') else ''}): {change['description']}", "", "```sh", change["cli"], "```"]
+            if "undo" in change:
+                lines += ["Undo:", "", "```sh", change["undo"]["cli"], "```"]
+    return "\n".join(lines) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(report: Report, fmt: str, *, color: bool = False) -> str:
+    if fmt == "json":
+        return to_json(report)
+    if fmt == "markdown":
+        return to_markdown(report)
+    return to_text(report, color=color)

@@ -1,0 +1,155 @@
+"""Find, load and validate runbook files. No AWS here."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runbook import registry
+from runbook.errors import UsageError
+from runbook.model import Runbook, Step
+
+_STEP_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_TOP_KEYS = {"name", "title", "description", "params", "steps"}
+_STEP_KEYS = {"id", "check", "title", "why", "with", "after"}
+
+
+def bundled_dir() -> Path:
+    """Where the bundled runbooks are: inside an installed wheel, or the repository's `runbooks/`."""
+    packaged = resources.files("runbook") / "_runbooks"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "runbooks"
+
+
+def bundled() -> dict[str, Path]:
+    folder = bundled_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def resolve(name_or_path: str) -> Path:
+    found = bundled().get(name_or_path)
+    if found:
+        return found
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise UsageError(f"runbook file {name_or_path} does not exist")
+        return path
+    known = ", ".join(bundled()) or "none"
+    raise UsageError(f"unknown runbook {name_or_path!r}; bundled runbooks: {known}")
+
+
+def load(name_or_path: str) -> Runbook:
+    path = resolve(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"runbook {path}: cannot read: {exc}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UsageError(f"runbook {path}: not valid YAML{where}: {problem}") from None
+    return parse(doc, str(path))
+
+
+def parse(doc: Any, source: str) -> Runbook:
+    def fail(where: str, message: str) -> UsageError:
+        return UsageError(f"runbook {source}: {where}: {message}")
+
+    if not isinstance(doc, dict):
+        raise UsageError(f"runbook {source}: expected a mapping at the top, got {_kind(doc)}")
+    unknown = set(doc) - _TOP_KEYS
+    if unknown:
+        raise fail(sorted(map(str, unknown))[0], f"unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})")
+    name = _string(doc, "name", fail, required=True)
+    title = _string(doc, "title", fail) or name
+    description = _string(doc, "description", fail) or ""
+    params = doc.get("params") or {}
+    if not isinstance(params, dict):
+        raise fail("params", f"expected a mapping, got {_kind(params)}")
+    raw_steps = doc.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise fail("steps", f"expected a non-empty list, got {_kind(raw_steps)}")
+
+    steps: list[Step] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_steps):
+        at = f"steps[{index}]"
+        if not isinstance(raw, dict):
+            raise fail(at, f"expected a mapping, got {_kind(raw)}")
+        step_id = raw.get("id")
+        if isinstance(step_id, str):
+            at = f"step {step_id}"
+        unknown = set(raw) - _STEP_KEYS
+        if unknown:
+            raise fail(f"{at}.{sorted(map(str, unknown))[0]}", f"unknown key (allowed: {', '.join(sorted(_STEP_KEYS))})")
+        step_id = _string(raw, "id", fail, at=at, required=True)
+        if not _STEP_ID.match(step_id):
+            raise fail(f"{at}.id", "use lower-case letters, digits and dashes")
+        if step_id in seen:
+            raise fail(f"{at}.id", "duplicate step id")
+        check_name = _string(raw, "check", fail, at=at, required=True)
+        spec = registry.get(check_name)
+        if spec is None:
+            raise fail(f"{at}.check", f"unknown check {check_name!r}; known checks: {', '.join(registry.names())}")
+        with_params = raw.get("with") or {}
+        if not isinstance(with_params, dict):
+            raise fail(f"{at}.with", f"expected a mapping, got {_kind(with_params)}")
+        for key in with_params:
+            if key not in spec.params:
+                allowed = ", ".join(sorted(spec.params)) or "none"
+                raise fail(f"{at}.with.{key}", f"unknown parameter for check {check_name} (allowed: {allowed})")
+            expected = spec.params[key]
+            value = with_params[key]
+            if expected is not None and not isinstance(value, type(expected)):
+                raise fail(f"{at}.with.{key}", f"expected {_kind(expected)}, got {_kind(value)}")
+        after = raw.get("after") or []
+        if isinstance(after, str):
+            after = [after]
+        if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
+            raise fail(f"{at}.after", "expected a list of step ids")
+        for dep in after:
+            if dep not in seen:
+                raise fail(f"{at}.after", f"{dep!r} is not an earlier step")
+        steps.append(
+            Step(
+                id=step_id,
+                check=check_name,
+                title=_string(raw, "title", fail, at=at, required=True),
+                why=_string(raw, "why", fail, at=at, required=True),
+                params={**spec.params, **{k: v for k, v in params.items() if k in spec.params}, **with_params},
+                after=tuple(after),
+            )
+        )
+        seen.add(step_id)
+    return Runbook(name=name, title=title, description=description, source=source, steps=tuple(steps), params=params)
+
+
+def _string(doc: dict, key: str, fail, *, at: str = "", required: bool = False) -> str:
+    where = f"{at}.{key}" if at else key
+    value = doc.get(key)
+    if value is None:
+        if required:
+            raise fail(where, "missing")
+        return ""
+    if not isinstance(value, str) or not value.strip():
+        raise fail(where, f"expected a non-empty string, got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )

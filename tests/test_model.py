@@ -1,0 +1,31 @@
+from runbook.model import ApiCall, Status
+
+
+def test_cli_twin_of_authorize_is_exact_and_quoted():
+    call = ApiCall(
+        "ec2",
+        "authorize_security_group_ingress",
+        {
+            "GroupId": "sg-0e4cc786d9053f05f",
+            "IpPermissions": [
+                {"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379, "UserIdGroupPairs": [{"GroupId": "sg-00bc5ec63287eacdd", "Description": "it's the connector"}]}
+            ],
+        },
+    )
+    assert call.cli("us-east-1") == (
+        "aws ec2 authorize-security-group-ingress --group-id sg-0e4cc786d9053f05f --ip-permissions "
+        "'[{\"IpProtocol\":\"tcp\",\"FromPort\":6379,\"ToPort\":6379,\"UserIdGroupPairs\":[{\"GroupId\":\"sg-00bc5ec63287eacdd\",\"Description\":\"it'\"'\"'s the connector\"}]}]'"
+        " --region us-east-1"
+    )
+    assert call.mutating
+
+
+def test_cli_twin_of_apprunner_call():
+    call = ApiCall("apprunner", "start_deployment", {"ServiceArn": "arn:aws:apprunner:us-east-1:1:service/x/y"})
+    assert call.cli() == "aws apprunner start-deployment --service-arn arn:aws:apprunner:us-east-1:1:service/x/y"
+    assert not ApiCall("ec2", "describe_security_groups", {}).mutating
+
+
+def test_passed_statuses():
+    assert Status.OK.passed and Status.WARN.passed
+    assert not Status.FAIL.passed and not Status.SKIPPED.passed and not Status.ERROR.passed

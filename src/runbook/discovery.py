@@ -22,6 +22,7 @@ from runbook.probe import ProbeResult, probe, service_url
 from runbook.secrets import redact_url, secrets_in_env
 
 DEFAULTS = {"database_url_var": "DATABASE_URL", "redis_url_var": "REDIS_URL", "health_path": "/healthz"}
+ALTERNATE_HEALTH_PATHS = ("/v1/healthz", "/health", "/")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Target:
     subnet_ids: tuple[str, ...] = ()
     vpc_id: str | None = None
     transit_encryption: bool | None = None
+    cluster_subnet_group: str | None = None  # the member cache cluster's CacheSubnetGroupName
     source: str = ""  # the API call that found it
 
 
@@ -55,7 +57,12 @@ class Topology:
     security_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     sg_rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vpcs: dict[str, dict[str, Any]] = field(default_factory=dict)  # VpcId -> {EnableDnsSupport, EnableDnsHostnames}
+    route_tables: list[dict[str, Any]] = field(default_factory=list)
+    network_acls: list[dict[str, Any]] = field(default_factory=list)
+    log_events: list[dict[str, Any]] = field(default_factory=list)  # {logGroupName, message, timestamp}
     probe: ProbeResult | None = None
+    alternate_probes: list[ProbeResult] = field(default_factory=list)  # other paths, tried when the app 404s
     secrets: frozenset[str] = frozenset()
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -78,6 +85,28 @@ class Topology:
     @property
     def connector_subnet_ids(self) -> tuple[str, ...]:
         return tuple((self.connector or {}).get("Subnets", ()))
+
+    @property
+    def connector_vpc_ids(self) -> set[str]:
+        return {self.subnets[s]["VpcId"] for s in self.connector_subnet_ids if s in self.subnets}
+
+    def route_table_for(self, subnet_id: str) -> dict[str, Any] | None:
+        """The subnet's explicit route table, else its VPC's main one."""
+        vpc = self.subnets.get(subnet_id, {}).get("VpcId")
+        main = None
+        for table in self.route_tables:
+            for assoc in table.get("Associations", []):
+                if assoc.get("SubnetId") == subnet_id:
+                    return table
+                if assoc.get("Main") and table.get("VpcId") == vpc:
+                    main = table
+        return main
+
+    def network_acl_for(self, subnet_id: str) -> dict[str, Any] | None:
+        for acl in self.network_acls:
+            if any(a.get("SubnetId") == subnet_id for a in acl.get("Associations", [])):
+                return acl
+        return None
 
 
 def runtime_env(service: Mapping[str, Any]) -> dict[str, str]:
@@ -136,6 +165,9 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         jobs["cache_clusters"] = lambda: aws.paginate(
             "elasticache", "describe_cache_clusters", "CacheClusters", ShowCacheNodeInfo=True
         )
+    for suffix in ("service", "application"):
+        group = f"/aws/apprunner/{service['ServiceName']}/{service['ServiceId']}/{suffix}"
+        jobs[f"logs:{suffix}"] = lambda group=group: _recent_log_events(aws, group, params)
     got = _concurrently(jobs)
     timings["resources"] = time.monotonic() - level
 
@@ -161,8 +193,57 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         )
     if subnet_ids:
         jobs["subnets"] = lambda: aws.paginate("ec2", "describe_subnets", "Subnets", SubnetIds=subnet_ids)
+    cache = targets.get("cache")
+    cache_subnet_group = _cache_subnet_group_name(cache)
+    if cache_subnet_group:
+        jobs["cache_subnet_group"] = lambda: aws.call(
+            "elasticache", "describe_cache_subnet_groups", CacheSubnetGroupName=cache_subnet_group
+        )["CacheSubnetGroups"][0]
     got3 = _concurrently(jobs)
+    subnets = {s["SubnetId"]: s for s in got3.get("subnets", [])}
+    if "cache_subnet_group" in got3:
+        group = got3["cache_subnet_group"]
+        targets["cache"] = _replace(
+            cache,
+            subnet_ids=tuple(s["SubnetIdentifier"] for s in group.get("Subnets", [])),
+            vpc_id=group.get("VpcId"),
+        )
     timings["network"] = time.monotonic() - level
+
+    # Level 4: what hangs off the VPCs: DNS attributes, routes, ACLs, and any
+    # cache subnet the connector and database did not already bring.
+    level = time.monotonic()
+    missing = sorted({s for t in targets.values() for s in t.subnet_ids} - set(subnets))
+    vpc_ids = sorted({s["VpcId"] for s in subnets.values()} | {t.vpc_id for t in targets.values() if t.vpc_id})
+    jobs = {}
+    if missing:
+        jobs["more_subnets"] = lambda: aws.paginate("ec2", "describe_subnets", "Subnets", SubnetIds=missing)
+    if vpc_ids:
+        vpc_filter = [{"Name": "vpc-id", "Values": vpc_ids}]
+        jobs["route_tables"] = lambda: aws.paginate("ec2", "describe_route_tables", "RouteTables", Filters=vpc_filter)
+        jobs["network_acls"] = lambda: aws.paginate("ec2", "describe_network_acls", "NetworkAcls", Filters=vpc_filter)
+        for vpc in vpc_ids:
+            for attribute in ("enableDnsSupport", "enableDnsHostnames"):
+                jobs[f"vpc:{vpc}:{attribute}"] = lambda vpc=vpc, attribute=attribute: aws.call(
+                    "ec2", "describe_vpc_attribute", VpcId=vpc, Attribute=attribute
+                )
+    got4 = _concurrently(jobs)
+    subnets.update({s["SubnetId"]: s for s in got4.get("more_subnets", [])})
+    vpcs: dict[str, dict[str, Any]] = {v: {} for v in vpc_ids}
+    for key, answer in got4.items():
+        if key.startswith("vpc:"):
+            _, vpc, attribute = key.split(":")
+            flag = "EnableDnsSupport" if attribute == "enableDnsSupport" else "EnableDnsHostnames"
+            vpcs[vpc][flag] = answer.get(flag, {}).get("Value")
+    timings["vpc"] = time.monotonic() - level
+
+    alternates: list[ProbeResult] = []
+    first = got["probe"]
+    if first is not None and first.status == 404 and first.from_app:
+        # The app runs but not on this path: ask where it does answer.
+        paths = [p for p in ALTERNATE_HEALTH_PATHS if p != params["health_path"]]
+        found = _concurrently({p: (lambda p=p: probe(service_url(service["ServiceUrl"], p))) for p in paths})
+        alternates = [found[p] for p in paths]
 
     rules: dict[str, list[dict[str, Any]]] = {g: [] for g in group_ids}
     for rule in got3.get("rules", []):
@@ -177,11 +258,36 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         targets=targets,
         security_groups={g["GroupId"]: g for g in got3.get("groups", [])},
         sg_rules=rules,
-        subnets={s["SubnetId"]: s for s in got3.get("subnets", [])},
+        subnets=subnets,
+        vpcs=vpcs,
+        route_tables=got4.get("route_tables", []),
+        network_acls=got4.get("network_acls", []),
+        log_events=got.get("logs:service", []) + got.get("logs:application", []),
         probe=got["probe"],
+        alternate_probes=alternates,
         secrets=frozenset(secrets_in_env(env)),
         timings=timings,
     )
+
+
+def _recent_log_events(aws: Aws, group: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The last hour of a log group; a group that does not exist (yet) is no events."""
+    from runbook.aws import ApiError
+
+    since = int((time.time() - float(params.get("log_window_seconds", 3600))) * 1000)
+    try:
+        page = aws.call("logs", "filter_log_events", logGroupName=group, startTime=since, limit=500)
+    except ApiError as exc:
+        if exc.code == "ResourceNotFoundException":
+            return []
+        raise
+    return [{"logGroupName": group, "message": e.get("message", ""), "timestamp": e.get("timestamp")} for e in page.get("events", [])]
+
+
+def _cache_subnet_group_name(cache: Target | None) -> str | None:
+    if cache is None or cache.resource is None:
+        return None
+    return (cache.resource or {}).get("CacheSubnetGroupName") or cache.cluster_subnet_group
 
 
 def _concurrently(jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
@@ -251,6 +357,7 @@ def _cache_target(env_var: str, url: str, groups: list[dict[str, Any]], clusters
 
 def _cache_resource(target, resource_id, resource, port, members, transit, source) -> Target:
     groups: list[str] = []
+    subnet_group = next((m.get("CacheSubnetGroupName") for m in members if m.get("CacheSubnetGroupName")), None)
     for member in members:
         for sg in member.get("SecurityGroups", []):
             if sg["SecurityGroupId"] not in groups:
@@ -262,6 +369,7 @@ def _cache_resource(target, resource_id, resource, port, members, transit, sourc
         endpoint_port=port,
         security_group_ids=tuple(groups),
         transit_encryption=transit,
+        cluster_subnet_group=subnet_group,
         source=source,
     )
 

@@ -65,7 +65,6 @@ class Report:
 def evaluate(runbook: Runbook, topology: Topology) -> list[StepResult]:
     """Run every check on one snapshot. Changes of a step whose `after` steps do not pass are held."""
     results: list[StepResult] = []
-    by_id: dict[str, StepResult] = {}
     for step in runbook.steps:
         spec = registry.get(step.check)
         assert spec is not None, step.check  # validated when the runbook was loaded
@@ -74,14 +73,13 @@ def evaluate(runbook: Runbook, topology: Topology) -> list[StepResult]:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             # An API answer the check did not expect: report it, keep the other steps.
             finding = Finding(Status.ERROR, f"could not evaluate: {type(exc).__name__}: {exc}")
-        result = StepResult(step, finding)
-        blockers = [a for a in step.after if not by_id[a].finding.status.passed]
-        if blockers and finding.changes:
-            result.held = finding.changes
-            result.held_by = tuple(blockers)
-            result.finding = replace(finding, changes=())
-        results.append(result)
-        by_id[step.id] = result
+        results.append(StepResult(step, finding))
+    by_id = {r.step.id: r for r in results}
+    for result in results:
+        blockers = tuple(a for a in result.step.after if not by_id[a].finding.status.passed)
+        if blockers and result.finding.changes:
+            result.held, result.held_by = result.finding.changes, blockers
+            result.finding = replace(result.finding, changes=())
     return results
 
 
@@ -153,7 +151,7 @@ class Engine:
             if is_healthy(results):
                 return self._report(topology, results, started, "healthy")
             pending = [
-                (r, c) for r in results for c in r.finding.changes if _key(c) not in sent
+                (r, c) for r in results for c in r.finding.changes if _key(c) not in sent and not c.recommendation
             ]
             if self.options.dry_run:
                 return self._report(topology, results, started, "dry run: nothing applied")
@@ -187,9 +185,11 @@ class Engine:
         if "deployment" in waits:
             self._wait_deployment(topology, deadline)
             return True
-        for phase in (Phase.REVOKE, Phase.REDEPLOY):
-            if by_phase.get(phase):
-                return self._apply(by_phase[phase], sent, applied_by_step)
+        if by_phase.get(Phase.REVOKE):
+            return self._apply(by_phase[Phase.REVOKE], sent, applied_by_step)
+        if by_phase.get(Phase.REDEPLOY):
+            # App Runner runs one operation at a time: start one, then wait for it.
+            return self._apply(by_phase[Phase.REDEPLOY][:1], sent, applied_by_step)
         if "health" in waits and not others_failing:
             self._wait_health(topology, deadline)
             return True

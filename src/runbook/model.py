@@ -79,6 +79,8 @@ class Change:
     description: str
     phase: Phase
     inverse: ApiCall | None = None
+    # Shown as advice only: never applied, not even with --yes.
+    recommendation: bool = False
 
 
 @dataclass(frozen=True)

@@ -118,9 +118,6 @@ def parse(doc: Any, source: str) -> Runbook:
             after = [after]
         if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
             raise fail(f"{at}.after", "expected a list of step ids")
-        for dep in after:
-            if dep not in seen:
-                raise fail(f"{at}.after", f"{dep!r} is not an earlier step")
         steps.append(
             Step(
                 id=step_id,
@@ -132,7 +129,40 @@ def parse(doc: Any, source: str) -> Runbook:
             )
         )
         seen.add(step_id)
+    ids = {s.id for s in steps}
+    for step in steps:
+        for dep in step.after:
+            if dep not in ids:
+                raise fail(f"step {step.id}.after", f"{dep!r} is no step of this runbook")
+            if dep == step.id:
+                raise fail(f"step {step.id}.after", "a step cannot wait for itself")
+    cycle = _cycle({s.id: s.after for s in steps})
+    if cycle:
+        raise fail(f"step {cycle[0]}.after", "steps wait for each other in a circle: " + " -> ".join(cycle))
     return Runbook(name=name, title=title, description=description, source=source, steps=tuple(steps), params=params)
+
+
+def _cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if state.get(node) == 1:
+            return path[path.index(node):] + [node]
+        if state.get(node) == 2:
+            return None
+        state[node] = 1
+        for nxt in graph.get(node, ()):
+            found = visit(nxt, path + [node])
+            if found:
+                return found
+        state[node] = 2
+        return None
+
+    for node in graph:
+        found = visit(node, [])
+        if found:
+            return found
+    return None
 
 
 def _string(doc: dict, key: str, fail, *, at: str = "", required: bool = False) -> str:

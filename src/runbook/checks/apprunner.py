@@ -30,6 +30,150 @@ def rebuild_call(service: Mapping[str, Any]) -> ApiCall:
 
 
 @check(
+    "apprunner.service-status",
+    permissions=("apprunner:ListServices", "apprunner:DescribeService"),
+    fix_permissions=("apprunner:UpdateService", "apprunner:ResumeService"),
+)
+def service_status(topology: Topology, params: Mapping[str, Any]) -> Finding:
+    """The service exists and can serve: not CREATE_FAILED, PAUSED or DELETE_FAILED.
+
+    Example:
+      - id: service-status
+        check: apprunner.service-status
+    """
+    service = topology.service
+    status = service["Status"]
+    evidence = (
+        Evidence(
+            "apprunner describe_service",
+            f"{service['ServiceName']} {service['ServiceArn']} Status={status} ServiceUrl={service.get('ServiceUrl', '-')}",
+        ),
+    )
+    if status == "CREATE_FAILED":
+        return Finding(
+            Status.FAIL,
+            "CREATE_FAILED: the service never started and cannot serve; rebuild it with update_service once the causes are fixed",
+            evidence,
+            (Change(rebuild_call(service), "rebuild the CREATE_FAILED service with its current configuration", Phase.REDEPLOY),),
+        )
+    if status == "PAUSED":
+        arn = topology.service_arn
+        return Finding(
+            Status.FAIL,
+            "PAUSED: the service serves nothing until resumed",
+            evidence,
+            (
+                Change(
+                    ApiCall("apprunner", "resume_service", {"ServiceArn": arn}),
+                    "resume the paused service",
+                    Phase.REDEPLOY,
+                    inverse=ApiCall("apprunner", "pause_service", {"ServiceArn": arn}),
+                ),
+            ),
+        )
+    if status in ("DELETE_FAILED", "DELETED"):
+        return Finding(
+            Status.FAIL,
+            f"{status}: this service is being removed; retry delete_service or recreate it, this runbook cannot repair it",
+            evidence,
+        )
+    return Finding(Status.OK, f"{service['ServiceName']} found, Status={status}", evidence)
+
+
+@check(
+    "apprunner.vpc-connector",
+    permissions=("apprunner:DescribeVpcConnector",),
+)
+def vpc_connector(topology: Topology, params: Mapping[str, Any]) -> Finding:
+    """The service sends its egress through an ACTIVE VPC connector.
+
+    Example:
+      - id: vpc-connector
+        check: apprunner.vpc-connector
+    """
+    egress = topology.egress
+    evidence = [Evidence("apprunner describe_service", f"NetworkConfiguration.EgressConfiguration={dict(egress)}")]
+    if egress.get("EgressType") != "VPC":
+        return Finding(
+            Status.FAIL,
+            f"EgressType={egress.get('EgressType', 'DEFAULT')}: the service reaches only the public internet, not the VPC",
+            tuple(evidence),
+        )
+    connector = topology.connector
+    if connector is None:
+        return Finding(Status.ERROR, "the service names a VPC connector the API did not return", tuple(evidence))
+    subnets = ", ".join(
+        f"{s} ({topology.subnets[s]['CidrBlock']}, {topology.subnets[s].get('AvailabilityZone', '?')})" if s in topology.subnets else s
+        for s in topology.connector_subnet_ids
+    )
+    evidence.append(
+        Evidence(
+            "apprunner describe_vpc_connector",
+            f"{connector['VpcConnectorName']} revision {connector.get('VpcConnectorRevision')} Status={connector.get('Status')}; "
+            f"subnets {subnets}; security groups {', '.join(topology.connector_sg_ids)}",
+        )
+    )
+    if connector.get("Status") != "ACTIVE":
+        return Finding(
+            Status.FAIL,
+            f"connector {connector['VpcConnectorName']} is {connector.get('Status')}: connectors are immutable, create a new one and update the service",
+            tuple(evidence),
+        )
+    return Finding(Status.OK, f"egress through ACTIVE connector {connector['VpcConnectorName']}", tuple(evidence))
+
+
+@check(
+    "apprunner.health-check-config",
+    permissions=("apprunner:DescribeService",),
+    fix_permissions=("apprunner:UpdateService",),
+    params={"health_path": "/healthz"},
+)
+def health_check_config(topology: Topology, params: Mapping[str, Any]) -> Finding:
+    """App Runner's own health check probes the path the app serves, on the app's port.
+
+    Example:
+      - id: health-check-config
+        check: apprunner.health-check-config
+        with: {health_path: /healthz}
+    """
+    service = topology.service
+    config = dict(service.get("HealthCheckConfiguration") or {})
+    expected = params["health_path"]
+    protocol = config.get("Protocol", "TCP")
+    evidence = [Evidence("apprunner describe_service", f"HealthCheckConfiguration={config}")]
+    image = service.get("SourceConfiguration", {}).get("ImageRepository", {}).get("ImageConfiguration", {})
+    image_port = image.get("Port")
+    env_port = topology.env.get("PORT")
+    notes = []
+    if image_port and env_port and str(env_port) != str(image_port):
+        notes.append(f"the image port is {image_port} but PORT={env_port}: App Runner routes and health-checks {image_port}")
+    if protocol == "HTTP" and config.get("Path", "/") != expected:
+        fixed = {**config, "Protocol": "HTTP", "Path": expected}
+        return Finding(
+            Status.FAIL,
+            f"HTTP health check on {config.get('Path', '/')} but the app serves {expected}: every deployment fails its health check",
+            tuple(evidence),
+            (
+                Change(
+                    ApiCall("apprunner", "update_service", {"ServiceArn": topology.service_arn, "HealthCheckConfiguration": fixed}),
+                    f"point the HTTP health check at {expected} (the whole HealthCheckConfiguration is resent; nothing else changes)",
+                    Phase.REDEPLOY,
+                    inverse=ApiCall("apprunner", "update_service", {"ServiceArn": topology.service_arn, "HealthCheckConfiguration": config}),
+                ),
+            ),
+        )
+    if notes:
+        return Finding(Status.WARN, "; ".join(notes), tuple(evidence))
+    if protocol == "TCP":
+        return Finding(
+            Status.WARN,
+            f"TCP health check: it proves only that port {image_port or '8080'} accepts connections, not that the app serves {expected}",
+            tuple(evidence),
+        )
+    return Finding(Status.OK, f"HTTP health check on {expected}", tuple(evidence))
+
+
+@check(
     "apprunner.deployment",
     permissions=("apprunner:DescribeService", "apprunner:ListServices", "apprunner:ListOperations"),
     fix_permissions=("apprunner:StartDeployment", "apprunner:UpdateService", "apprunner:ResumeService"),
@@ -66,29 +210,8 @@ def deployment(topology: Topology, params: Mapping[str, Any]) -> Finding:
             tuple(evidence),
             waits_for="deployment",
         )
-    if status == "CREATE_FAILED":
-        return Finding(
-            Status.FAIL,
-            "the service failed to create and cannot serve; rebuild it with update_service once the causes are fixed",
-            tuple(evidence),
-            (Change(rebuild_call(service), "rebuild the CREATE_FAILED service with its current configuration", Phase.REDEPLOY),),
-        )
-    if status == "PAUSED":
-        return Finding(
-            Status.FAIL,
-            "the service is paused and serves nothing",
-            tuple(evidence),
-            (
-                Change(
-                    ApiCall("apprunner", "resume_service", {"ServiceArn": topology.service_arn}),
-                    "resume the paused service",
-                    Phase.REDEPLOY,
-                    inverse=ApiCall("apprunner", "pause_service", {"ServiceArn": topology.service_arn}),
-                ),
-            ),
-        )
-    if status in ("DELETE_FAILED", "DELETED"):
-        return Finding(Status.FAIL, f"the service is {status}; this runbook cannot repair it", tuple(evidence))
+    if status in ("CREATE_FAILED", "PAUSED", "DELETE_FAILED", "DELETED"):
+        return Finding(Status.SKIPPED, f"the service is {status}: see service-status", tuple(evidence))
     if latest and latest.get("Status") in FAILED_OPERATION:
         return Finding(
             Status.FAIL,

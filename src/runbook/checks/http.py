@@ -55,5 +55,9 @@ def healthz(topology: Topology, params: Mapping[str, Any]) -> Finding:
     evidence = (probe_evidence(result),)
     if result.status == 200:
         return Finding(Status.OK, f"{params['health_path']} answered 200", evidence)
-    waits = None if (result.status == 404 and result.from_app) else "health"
-    return Finding(Status.FAIL, classify(result), evidence, waits_for=waits)
+    if result.status == 404 and result.from_app:
+        tried = [probe_evidence(alt) for alt in topology.alternate_probes]
+        answering = [alt.url for alt in topology.alternate_probes if alt.status == 200]
+        hint = f"; 200 at {', '.join(answering)}" if answering else "; no other usual path answers 200 either"
+        return Finding(Status.FAIL, classify(result) + hint, evidence + tuple(tried))
+    return Finding(Status.FAIL, classify(result), evidence, waits_for="health")

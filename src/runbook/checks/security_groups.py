@@ -149,3 +149,186 @@ def ingress_from_connector(topology: Topology, params: Mapping[str, Any]) -> Fin
         tuple(context + rules_seen),
         (change,),
     )
+
+
+_PUBLIC = {"0.0.0.0/0", "::/0"}
+
+
+def rule_permission(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """The IpPermissions body that re-creates one rule from describe_security_group_rules."""
+    permission: dict[str, Any] = {"IpProtocol": rule["IpProtocol"]}
+    if str(rule["IpProtocol"]) != "-1":
+        permission["FromPort"] = rule.get("FromPort")
+        permission["ToPort"] = rule.get("ToPort")
+    description = {"Description": rule["Description"]} if rule.get("Description") else {}
+    if rule.get("CidrIpv4"):
+        permission["IpRanges"] = [{"CidrIp": rule["CidrIpv4"], **description}]
+    elif rule.get("CidrIpv6"):
+        permission["Ipv6Ranges"] = [{"CidrIpv6": rule["CidrIpv6"], **description}]
+    elif rule.get("ReferencedGroupInfo"):
+        permission["UserIdGroupPairs"] = [{"GroupId": rule["ReferencedGroupInfo"]["GroupId"], **description}]
+    elif rule.get("PrefixListId"):
+        permission["PrefixListIds"] = [{"PrefixListId": rule["PrefixListId"], **description}]
+    return permission
+
+
+@check(
+    "sg.no-public-ingress",
+    permissions=("ec2:DescribeSecurityGroupRules", "rds:DescribeDBInstances"),
+    fix_permissions=("ec2:RevokeSecurityGroupIngress",),
+    params=_TARGET_PARAMS,
+)
+def no_public_ingress(topology: Topology, params: Mapping[str, Any]) -> Finding:
+    """No ingress rule on the target's groups admits 0.0.0.0/0 or ::/0 on its port; each is revoked by its rule id.
+
+    Run it `after` the matching ingress-from-connector step, so the fix never
+    cuts the app off from its database.
+
+    Example:
+      - id: rds-public-ingress
+        check: sg.no-public-ingress
+        with: {target: database}
+        after: [rds-ingress]
+    """
+    kind = params["target"]
+    target = topology.targets.get(kind)
+    if target is None or target.resource_id is None:
+        return Finding(Status.SKIPPED, f"no {kind} found in the service environment")
+    port = target.endpoint_port or target.port
+    evidence, changes = [], []
+    for group in target.security_group_ids:
+        for rule in topology.sg_rules.get(group, []):
+            source = rule.get("CidrIpv4") or rule.get("CidrIpv6")
+            if rule.get("IsEgress") or source not in _PUBLIC or not covers_port(rule, port):
+                continue
+            evidence.append(Evidence(f"ec2 describe_security_group_rules group-id={group}", f"{describe_rule(rule)} is open to the internet on {port}"))
+            permission = rule_permission(rule)
+            changes.append(
+                Change(
+                    ApiCall("ec2", "revoke_security_group_ingress", {"GroupId": group, "SecurityGroupRuleIds": [rule["SecurityGroupRuleId"]]}),
+                    f"revoke {rule['SecurityGroupRuleId']} ({source} on {kind} {target.resource_id}) and nothing grouped with it",
+                    Phase.REVOKE,
+                    inverse=ApiCall("ec2", "authorize_security_group_ingress", {"GroupId": group, "IpPermissions": [permission]}),
+                )
+            )
+    public_instance = bool((target.resource or {}).get("PubliclyAccessible"))
+    if public_instance:
+        evidence.append(Evidence(target.source, f"{target.resource_id} PubliclyAccessible=True: it has a public address"))
+    if changes:
+        return Finding(Status.FAIL, f"{len(changes)} rule(s) open {kind} {target.resource_id} port {port} to the internet", tuple(evidence), tuple(changes))
+    if public_instance:
+        return Finding(Status.WARN, f"no public rule on port {port}, but {target.resource_id} is PubliclyAccessible", tuple(evidence))
+    return Finding(Status.OK, f"no rule opens {kind} port {port} to 0.0.0.0/0 or ::/0", tuple(evidence))
+
+
+@check(
+    "sg.not-default",
+    permissions=("ec2:DescribeSecurityGroups",),
+    params=_TARGET_PARAMS,
+)
+def not_default(topology: Topology, params: Mapping[str, Any]) -> Finding:
+    """The target does not live in its VPC's default security group. Advice only: never applied, not even with --yes.
+
+    Example:
+      - id: redis-default-sg
+        check: sg.not-default
+        with: {target: cache}
+    """
+    kind = params["target"]
+    target = topology.targets.get(kind)
+    if target is None or target.resource_id is None:
+        return Finding(Status.SKIPPED, f"no {kind} found in the service environment")
+    defaults = [g for g in target.security_group_ids if topology.security_groups.get(g, {}).get("GroupName") == "default"]
+    evidence = (Evidence("ec2 describe_security_groups", f"{kind} {target.resource_id} groups: " + ", ".join(
+        f"{g} ({topology.security_groups.get(g, {}).get('GroupName', '?')})" for g in target.security_group_ids)),)
+    if not defaults:
+        return Finding(Status.OK, f"{kind} {target.resource_id} has a dedicated security group", evidence)
+    vpc = topology.security_groups[defaults[0]].get("VpcId", target.vpc_id)
+    port = target.endpoint_port or target.port
+    name = f"{target.resource_id}-{kind}"
+    advice = [
+        Change(
+            ApiCall("ec2", "create_security_group", {"GroupName": name, "Description": f"{kind} {target.resource_id}", "VpcId": vpc}),
+            f"create a dedicated group {name} for {kind} {target.resource_id}",
+            Phase.AUTHORIZE,
+            recommendation=True,
+        ),
+        Change(
+            ApiCall("ec2", "authorize_security_group_ingress", {"GroupId": f"<id of {name}>", "IpPermissions": [
+                {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "UserIdGroupPairs": [{"GroupId": g} for g in topology.connector_sg_ids]}]}),
+            f"admit only the connector on {port} in the new group",
+            Phase.AUTHORIZE,
+            recommendation=True,
+        ),
+    ]
+    if kind == "cache":
+        advice.append(
+            Change(
+                ApiCall("elasticache", "modify_replication_group", {"ReplicationGroupId": target.resource_id, "SecurityGroupIds": [f"<id of {name}>"], "ApplyImmediately": True}),
+                f"move {target.resource_id} into the new group",
+                Phase.AUTHORIZE,
+                recommendation=True,
+            )
+        )
+    return Finding(
+        Status.WARN,
+        f"{kind} {target.resource_id} uses the VPC's default group {defaults[0]}: every member of that group reaches it; give it a dedicated group",
+        evidence,
+        tuple(advice),
+    )
+
+
+@check(
+    "sg.connector-egress",
+    permissions=("ec2:DescribeSecurityGroupRules",),
+    fix_permissions=("ec2:AuthorizeSecurityGroupEgress",),
+)
+def connector_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
+    """The connector's security group lets traffic out to the database and cache ports.
+
+    Example:
+      - id: connector-egress
+        check: sg.connector-egress
+    """
+    if not topology.connector:
+        return Finding(Status.SKIPPED, "the service has no VPC connector")
+    targets = [t for t in topology.targets.values() if t.resource_id]
+    if not targets:
+        return Finding(Status.SKIPPED, "no database or cache found")
+    evidence, changes, fine, blocked = [], [], [], []
+    for target in targets:
+        port = target.endpoint_port or target.port
+        target_cidrs = [topology.subnets[s]["CidrBlock"] for s in target.subnet_ids if s in topology.subnets]
+        networks = [ipaddress.ip_network(c) for c in target_cidrs]
+        allowing = None
+        for group in topology.connector_sg_ids:
+            for rule in topology.sg_rules.get(group, []):
+                if not rule.get("IsEgress") or not covers_port(rule, port):
+                    continue
+                referenced = (rule.get("ReferencedGroupInfo") or {}).get("GroupId")
+                cidr = rule.get("CidrIpv4")
+                if referenced in target.security_group_ids or (
+                    cidr and networks and all(n.subnet_of(ipaddress.ip_network(cidr, strict=False)) for n in networks if n.version == 4)
+                ):
+                    allowing = rule
+                    break
+            if allowing:
+                break
+        if allowing:
+            fine.append(f"{target.kind} tcp/{port} by {describe_rule(allowing)}")
+            continue
+        blocked.append(f"{target.kind} {target.resource_id} on tcp/{port}")
+        group = topology.connector_sg_ids[0]
+        permission = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "UserIdGroupPairs": [{"GroupId": target.security_group_ids[0], "Description": f"to {target.kind} {target.resource_id}"}]}
+        evidence.append(Evidence(f"ec2 describe_security_group_rules group-id={group}", "egress: " + ("; ".join(describe_rule(r) for r in topology.sg_rules.get(group, []) if r.get("IsEgress")) or "none")))
+        changes.append(
+            Change(
+                ApiCall("ec2", "authorize_security_group_egress", {"GroupId": group, "IpPermissions": [permission]}),
+                f"allow the connector's {group} out to {target.kind} {target.resource_id} on tcp/{port}",
+                Phase.AUTHORIZE,
+                inverse=ApiCall("ec2", "revoke_security_group_egress", {"GroupId": group, "IpPermissions": [permission]}),
+            )
+        )
+    if changes:
+        return Finding(Status.FAIL, "the connector's security group does not let traffic out to " + ", ".join(blocked), tuple(evidence), tuple(changes))
+    return Finding(Status.OK, "egress allowed: " + "; ".join(fine), tuple(evidence))

@@ -1,0 +1,199 @@
+"""VPC-level checks: one VPC, routes to a NAT, DNS, network ACLs."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Mapping
+
+from runbook.discovery import Topology
+from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
+from runbook.registry import check
+
+EPHEMERAL = (1024, 65535)
+
+
+def _targets(topology: Topology):
+    return [t for t in topology.targets.values() if t.resource_id]
+
+
+@check(
+    "network.same-vpc",
+    permissions=("ec2:DescribeSubnets", "rds:DescribeDBInstances", "elasticache:DescribeCacheSubnetGroups"),
+)
+def same_vpc(topology: Topology, params: Mapping[str, Any]) -> Finding:
+    """The connector's subnets are in the VPC of the database and of the cache. Subnet overlap is shown, not judged.
+
+    Example:
+      - id: same-vpc
+        check: network.same-vpc
+    """
+    if not topology.connector:
+        return Finding(Status.SKIPPED, "the service has no VPC connector")
+    connector_vpcs = topology.connector_vpc_ids
+    connector_subnets = set(topology.connector_subnet_ids)
+    evidence = [Evidence("ec2 describe_subnets", f"connector subnets {', '.join(sorted(connector_subnets))} are in {', '.join(sorted(connector_vpcs)) or '?'}")]
+    problems = []
+    for target in _targets(topology):
+        overlap = sorted(connector_subnets & set(target.subnet_ids))
+        evidence.append(
+            Evidence(
+                target.source,
+                f"{target.kind} {target.resource_id} is in {target.vpc_id or '?'} on subnets {', '.join(target.subnet_ids) or '?'}; "
+                f"shared with the connector: {', '.join(overlap) or 'none'}",
+            )
+        )
+        if target.vpc_id and target.vpc_id not in connector_vpcs:
+            problems.append(f"{target.kind} {target.resource_id} is in {target.vpc_id}, the connector in {', '.join(sorted(connector_vpcs))}")
+    if not _targets(topology):
+        return Finding(Status.SKIPPED, "no database or cache found to compare with", tuple(evidence))
+    if problems:
+        return Finding(Status.FAIL, "; ".join(problems) + ": a connector reaches only its own VPC", tuple(evidence))
+    return Finding(Status.OK, f"connector, database and cache share {', '.join(sorted(connector_vpcs))}", tuple(evidence))
+
+
+@check("network.nat-egress", permissions=("ec2:DescribeRouteTables",))
+def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
+    """Each connector subnet routes 0.0.0.0/0 to a NAT gateway: with VPC egress, all outbound traffic goes through the VPC.
+
+    Example:
+      - id: nat-egress
+        check: network.nat-egress
+    """
+    if not topology.connector:
+        return Finding(Status.SKIPPED, "the service has no VPC connector")
+    evidence, public, no_nat = [], [], []
+    for subnet in topology.connector_subnet_ids:
+        table = topology.route_table_for(subnet)
+        if table is None:
+            evidence.append(Evidence("ec2 describe_route_tables", f"{subnet}: no route table found"))
+            no_nat.append(subnet)
+            continue
+        default = next((r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"), None)
+        shown = "no 0.0.0.0/0 route" if default is None else (
+            f"0.0.0.0/0 -> {default.get('NatGatewayId') or default.get('GatewayId') or default.get('TransitGatewayId') or default.get('NetworkInterfaceId') or '?'} ({default.get('State', '?')})"
+        )
+        evidence.append(Evidence("ec2 describe_route_tables", f"{subnet} uses {table['RouteTableId']}: {shown}"))
+        if default and str(default.get("GatewayId", "")).startswith("igw-"):
+            public.append(subnet)
+        elif not default or not default.get("NatGatewayId") or default.get("State") == "blackhole":
+            no_nat.append(subnet)
+    if public:
+        return Finding(
+            Status.FAIL,
+            f"{', '.join(public)} route 0.0.0.0/0 to an internet gateway: public subnets give a connector no internet; use private subnets with a NAT route",
+            tuple(evidence),
+        )
+    if no_nat:
+        return Finding(
+            Status.WARN,
+            f"{', '.join(no_nat)} have no active route to a NAT gateway: with VPC egress, calls to the internet (third-party APIs) time out",
+            tuple(evidence),
+        )
+    return Finding(Status.OK, "every connector subnet routes 0.0.0.0/0 to a NAT gateway", tuple(evidence))
+
+
+@check("network.vpc-dns", permissions=("ec2:DescribeVpcAttribute",), fix_permissions=("ec2:ModifyVpcAttribute",))
+def vpc_dns(topology: Topology, params: Mapping[str, Any]) -> Finding:
+    """The VPC resolves AWS endpoint names: enableDnsSupport and enableDnsHostnames are on.
+
+    Example:
+      - id: vpc-dns
+        check: network.vpc-dns
+    """
+    vpcs = sorted(topology.connector_vpc_ids) or sorted(topology.vpcs)
+    if not vpcs:
+        return Finding(Status.SKIPPED, "no VPC to inspect")
+    evidence, changes = [], []
+    for vpc in vpcs:
+        attrs = topology.vpcs.get(vpc, {})
+        evidence.append(Evidence("ec2 describe_vpc_attribute", f"{vpc}: enableDnsSupport={attrs.get('EnableDnsSupport')}, enableDnsHostnames={attrs.get('EnableDnsHostnames')}"))
+        for flag, attribute in (("EnableDnsSupport", "enableDnsSupport"), ("EnableDnsHostnames", "enableDnsHostnames")):
+            if attrs.get(flag) is False:
+                changes.append(
+                    Change(
+                        ApiCall("ec2", "modify_vpc_attribute", {"VpcId": vpc, flag: {"Value": True}}),
+                        f"turn on {attribute} in {vpc}",
+                        Phase.AUTHORIZE,
+                        inverse=ApiCall("ec2", "modify_vpc_attribute", {"VpcId": vpc, flag: {"Value": False}}),
+                    )
+                )
+    if changes:
+        return Finding(Status.FAIL, "VPC DNS is off: RDS and ElastiCache host names do not resolve", tuple(evidence), tuple(changes))
+    return Finding(Status.OK, "DNS support and DNS host names are on", tuple(evidence))
+
+
+def _entry_ports(entry: Mapping[str, Any]) -> tuple[int, int] | None:
+    protocol = str(entry.get("Protocol"))
+    if protocol == "-1":
+        return (0, 65535)
+    if protocol not in ("6", "tcp"):
+        return None
+    ports = entry.get("PortRange") or {}
+    return (ports.get("From", 0), ports.get("To", 65535))
+
+
+def _overlaps(entry: Mapping[str, Any], peer_cidrs: list[str]) -> bool:
+    block = entry.get("CidrBlock")
+    if not block:
+        return False
+    network = ipaddress.ip_network(block, strict=False)
+    return any(network.overlaps(ipaddress.ip_network(c)) for c in peer_cidrs) if peer_cidrs else True
+
+
+def acl_verdict(acl: Mapping[str, Any], egress: bool, ports: tuple[int, int], peer_cidrs: list[str]) -> tuple[bool, str]:
+    """Walk the entries by rule number like AWS does; a DENY on any part of `ports` before an ALLOW covering all of it blocks."""
+    entries = sorted((e for e in acl.get("Entries", []) if bool(e.get("Egress")) == egress), key=lambda e: e["RuleNumber"])
+    low, high = ports
+    for entry in entries:
+        span = _entry_ports(entry)
+        if span is None or span[1] < low or span[0] > high or not _overlaps(entry, peer_cidrs):
+            continue
+        rule = f"rule {entry['RuleNumber']} {entry.get('RuleAction')} {entry.get('CidrBlock')} ports {span[0]}-{span[1]}"
+        if entry.get("RuleAction") == "deny":
+            return False, rule
+        if span[0] <= low and span[1] >= high:
+            return True, rule
+    return False, "no rule allows it (implicit deny)"
+
+
+@check("network.nacl", permissions=("ec2:DescribeNetworkAcls",))
+def nacl(topology: Topology, params: Mapping[str, Any]) -> Finding:
+    """Network ACLs are stateless: the port must pass both ways, and so must the ephemeral return ports.
+
+    Example:
+      - id: nacl
+        check: network.nacl
+    """
+    if not topology.connector:
+        return Finding(Status.SKIPPED, "the service has no VPC connector")
+    targets = _targets(topology)
+    if not targets:
+        return Finding(Status.SKIPPED, "no database or cache found")
+
+    def cidrs(subnets) -> list[str]:
+        return [topology.subnets[s]["CidrBlock"] for s in subnets if s in topology.subnets]
+
+    connector_cidrs = cidrs(topology.connector_subnet_ids)
+    evidence, problems = [], []
+    for target in targets:
+        port = target.endpoint_port or target.port
+        target_cidrs = cidrs(target.subnet_ids)
+        legs = []
+        for subnet in topology.connector_subnet_ids:
+            legs += [(subnet, True, (port, port), target_cidrs, f"out to {target.kind} port {port}"),
+                     (subnet, False, EPHEMERAL, target_cidrs, "return traffic on ephemeral ports")]
+        for subnet in target.subnet_ids:
+            legs += [(subnet, False, (port, port), connector_cidrs, f"in on {target.kind} port {port}"),
+                     (subnet, True, EPHEMERAL, connector_cidrs, "replies on ephemeral ports")]
+        for subnet, egress, ports, peers, what in legs:
+            acl = topology.network_acl_for(subnet)
+            if acl is None:
+                continue
+            allowed, rule = acl_verdict(acl, egress, ports, peers)
+            if not allowed:
+                problems.append(f"{acl['NetworkAclId']} on {subnet} blocks {what}: {rule}")
+                evidence.append(Evidence("ec2 describe_network_acls", f"{acl['NetworkAclId']} ({subnet}, {'egress' if egress else 'ingress'}): {rule}"))
+    if problems:
+        return Finding(Status.FAIL, problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""), tuple(evidence))
+    acls = sorted({a["NetworkAclId"] for a in topology.network_acls})
+    return Finding(Status.OK, f"network ACLs {', '.join(acls) or '(none found)'} pass the ports both ways", tuple(evidence))

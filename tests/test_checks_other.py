@@ -1,0 +1,170 @@
+"""The non-security-group checks on hand-made snapshots."""
+
+from dataclasses import replace
+
+import pytest
+
+from runbook.checks.apprunner import deployment, health_check_config, service_status, vpc_connector
+from runbook.checks.endpoints import env_endpoints
+from runbook.checks.http import healthz
+from runbook.checks.logs import startup_logs
+from runbook.checks.network import nacl, nat_egress, same_vpc, vpc_dns
+from runbook.model import Phase, Status
+from runbook.probe import ProbeResult, service_url
+from topologies import VPC, topology
+
+ENV = {"database_url_var": "DATABASE_URL", "redis_url_var": "REDIS_URL"}
+
+
+def with_service(**fields):
+    base = topology()
+    return replace(base, service={**base.service, **fields})
+
+
+def op(status, type_="START_DEPLOYMENT"):
+    return {"Id": "op1", "Type": type_, "Status": status}
+
+
+def test_deployment_in_flight_is_waited_for():
+    finding = deployment(replace(with_service(Status="OPERATION_IN_PROGRESS"), operations=[op("IN_PROGRESS", "CREATE_SERVICE")]), {})
+    assert finding.status is Status.FAIL and finding.waits_for == "deployment" and not finding.changes
+
+
+def test_maintenance_is_a_warning_that_waits():
+    finding = deployment(replace(with_service(Status="OPERATION_IN_PROGRESS"), operations=[op("SUCCEEDED")]), {})
+    assert finding.status is Status.WARN and "maintenance" in finding.summary and finding.waits_for == "deployment"
+
+
+@pytest.mark.parametrize("status", ["FAILED", "ROLLBACK_SUCCEEDED", "ROLLBACK_FAILED"])
+def test_failed_deployment_of_running_service_is_redeployed(status):
+    finding = deployment(replace(topology(), operations=[op(status)]), {})
+    assert finding.status is Status.FAIL
+    (change,) = finding.changes
+    assert change.call.operation == "start_deployment" and change.phase is Phase.REDEPLOY
+
+
+def test_create_failed_is_rebuilt_with_the_whole_source_configuration():
+    source = {"ImageRepository": {"ImageIdentifier": "img", "ImageRepositoryType": "ECR_PUBLIC",
+                                  "ImageConfiguration": {"Port": "8000", "RuntimeEnvironmentVariables": {"A": "1"}}}}
+    top = with_service(Status="CREATE_FAILED", SourceConfiguration=source)
+    (change,) = service_status(top, {}).changes
+    assert change.call.operation == "update_service"
+    assert change.call.params["SourceConfiguration"] == source  # nothing wiped
+    assert deployment(top, {}).status is Status.SKIPPED
+
+
+def test_paused_is_resumed_and_delete_failed_has_no_fix():
+    (change,) = service_status(with_service(Status="PAUSED"), {}).changes
+    assert change.call.operation == "resume_service" and change.inverse.operation == "pause_service"
+    finding = service_status(with_service(Status="DELETE_FAILED"), {})
+    assert finding.status is Status.FAIL and not finding.changes
+
+
+def test_default_egress_fails_vpc_connector():
+    top = with_service(NetworkConfiguration={"EgressConfiguration": {"EgressType": "DEFAULT"}})
+    assert vpc_connector(top, {}).status is Status.FAIL
+    assert vpc_connector(topology(), {}).status is Status.OK
+
+
+def test_health_check_on_wrong_path_resends_whole_block():
+    config = {"Protocol": "HTTP", "Path": "/", "Interval": 5, "Timeout": 2, "HealthyThreshold": 1, "UnhealthyThreshold": 5}
+    finding = health_check_config(with_service(HealthCheckConfiguration=config), {"health_path": "/healthz"})
+    assert finding.status is Status.FAIL
+    (change,) = finding.changes
+    assert change.call.params["HealthCheckConfiguration"] == {**config, "Path": "/healthz"}
+    assert set(change.call.params) == {"ServiceArn", "HealthCheckConfiguration"}
+    tcp = health_check_config(with_service(HealthCheckConfiguration={"Protocol": "TCP"}), {"health_path": "/healthz"})
+    assert tcp.status is Status.WARN
+
+
+def test_env_endpoints_unknown_host_and_tls():
+    base = topology()
+    unknown = replace(base.targets["database"], resource_id=None, host="old-db.example.com")
+    assert "old-db.example.com" in env_endpoints(replace(base, targets={**base.targets, "database": unknown}), ENV).summary
+    tls = replace(base.targets["cache"], transit_encryption=True)
+    finding = env_endpoints(replace(base, targets={**base.targets, "cache": tls}), ENV)
+    assert finding.status is Status.FAIL and "rediss://" in finding.summary
+    assert env_endpoints(base, ENV).status is Status.OK
+    other = replace(base.targets["database"], vpc_id="vpc-other")
+    assert "another VPC" in env_endpoints(replace(base, targets={**base.targets, "database": other}), ENV).summary
+
+
+def test_same_vpc():
+    base = topology()
+    assert same_vpc(base, {}).status is Status.OK
+    other = replace(base.targets["cache"], vpc_id="vpc-other")
+    assert same_vpc(replace(base, targets={**base.targets, "cache": other}), {}).status is Status.FAIL
+
+
+def _tables(target):
+    return [{"RouteTableId": "rtb-1", "VpcId": VPC, "Associations": [{"Main": True}],
+             "Routes": [{"DestinationCidrBlock": "0.0.0.0/0", "State": "active", **target}]}]
+
+
+def test_nat_routes():
+    assert nat_egress(replace(topology(), route_tables=_tables({"NatGatewayId": "nat-1"})), {}).status is Status.OK
+    assert nat_egress(replace(topology(), route_tables=_tables({"GatewayId": "igw-1"})), {}).status is Status.FAIL
+    assert nat_egress(replace(topology(), route_tables=_tables({"NatGatewayId": "nat-1", "State": "blackhole"})), {}).status is Status.WARN
+
+
+def test_vpc_dns_off_proposes_modify():
+    top = replace(topology(), vpcs={VPC: {"EnableDnsSupport": True, "EnableDnsHostnames": False}})
+    finding = vpc_dns(top, {})
+    assert finding.status is Status.FAIL
+    (change,) = finding.changes
+    assert change.call.params == {"VpcId": VPC, "EnableDnsHostnames": {"Value": True}}
+
+
+def _acl(entries):
+    return [{"NetworkAclId": "acl-1", "Associations": [{"SubnetId": "subnet-a"}, {"SubnetId": "subnet-b"}], "Entries": entries}]
+
+
+def _entry(number, action, egress, ports=None, protocol="6", cidr="0.0.0.0/0"):
+    entry = {"RuleNumber": number, "RuleAction": action, "Egress": egress, "Protocol": protocol, "CidrBlock": cidr}
+    if ports:
+        entry["PortRange"] = {"From": ports[0], "To": ports[1]}
+    return entry
+
+
+ALLOW_ALL = [_entry(100, "allow", False, protocol="-1"), _entry(100, "allow", True, protocol="-1"),
+             _entry(32767, "deny", False, protocol="-1"), _entry(32767, "deny", True, protocol="-1")]
+
+
+def test_nacl_allows_default_and_catches_denies_by_rule_order():
+    assert nacl(replace(topology(), network_acls=_acl(ALLOW_ALL)), {}).status is Status.OK
+    deny_port = [_entry(50, "deny", False, (6379, 6379))] + ALLOW_ALL
+    assert "6379" in nacl(replace(topology(), network_acls=_acl(deny_port)), {}).summary
+    deny_ephemeral = [_entry(60, "deny", True, (30000, 40000))] + ALLOW_ALL
+    assert nacl(replace(topology(), network_acls=_acl(deny_ephemeral)), {}).status is Status.FAIL
+    later_deny = ALLOW_ALL[:2] + [_entry(200, "deny", False, (6379, 6379))] + ALLOW_ALL[2:]
+    assert nacl(replace(topology(), network_acls=_acl(later_deny)), {}).status is Status.OK
+
+
+def _probe(status, headers=None, body=""):
+    return ProbeResult("http://127.0.0.1:1/healthz", status, headers or {}, body)
+
+
+def test_healthz_tells_proxy_from_app():
+    proxy = healthz(replace(topology(), probe=_probe(404, {"server": "envoy"})), {"health_path": "/healthz"})
+    assert proxy.status is Status.FAIL and "proxy" in proxy.summary and proxy.waits_for == "health"
+    app_404 = replace(topology(), probe=_probe(404, {"server": "envoy", "x-envoy-upstream-service-time": "3"}, '{"detail":"Not Found"}'),
+                      alternate_probes=[ProbeResult("http://127.0.0.1:1/health", 200, {"x-envoy-upstream-service-time": "1"}, "ok")])
+    finding = healthz(app_404, {"health_path": "/healthz"})
+    assert "application" in finding.summary and "/health" in finding.summary and finding.waits_for is None
+    assert healthz(replace(topology(), probe=_probe(200)), {"health_path": "/healthz"}).status is Status.OK
+    crashed = healthz(replace(topology(), probe=_probe(503, {"server": "envoy"}, "upstream connect error")), {"health_path": "/healthz"})
+    assert "not listening or crashed" in crashed.summary
+
+
+def test_service_url_scheme():
+    assert service_url("t2z3amfrq3.us-east-1.awsapprunner.com", "/healthz") == "https://t2z3amfrq3.us-east-1.awsapprunner.com/healthz"
+    assert service_url("127.0.0.1:8123", "/healthz") == "http://127.0.0.1:8123/healthz"
+
+
+def test_startup_logs_link_lines_to_steps():
+    events = [{"logGroupName": "/aws/apprunner/x/y/application", "message": "redis.exceptions.ConnectionError: Error 110 connecting to h:6379. Connection timed out.", "timestamp": 1},
+              {"logGroupName": "/aws/apprunner/x/y/service", "message": "[AppRunner] all good", "timestamp": 2}]
+    finding = startup_logs(replace(topology(), log_events=events), {})
+    assert finding.status is Status.WARN and "redis-ingress" in finding.summary
+    assert '"redis.exceptions.ConnectionError' in finding.evidence[0].observation
+    assert startup_logs(topology(), {}).status is Status.OK

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from runbook import __version__
-from runbook.errors import Interrupted, RunbookError
+from runbook.errors import Interrupted, RunbookError, UsageError
 
 if TYPE_CHECKING:
     from runbook.engine import Report
-    from runbook.model import AppliedChange, Change, Step, StepResult
+    from runbook.model import AppliedChange, Change, StepResult
 
 app = typer.Typer(
     name="runbook",
@@ -46,6 +46,12 @@ ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="AWS profil
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Report format.")]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report to FILE instead of stdout.")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Give up waiting after SECONDS (exit 4).", min=1)]
+JournalOpt = Annotated[
+    Optional[Path], typer.Option("--journal", help="Journal file (default: $XDG_STATE_HOME/runbook/journal.jsonl).")
+]
+OnlyOpt = Annotated[Optional[list[str]], typer.Option("--only", help="Apply only this step's changes (repeatable).")]
+SkipOpt = Annotated[Optional[list[str]], typer.Option("--skip", help="Never apply this step's changes (repeatable).")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply every proposed change without asking.")]
 
 
 def _version(value: bool) -> None:
@@ -105,6 +111,28 @@ def show(runbook: Annotated[str, typer.Argument(help="Bundled runbook name or pa
         console.print(f"   [dim]why:[/dim] {escape(step.why)}")
 
 
+class PolicyMode(str, Enum):
+    check = "check"
+    fix = "fix"
+
+
+@app.command("iam-policy")
+def iam_policy(
+    runbook: Annotated[str, typer.Argument(help="Bundled runbook name or path to a YAML file.")],
+    mode: Annotated[PolicyMode, typer.Option("--mode", help="check: read-only; fix: also the calls fixes send.")] = PolicyMode.fix,
+) -> None:
+    """Print a least-privilege IAM policy (JSON) for running a runbook.
+
+    Example: runbook iam-policy apprunner-vpc --mode check > policy.json
+    """
+    import json
+
+    from runbook import policy
+    from runbook import runbook as rb
+
+    typer.echo(json.dumps(policy.for_runbook(rb.load(runbook), fix=mode is PolicyMode.fix), indent=2))
+
+
 # -- commands against AWS -------------------------------------------------------
 @app.command()
 def check(
@@ -136,10 +164,12 @@ def check(
 def fix(
     runbook: Annotated[str, typer.Argument(help="Bundled runbook name or path to a YAML file.")],
     service: ServiceOpt,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply every proposed change without asking.")] = False,
+    yes: YesOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
     timeout: TimeoutOpt = 900.0,
-    journal: Annotated[Optional[Path], typer.Option("--journal", help="Journal file (default: $XDG_STATE_HOME/runbook/journal.jsonl).")] = None,
+    journal: JournalOpt = None,
+    only: OnlyOpt = None,
+    skip: SkipOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     format: FormatOpt = Format.text,
@@ -151,30 +181,41 @@ def fix(
       runbook fix apprunner-vpc --service nerava-backend
       runbook fix apprunner-vpc --service nerava-backend --yes --timeout 1200
     """
-    report = run_fix(runbook, service, yes=yes, dry_run=dry_run, timeout=timeout, journal_path=journal, region=region, profile=profile)
+    report = run_fix(
+        runbook, service, yes=yes, dry_run=dry_run, timeout=timeout, journal_path=journal, region=region, profile=profile,
+        only=only or [], skip=skip or [],
+    )
     _emit(report, format, output)
     raise typer.Exit(report.exit_code)
 
 
-def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, profile) -> "Report":
+def _confirmer(yes: bool, console):
+    """--yes, a person at a terminal, or nobody: then nothing is applied."""
+    from runbook.confirm import AssumeYes, Interactive, NonInteractive
+
+    if yes:
+        return AssumeYes()
+    if sys.stdin.isatty():
+        return Interactive()
+    console.print("no terminal on stdin and no --yes: showing the plan, applying nothing (pass --yes to apply)")
+    return NonInteractive()
+
+
+def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, profile, only=(), skip=()) -> "Report":
     from runbook import runbook as rb
     from runbook.aws import Aws
-    from runbook.confirm import AssumeYes, Interactive, NonInteractive
+    from runbook.confirm import NonInteractive
     from runbook.engine import Engine, Options
     from runbook.journal import Journal
 
     loaded = rb.load(runbook)
+    ids = {s.id for s in loaded.steps}
+    for step_id in [*only, *skip]:
+        if step_id not in ids:
+            raise UsageError(f"no step {step_id!r} in runbook {loaded.name}; steps: {', '.join(s.id for s in loaded.steps)}")
     console = _console()
-    if dry_run:
-        confirmer = NonInteractive()
-    elif yes:
-        confirmer = AssumeYes()
-    elif sys.stdin.isatty():
-        confirmer = Interactive()
-    else:
-        console.print("no terminal on stdin and no --yes: showing the plan, applying nothing (pass --yes to apply)")
-        confirmer = NonInteractive()
-        dry_run = True
+    confirmer = NonInteractive() if dry_run else _confirmer(yes, console)
+    dry_run = dry_run or isinstance(confirmer, NonInteractive)
     aws = Aws(region, profile, read_only=dry_run)
     journal = None if dry_run else Journal(journal_path, runbook=loaded.name, service=service, region=aws.region)
     engine = Engine(
@@ -184,7 +225,7 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
         confirmer=confirmer,
         reporter=ConsoleReporter(console),
         journal=journal,
-        options=Options(timeout=timeout, dry_run=dry_run),
+        options=Options(timeout=timeout, dry_run=dry_run, only=frozenset(only), skip=frozenset(skip)),
     )
     report = engine.fix()
     if journal and any(a for r in report.results for a in r.applied):
@@ -203,6 +244,62 @@ def _emit(report: "Report", fmt: Format, output: Optional[Path]) -> None:
     else:
         sys.stdout.write(render.render(report, fmt.value))
         sys.stdout.flush()
+
+
+@app.command()
+def history(journal: JournalOpt = None) -> None:
+    """List the runs recorded in the journal, newest last.
+
+    Example: runbook history
+    """
+    from rich.table import Table
+
+    from runbook import journal as journal_mod
+
+    runs = journal_mod.runs(journal_mod.read(journal))
+    if not runs:
+        typer.echo(f"no runs recorded in {journal or journal_mod.default_path()}")
+        return
+    table = Table("run", "started", "runbook", "service", "region", "caller", "calls")
+    for run in runs:
+        outcomes = [c["outcome"] or "no answer recorded" for c in run["calls"].values()]
+        summary = ", ".join(f"{outcomes.count(o)} {o}" for o in dict.fromkeys(outcomes))
+        caller = (run.get("caller") or {}).get("Arn") or "?"
+        table.add_row(run["run"], run["started"], run["runbook"], run["service"], run["region"], caller, summary)
+    _console(stderr=False).print(table)
+
+
+@app.command()
+def undo(
+    run_id: Annotated[str, typer.Argument(help="A run id from `runbook history`.")],
+    yes: YesOpt = False,
+    journal: JournalOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Undo a run: apply the inverses of its changes, newest first, after confirmation. The undo is journaled too.
+
+    Example: runbook undo 20261128T223000Z-ab12cd --yes
+    """
+    from runbook import journal as journal_mod
+    from runbook.aws import Aws
+    from runbook.confirm import NonInteractive
+    from runbook.engine import undo as undo_run
+
+    runs = {r["run"]: r for r in journal_mod.runs(journal_mod.read(journal))}
+    if run_id not in runs:
+        raise UsageError(f"no run {run_id!r} in the journal; see `runbook history`")
+    run = runs[run_id]
+    console = _console()
+    confirmer = _confirmer(yes, console)
+    aws = Aws(run["region"] or None, profile, read_only=isinstance(confirmer, NonInteractive))
+    record = journal_mod.Journal(journal, runbook=f"undo {run_id}", service=run["service"], region=aws.region)
+    done = undo_run(aws, run, confirmer=confirmer, reporter=ConsoleReporter(console), journal=record)
+    if not done:
+        console.print(f"run {run_id} changed nothing that can be undone")
+        raise typer.Exit(0)
+    undone = sum(1 for d in done if d.applied)
+    console.print(f"undid {undone} of {len(done)} change(s); journal run {record.run_id}")
+    raise typer.Exit(0 if undone == len(done) else 1)
 
 
 # -- the sandbox ----------------------------------------------------------------
@@ -252,7 +349,7 @@ def sandbox(
 @app.command()
 def demo(
     scenario: ScenarioOpt = "field-report",
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply every proposed change without asking.")] = False,
+    yes: YesOpt = False,
     deploy_seconds: DeployOpt = None,
     timeout: TimeoutOpt = 300.0,
     format: FormatOpt = Format.text,
@@ -307,18 +404,18 @@ class ConsoleReporter:
                 style = {"ok": "green", "warn": "yellow", "fail": "red", "error": "bold red"}.get(result.finding.status.value, "dim")
                 self.console.print(f"[{style}]{result.finding.status.value:>7}[/] {escape(result.step.id)}: {escape(result.finding.summary)}")
 
-    def proposing(self, step: "Step", change: "Change") -> None:
+    def proposing(self, step_id: str, change: "Change") -> None:
         from rich.markup import escape
 
         self._end_status()
-        self.console.print(f"\n[bold]{escape(step.id)}[/bold] proposes: {escape(change.description)}")
+        self.console.print(f"\n[bold]{escape(step_id)}[/bold] proposes: {escape(change.description)}")
         params = ", ".join(f"{k}={v!r}" for k, v in change.call.params.items())
         self.console.print(f"  [dim]API:[/dim] {change.call.service}.{change.call.operation}({escape(params)})", soft_wrap=True)
         self.console.print(f"  [dim]CLI:[/dim] {escape(change.call.cli())}", soft_wrap=True)
         if change.inverse:
             self.console.print(f"  [dim]undo:[/dim] {escape(change.inverse.cli())}", soft_wrap=True)
 
-    def applied(self, step: "Step", applied: "AppliedChange") -> None:
+    def applied(self, step_id: str, applied: "AppliedChange") -> None:
         from rich.markup import escape
 
         mark = "[green]applied[/green]" if applied.applied else "[yellow]not applied[/yellow]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from runbook.model import Change, Step
+from runbook.model import Change
 
 
 @dataclass(frozen=True)
@@ -15,30 +15,30 @@ class Decision:
 
 
 class Confirmer(Protocol):
-    def confirm(self, step: Step, change: Change) -> Decision: ...
+    def confirm(self, step_id: str, change: Change) -> Decision: ...
 
 
 class AssumeYes:
-    def confirm(self, step: Step, change: Change) -> Decision:
+    def confirm(self, step_id: str, change: Change) -> Decision:
         return Decision(True, "approved by --yes")
 
 
 class NonInteractive:
     """No terminal and no --yes: never prompt, never apply."""
 
-    def confirm(self, step: Step, change: Change) -> Decision:
+    def confirm(self, step_id: str, change: Change) -> Decision:
         return Decision(False, "not applied: no terminal to ask on; pass --yes to apply")
 
 
 class Interactive:
-    def confirm(self, step: Step, change: Change) -> Decision:
+    def confirm(self, step_id: str, change: Change) -> Decision:
         import questionary
 
         from runbook.errors import Interrupted
 
         # unsafe_ask raises KeyboardInterrupt on Ctrl-C instead of returning None.
         try:
-            answer = questionary.confirm(f"Apply this change for step {step.id}?", default=False).unsafe_ask()
+            answer = questionary.confirm(f"Apply this change for step {step_id}?", default=False).unsafe_ask()
         except KeyboardInterrupt:
             raise Interrupted("interrupted at the prompt") from None
         return Decision(True, "approved at the prompt") if answer else Decision(False, "declined at the prompt")

@@ -24,6 +24,25 @@ from runbook.secrets import redact_url, secrets_in_env
 DEFAULTS = {"database_url_var": "DATABASE_URL", "redis_url_var": "REDIS_URL", "health_path": "/healthz"}
 ALTERNATE_HEALTH_PATHS = ("/v1/healthz", "/health", "/")
 
+# What every discovery reads, whichever steps a runbook has: the IAM policy's floor.
+PERMISSIONS = (
+    "apprunner:ListServices",
+    "apprunner:DescribeService",
+    "apprunner:ListOperations",
+    "apprunner:DescribeVpcConnector",
+    "rds:DescribeDBInstances",
+    "elasticache:DescribeReplicationGroups",
+    "elasticache:DescribeCacheClusters",
+    "elasticache:DescribeCacheSubnetGroups",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSecurityGroupRules",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeNetworkAcls",
+    "ec2:DescribeVpcAttribute",
+    "logs:FilterLogEvents",
+)
+
 
 @dataclass(frozen=True)
 class Target:

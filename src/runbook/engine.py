@@ -22,7 +22,7 @@ from runbook.confirm import Confirmer
 from runbook.discovery import Topology, discover
 from runbook.errors import EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_TIMEOUT
 from runbook.journal import Journal
-from runbook.model import AppliedChange, Change, Finding, Phase, Runbook, Status, Step, StepResult
+from runbook.model import ApiCall, AppliedChange, Change, Finding, Phase, Runbook, Status, StepResult
 from runbook.probe import probe, service_url
 from runbook.secrets import Scrubber
 
@@ -35,8 +35,8 @@ _ALREADY_DONE = {
 
 class Reporter(Protocol):
     def evaluated(self, results: list[StepResult], round_no: int) -> None: ...
-    def proposing(self, step: Step, change: Change) -> None: ...
-    def applied(self, step: Step, applied: AppliedChange) -> None: ...
+    def proposing(self, step_id: str, change: Change) -> None: ...
+    def applied(self, step_id: str, applied: AppliedChange) -> None: ...
     def waiting(self, what: str, state: str, elapsed: float, budget: float) -> None: ...
     def note(self, message: str) -> None: ...
 
@@ -47,6 +47,8 @@ class Options:
     dry_run: bool = False
     healthy_probes: int = 2  # consecutive 200s that count as healthy
     poll_max: float = 3.0  # seconds between polls, at most
+    only: frozenset[str] = frozenset()  # apply only these steps' changes (empty: all)
+    skip: frozenset[str] = frozenset()  # never apply these steps' changes
 
 
 @dataclass
@@ -91,6 +93,62 @@ def is_healthy(results: list[StepResult]) -> bool:
 
 def _key(change: Change) -> str:
     return json.dumps(change.call.as_dict(), sort_keys=True, default=str)
+
+
+class Applier:
+    """Show, confirm, journal and send one change at a time: the only path by which a change reaches AWS."""
+
+    def __init__(self, aws: Aws, confirmer: Confirmer, reporter: Reporter, journal: Journal | None, scrubber: Scrubber):
+        self.aws, self.confirmer, self.reporter, self.journal, self.scrubber = aws, confirmer, reporter, journal, scrubber
+
+    def apply(self, step_id: str, change: Change) -> AppliedChange:
+        self.reporter.proposing(step_id, self._display(change))
+        decision = self.confirmer.confirm(step_id, change)
+        if decision.approved:
+            record = self._send(step_id, change)
+        else:
+            record = AppliedChange(change, False, decision.reason, declined=True)
+        self.reporter.applied(step_id, record)
+        return record
+
+    def _display(self, change: Change) -> Change:
+        """A copy safe to show: secrets in the parameters masked (the real call keeps them)."""
+        mask = self.scrubber.data
+        return replace(
+            change,
+            call=replace(change.call, params=mask(dict(change.call.params))),
+            inverse=replace(change.inverse, params=mask(dict(change.inverse.params))) if change.inverse else None,
+        )
+
+    def _send(self, step_id: str, change: Change) -> AppliedChange:
+        if self.journal and self.journal.caller is None:
+            identity = self.aws.call("sts", "get_caller_identity")
+            self.journal.caller = {k: identity.get(k) for k in ("Account", "Arn", "UserId")}
+        seq = self.journal.begin(step_id, change, self.aws.region) if self.journal else 0
+        try:
+            response = self.aws.execute(change.call)
+        except ApiError as exc:
+            already = _ALREADY_DONE.get(exc.code)
+            if self.journal:
+                self.journal.end(seq, already or f"failed: {exc.code}", exc.request_id, str(exc))
+            if already:
+                return AppliedChange(change, True, already)
+            if exc.code in ("InvalidStateException", "InvalidRequestException"):
+                return AppliedChange(change, False, f"failed: {exc}")
+            raise
+        except BaseException as exc:
+            if self.journal:
+                self.journal.end(seq, f"unknown: {type(exc).__name__} before AWS answered", None, str(exc))
+            raise
+        request_id = response.get("ResponseMetadata", {}).get("RequestId")
+        detail = _response_detail(response)
+        created = [r["SecurityGroupRuleId"] for r in response.get("SecurityGroupRules", []) if "SecurityGroupRuleId" in r]
+        if created and change.inverse and change.inverse.operation.startswith("revoke_security_group_"):
+            # Undo exactly the rules this call created, by id, and nothing grouped with them.
+            change = replace(change, inverse=replace(change.inverse, params={"GroupId": change.call.params["GroupId"], "SecurityGroupRuleIds": created}))
+        if self.journal:
+            self.journal.end(seq, "applied", request_id, detail, inverse=change.inverse)
+        return AppliedChange(change, True, "applied" + (f" ({detail})" if detail else ""))
 
 
 class Engine:
@@ -151,7 +209,11 @@ class Engine:
             if is_healthy(results):
                 return self._report(topology, results, started, "healthy")
             pending = [
-                (r, c) for r in results for c in r.finding.changes if _key(c) not in sent and not c.recommendation
+                (r, c)
+                for r in results
+                if self._selected(r.step.id)
+                for c in r.finding.changes
+                if _key(c) not in sent and not c.recommendation
             ]
             if self.options.dry_run:
                 return self._report(topology, results, started, "dry run: nothing applied")
@@ -169,6 +231,9 @@ class Engine:
                 return report
             if not acted:
                 return self._report(topology, results, started, "nothing more can be done automatically")
+
+    def _selected(self, step_id: str) -> bool:
+        return (not self.options.only or step_id in self.options.only) and step_id not in self.options.skip
 
     def _act(self, topology, results, pending, sent, applied_by_step, deadline) -> bool:
         """Do the first phase that has work; False when nothing is left to do."""
@@ -196,54 +261,16 @@ class Engine:
         return False
 
     def _apply(self, items, sent, applied_by_step) -> bool:
+        applier = Applier(self.aws, self.confirmer, self.reporter, self.journal, self.scrubber)
         any_declined = False
         for result, change in items:
-            step = result.step
-            self.reporter.proposing(step, self._display(change))
-            decision = self.confirmer.confirm(step, change)
-            sent[_key(change)] = step.id
-            if not decision.approved:
-                record = AppliedChange(change, False, decision.reason)
-                any_declined = True
-            else:
-                record = self._send(step, change)
-            applied_by_step.setdefault(step.id, []).append(record)
-            self.reporter.applied(step, record)
+            record = applier.apply(result.step.id, change)
+            sent[_key(change)] = result.step.id
+            any_declined |= record.declined
+            applied_by_step.setdefault(result.step.id, []).append(record)
         if any_declined:
             raise _Declined()
         return True
-
-    def _display(self, change: Change) -> Change:
-        """A copy safe to show: secrets in the parameters masked (the real call keeps them)."""
-        mask = self.scrubber.data
-        return replace(
-            change,
-            call=replace(change.call, params=mask(dict(change.call.params))),
-            inverse=replace(change.inverse, params=mask(dict(change.inverse.params))) if change.inverse else None,
-        )
-
-    def _send(self, step: Step, change: Change) -> AppliedChange:
-        seq = self.journal.begin(step.id, change, self.aws.region) if self.journal else 0
-        try:
-            response = self.aws.execute(change.call)
-        except ApiError as exc:
-            already = _ALREADY_DONE.get(exc.code)
-            if self.journal:
-                self.journal.end(seq, already or f"failed: {exc.code}", exc.request_id, str(exc))
-            if already:
-                return AppliedChange(change, True, already)
-            if exc.code in ("InvalidStateException", "InvalidRequestException"):
-                return AppliedChange(change, False, f"failed: {exc}")
-            raise
-        except BaseException as exc:
-            if self.journal:
-                self.journal.end(seq, f"unknown: {type(exc).__name__} before AWS answered", None, str(exc))
-            raise
-        request_id = response.get("ResponseMetadata", {}).get("RequestId")
-        detail = _response_detail(response)
-        if self.journal:
-            self.journal.end(seq, "applied", request_id, detail)
-        return AppliedChange(change, True, "applied" + (f" ({detail})" if detail else ""))
 
     def _verify(self, results, sent, applied_by_step) -> None:
         """A change applied last round must no longer be proposed: that is the read-back."""
@@ -328,6 +355,27 @@ class Engine:
             },
             scrubber=self.scrubber,
         )
+
+
+def undo(aws: Aws, run: dict[str, Any], *, confirmer: Confirmer, reporter: Reporter, journal: Journal | None) -> list[AppliedChange]:
+    """Apply the inverses of a journaled run, newest first, each confirmed and journaled like any change."""
+    from runbook import journal as journal_mod
+
+    applier = Applier(aws, confirmer, reporter, journal, Scrubber())
+    done: list[AppliedChange] = []
+    for entry in journal_mod.undoable(run):
+        inverse = entry.get("inverse")
+        if not inverse:
+            reporter.note(f"cannot undo {entry['call']['operation']} (call {entry['seq']}): it has no inverse")
+            continue
+        change = Change(
+            ApiCall(inverse["service"], inverse["operation"], inverse["params"]),
+            f"undo {entry['description']}",
+            Phase.AUTHORIZE,
+            inverse=ApiCall(entry["call"]["service"], entry["call"]["operation"], entry["call"]["params"]),
+        )
+        done.append(applier.apply(entry.get("step", "undo"), change))
+    return done
 
 
 class _Declined(Exception):

@@ -62,5 +62,53 @@ class Journal:
         )
         return self._seq
 
-    def end(self, seq: int, outcome: str, request_id: str | None = None, detail: Any = None) -> None:
-        self._write({"event": "result", "seq": seq, "outcome": outcome, "request_id": request_id, "detail": detail})
+    def end(self, seq: int, outcome: str, request_id: str | None = None, detail: Any = None, inverse=None) -> None:
+        entry = {"event": "result", "seq": seq, "outcome": outcome, "request_id": request_id, "detail": detail}
+        if inverse is not None:
+            entry["inverse"] = inverse.as_dict()  # sharper than planned, e.g. the created rule's id
+        self._write(entry)
+
+
+def read(path: Path | None = None) -> list[dict[str, Any]]:
+    """Every entry of a journal; a torn last line (a crash mid-write) is skipped."""
+    path = path or default_path()
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return entries
+
+
+def runs(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One summary per run, oldest first: what was sent, what answered, what is unknown."""
+    by_run: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        run = by_run.setdefault(
+            entry["run"],
+            {"run": entry["run"], "started": entry["time"], "calls": {}, "runbook": "", "service": "", "region": "", "caller": None},
+        )
+        if entry["event"] == "call":
+            for key in ("runbook", "service", "region", "caller"):
+                run[key] = entry.get(key) or run[key]
+            run["calls"][entry["seq"]] = {**entry, "outcome": None}
+        elif entry["event"] == "result" and entry["seq"] in run["calls"]:
+            call = run["calls"][entry["seq"]]
+            call.update(outcome=entry["outcome"], request_id=entry.get("request_id"))
+            if entry.get("inverse"):
+                call["inverse"] = entry["inverse"]
+    return list(by_run.values())
+
+
+def undoable(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Calls of a run that changed the world, newest first: what undo reverses.
+
+    "already in place" and failed calls changed nothing and are left alone;
+    a call with no recorded answer may or may not have landed, so it is
+    reversed too (the inverse is idempotent: an absent rule is already gone).
+    """
+    calls = sorted(run["calls"].values(), key=lambda c: c["seq"], reverse=True)
+    return [c for c in calls if c["outcome"] is None or c["outcome"].startswith("applied")]

@@ -133,6 +133,7 @@ class AppliedChange:
     change: Change
     applied: bool
     outcome: str  # "applied", "already in place", "declined", "failed: …"
+    declined: bool = False
 
 
 @dataclass

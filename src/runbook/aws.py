@@ -15,6 +15,8 @@ from runbook.errors import AwsError, RunbookError, UsageError
 from runbook.model import ApiCall
 
 _READ_PREFIXES = ("Describe", "List", "Get")
+# Reads whose names do not say so.
+_READ_OPERATIONS = {"FilterLogEvents"}
 
 # Error codes that mean "who are you?" rather than "you may not".
 _CREDENTIAL_CODES = {
@@ -28,6 +30,11 @@ _CREDENTIAL_CODES = {
     "RequestExpired",
 }
 _DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"}
+
+
+def is_read_operation(name: str) -> bool:
+    """True for API operations (PascalCase, as IAM names them) that change nothing."""
+    return name.startswith(_READ_PREFIXES) or name in _READ_OPERATIONS
 
 
 class ReadOnlyViolation(RunbookError):
@@ -87,7 +94,7 @@ class Aws:
 
     def _before_call(self, model, **_: Any) -> None:
         service = model.service_model.service_name
-        if self.read_only and not model.name.startswith(_READ_PREFIXES):
+        if self.read_only and not is_read_operation(model.name):
             raise ReadOnlyViolation(
                 f"refused {service}:{model.name}: this command is read-only and may only Describe, List or Get"
             )

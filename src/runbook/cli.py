@@ -72,7 +72,8 @@ def _root(
 def _console(stderr: bool = True):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    # Progress lines are not wrapped: logs and grep of a script's output see whole lines.
+    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
 
 
 # -- commands that need no AWS ---------------------------------------------------

@@ -302,7 +302,7 @@ class Engine:
 
         retrying = Retrying(
             stop=stop_before_delay(budget),
-            wait=wait_exponential_jitter(initial=0.5, max=self.options.poll_max, jitter=0.5),
+            wait=wait_exponential_jitter(multiplier=0.5, max=self.options.poll_max, jitter=0.5),
             retry=retry_if_result(lambda done: not done),
             retry_error_callback=lambda state: _raise_deadline(what, last["state"], budget, state),
             reraise=True,

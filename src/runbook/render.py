@@ -92,7 +92,8 @@ def print_text(report: Report, console) -> None:
 
     doc = to_document(report)
     verdict = "[green]healthy[/green]" if report.healthy else "[red]not healthy[/red]"
-    console.print(f"[bold]{escape(doc['runbook'])}[/bold] on [bold]{escape(doc['service'])}[/bold] ({doc['region']}): {verdict}; {escape(doc['stopped'])}")
+    why = "" if doc["stopped"] == "healthy" else f"; {escape(doc['stopped'])}"
+    console.print(f"[bold]{escape(doc['runbook'])}[/bold] on [bold]{escape(doc['service'])}[/bold] ({doc['region']}): {verdict}{why}")
     table = Table(show_header=True, header_style="bold", expand=False)
     table.add_column("status")
     table.add_column("step")

@@ -20,11 +20,19 @@ SIGNATURES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
         (r"password authentication failed", "the database password is wrong", "env-endpoints"),
         (r"ModuleNotFoundError", "the image is missing a Python module", "startup-logs"),
         (r"exec format error", "the image was built for another CPU architecture", "startup-logs"),
-        (r"Health check failed on protocol", "App Runner's health check failed", "health-check-config"),
+        (r"Health check failed on protocol", "App Runner's health check failed: the app did not answer it", "deployment"),
         (r"Container exit code", "the application stopped or failed to start", "startup-logs"),
         (r"Deployment failed", "a deployment failed", "deployment"),
     )
 )
+
+
+def _last_success(topology: Topology) -> float | None:
+    """Epoch milliseconds when the newest SUCCEEDED operation ended, if any."""
+    for op in topology.operations:
+        if op.get("Status") == "SUCCEEDED" and hasattr(op.get("EndedAt"), "timestamp"):
+            return op["EndedAt"].timestamp() * 1000
+    return None
 
 
 @check("logs.startup", permissions=("logs:FilterLogEvents",), params={"log_window_seconds": 3600})
@@ -37,7 +45,11 @@ def startup_logs(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """
     evidence, implicated = [], {}
     seen: set[tuple[str, str]] = set()
-    for event in topology.log_events:
+    # Lines older than the last successful deployment describe a version that no longer runs.
+    since = _last_success(topology)
+    events = [e for e in topology.log_events if since is None or (e.get("timestamp") or 0) >= since]
+    older = len(topology.log_events) - len(events)
+    for event in events:
         message = event["message"].strip()
         for pattern, meaning, step in SIGNATURES:
             if pattern.search(message):
@@ -49,6 +61,11 @@ def startup_logs(topology: Topology, params: Mapping[str, Any]) -> Finding:
                 break
     if not evidence:
         groups = sorted({e["logGroupName"] for e in topology.log_events})
-        return Finding(Status.OK, f"no known failure signature in {len(topology.log_events)} recent events", (Evidence("logs filter_log_events", ", ".join(groups) or "no events"),))
+        skipped = f" ({older} older than the last successful deployment not counted)" if older else ""
+        return Finding(
+            Status.OK,
+            f"no known failure signature in {len(events)} recent events{skipped}",
+            (Evidence("logs filter_log_events", ", ".join(groups) or "no events"),),
+        )
     steps = ", ".join(f"{step} ({count})" for step, count in implicated.items())
     return Finding(Status.WARN, f"{len(evidence)} recent log lines match known failures; they implicate {steps}", tuple(evidence[:20]))

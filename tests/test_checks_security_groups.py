@@ -31,6 +31,7 @@ def test_ingress_passes_for_every_rule_shape_that_admits_the_connector(cache_rul
         rule(CACHE_SG, "sgr-1", protocol="udp", ports=(6379, 6379), source_group=CONNECTOR_SG),
         rule(CACHE_SG, "sgr-1", cidr="10.0.1.0/24"),  # covers only one connector subnet
         rule(CACHE_SG, "sgr-1", egress=True, source_group=CONNECTOR_SG),  # egress is not ingress
+        rule(CACHE_SG, "sgr-1", cidr="0.0.0.0/0"),  # to be revoked: the connector needs a rule of its own
     ],
 )
 def test_ingress_fails_and_proposes_the_exact_authorize(cache_rule):

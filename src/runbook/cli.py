@@ -171,6 +171,7 @@ def fix(
     journal: JournalOpt = None,
     only: OnlyOpt = None,
     skip: SkipOpt = None,
+    plan_out: Annotated[Optional[Path], typer.Option("--plan-out", help="With --dry-run: save the exact calls to FILE for `runbook apply`.")] = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     format: FormatOpt = Format.text,
@@ -182,9 +183,11 @@ def fix(
       runbook fix apprunner-vpc --service nerava-backend
       runbook fix apprunner-vpc --service nerava-backend --yes --timeout 1200
     """
+    if plan_out and not dry_run:
+        raise UsageError("--plan-out saves a plan without applying it: use it with --dry-run")
     report = run_fix(
         runbook, service, yes=yes, dry_run=dry_run, timeout=timeout, journal_path=journal, region=region, profile=profile,
-        only=only or [], skip=skip or [],
+        only=only or [], skip=skip or [], plan_out=plan_out,
     )
     _emit(report, format, output)
     raise typer.Exit(report.exit_code)
@@ -202,7 +205,7 @@ def _confirmer(yes: bool, console):
     return NonInteractive()
 
 
-def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, profile, only=(), skip=()) -> "Report":
+def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, profile, only=(), skip=(), plan_out=None) -> "Report":
     from runbook import runbook as rb
     from runbook.aws import Aws
     from runbook.confirm import NonInteractive
@@ -229,6 +232,12 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
         options=Options(timeout=timeout, dry_run=dry_run, only=frozenset(only), skip=frozenset(skip)),
     )
     report = engine.fix()
+    if plan_out:
+        import json
+
+        plan = engine.plan_document(report)
+        plan_out.write_text(json.dumps(plan, indent=2, default=str) + "\n", encoding="utf-8")
+        console.print(f"plan of {len(plan['changes'])} change(s) saved to {plan_out}; apply it with: runbook apply {plan_out}")
     if journal and any(a for r in report.results for a in r.applied):
         console.print(f"journal: {journal.path} (run {journal.run_id})")
     return report
@@ -245,6 +254,46 @@ def _emit(report: "Report", fmt: Format, output: Optional[Path]) -> None:
     else:
         sys.stdout.write(render.render(report, fmt.value))
         sys.stdout.flush()
+
+
+@app.command("apply")
+def apply_plan(
+    plan: Annotated[Path, typer.Argument(help="A plan saved by `runbook fix … --dry-run --plan-out FILE`.")],
+    yes: YesOpt = False,
+    journal: JournalOpt = None,
+    profile: ProfileOpt = None,
+    format: FormatOpt = Format.text,
+    output: OutputOpt = None,
+) -> None:
+    """Apply a saved plan exactly as reviewed, after checking the world still matches it.
+
+    Example: runbook apply plan.json --yes
+    """
+    import json
+
+    from runbook import runbook as rb
+    from runbook.aws import Aws
+    from runbook.confirm import NonInteractive
+    from runbook.engine import PLAN_FORMAT, Engine
+    from runbook.journal import Journal
+
+    try:
+        doc = json.loads(plan.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"plan {plan}: cannot read it: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT or not isinstance(doc.get("changes"), list):
+        raise UsageError(f"plan {plan}: not a runbook plan (expected format {PLAN_FORMAT})")
+    loaded = rb.load(doc["runbook"])
+    console = _console()
+    confirmer = _confirmer(yes, console)
+    if isinstance(confirmer, NonInteractive):
+        raise UsageError("no terminal to confirm on: pass --yes to apply a saved plan")
+    aws = Aws(doc.get("region"), profile)
+    record = Journal(journal, runbook=loaded.name, service=doc["service"], region=aws.region)
+    engine = Engine(aws, loaded, doc["service"], confirmer=confirmer, reporter=ConsoleReporter(console), journal=record)
+    report = engine.apply_plan(doc)
+    _emit(report, format, output)
+    raise typer.Exit(report.exit_code)
 
 
 @app.command()

@@ -397,3 +397,34 @@ def _replace(target: Target, **changes: Any) -> Target:
     from dataclasses import replace
 
     return replace(target, **changes)
+
+
+def refresh(aws: Aws, topology: Topology, call) -> Topology:
+    """A copy of the snapshot with what `call` touches read again (the drift guard's re-read).
+
+    Security-group calls re-read that group's rules, VPC attribute calls that
+    VPC's attribute, App Runner calls the service and its operations. Anything
+    else gets a full discovery.
+    """
+    from dataclasses import replace
+
+    params = call.params
+    if call.service == "ec2" and "security_group" in call.operation:
+        group = params["GroupId"]
+        rules = aws.paginate(
+            "ec2", "describe_security_group_rules", "SecurityGroupRules", Filters=[{"Name": "group-id", "Values": [group]}]
+        )
+        return replace(topology, sg_rules={**topology.sg_rules, group: rules})
+    if call.service == "ec2" and call.operation == "modify_vpc_attribute":
+        vpc = params["VpcId"]
+        attrs = dict(topology.vpcs.get(vpc, {}))
+        for flag, attribute in (("EnableDnsSupport", "enableDnsSupport"), ("EnableDnsHostnames", "enableDnsHostnames")):
+            answer = aws.call("ec2", "describe_vpc_attribute", VpcId=vpc, Attribute=attribute)
+            attrs[flag] = answer.get(flag, {}).get("Value")
+        return replace(topology, vpcs={**topology.vpcs, vpc: attrs})
+    if call.service == "apprunner" and "ServiceArn" in params:
+        arn = params["ServiceArn"]
+        service = aws.call("apprunner", "describe_service", ServiceArn=arn)["Service"]
+        operations = aws.call("apprunner", "list_operations", ServiceArn=arn, MaxResults=20).get("OperationSummaryList", [])
+        return replace(topology, service=service, operations=operations)
+    return discover(aws, topology.service_arn)

@@ -14,17 +14,27 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol
 
-from tenacity import RetryCallState, Retrying, retry_if_result, stop_before_delay, wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_result,
+    stop_before_delay,
+    wait_exponential_jitter,
+    wait_fixed,
+    wait_random,
+)
 
 from runbook import registry
 from runbook.aws import ApiError, Aws
 from runbook.confirm import Confirmer
-from runbook.discovery import Topology, discover
-from runbook.errors import EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_TIMEOUT
+from runbook.discovery import Topology, discover, refresh
+from runbook.errors import EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_TIMEOUT, RunbookError, UsageError
 from runbook.journal import Journal
 from runbook.model import ApiCall, AppliedChange, Change, Finding, Phase, Runbook, Status, StepResult
 from runbook.probe import probe, service_url
 from runbook.secrets import Scrubber
+
+PLAN_FORMAT = "runbook-plan/1"
 
 # Outcomes AWS reports as errors that mean the world is already as we want it.
 _ALREADY_DONE = {
@@ -45,7 +55,8 @@ class Reporter(Protocol):
 class Options:
     timeout: float = 900.0
     dry_run: bool = False
-    healthy_probes: int = 2  # consecutive 200s that count as healthy
+    healthy_probes: int = 3  # consecutive 200s that count as healthy
+    probe_interval: float = 0.5  # seconds between health probes
     poll_max: float = 3.0  # seconds between polls, at most
     only: frozenset[str] = frozenset()  # apply only these steps' changes (empty: all)
     skip: frozenset[str] = frozenset()  # never apply these steps' changes
@@ -101,13 +112,16 @@ class Applier:
     def __init__(self, aws: Aws, confirmer: Confirmer, reporter: Reporter, journal: Journal | None, scrubber: Scrubber):
         self.aws, self.confirmer, self.reporter, self.journal, self.scrubber = aws, confirmer, reporter, journal, scrubber
 
-    def apply(self, step_id: str, change: Change) -> AppliedChange:
+    def apply(self, step_id: str, change: Change, drifted: Callable[[], str | None] | None = None) -> AppliedChange:
+        """`drifted` re-reads the world after the confirmation and says why the change is stale, if it is."""
         self.reporter.proposing(step_id, self._display(change))
         decision = self.confirmer.confirm(step_id, change)
-        if decision.approved:
-            record = self._send(step_id, change)
-        else:
+        if not decision.approved:
             record = AppliedChange(change, False, decision.reason, declined=True)
+        elif drifted and (moved := drifted()):
+            record = AppliedChange(change, False, f"not sent: the world moved since the plan ({moved}); re-planning")
+        else:
+            record = self._send(step_id, change)
         self.reporter.applied(step_id, record)
         return record
 
@@ -207,6 +221,16 @@ class Engine:
             self.reporter.evaluated(results, round_no)
 
             if is_healthy(results):
+                probed = any(r.step.check == "http.healthz" and r.finding.status is Status.OK for r in results)
+                if self.options.dry_run or self.options.healthy_probes <= 1 or not probed:
+                    return self._report(topology, results, started, "healthy")
+                # One 200 may be luck: healthy means N consecutive 200s.
+                try:
+                    self._wait_health(topology, deadline)
+                except _Deadline as exc:
+                    report = self._report(topology, results, started, str(exc))
+                    report.healthy, report.exit_code = False, EXIT_TIMEOUT
+                    return report
                 return self._report(topology, results, started, "healthy")
             pending = [
                 (r, c)
@@ -232,6 +256,67 @@ class Engine:
             if not acted:
                 return self._report(topology, results, started, "nothing more can be done automatically")
 
+    # -- saved plans ----------------------------------------------------------
+    def plan_document(self, report: Report) -> dict[str, Any]:
+        """The exact calls a dry run proposes, secrets masked, to be applied later as reviewed."""
+        changes = [
+            {
+                "step": r.step.id,
+                "description": c.description,
+                "phase": c.phase.name.lower(),
+                "call": c.call.as_dict(),
+                "cli": c.call.cli(self.aws.region),
+                "inverse": c.inverse.as_dict() if c.inverse else None,
+            }
+            for r in report.results
+            if self._selected(r.step.id)
+            for c in r.finding.changes
+            if not c.recommendation
+        ]
+        return self.scrubber.data(
+            {
+                "format": PLAN_FORMAT,
+                "runbook": self.runbook.source,
+                "service": report.service,
+                "region": self.aws.region,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "changes": changes,
+            }
+        )
+
+    def apply_plan(self, plan: dict[str, Any]) -> Report:
+        """Apply exactly the planned calls, after checking the world still calls for each of them."""
+        started = time.monotonic()
+        topology, results = self.snapshot()
+        self.reporter.evaluated(results, 1)
+        current = {
+            self._masked_key(c): (r, c) for r in results for c in r.finding.changes if not c.recommendation
+        }
+        planned, stale = [], []
+        for entry in plan.get("changes", []):
+            key = json.dumps(entry["call"], sort_keys=True, default=str)
+            if key in current:
+                planned.append(current[key])
+            else:
+                result = next((r for r in results if r.step.id == entry["step"]), None)
+                now = f"{result.finding.status.value}: {result.finding.summary}" if result else "no such step"
+                stale.append(f"{entry['step']} no longer proposes {entry['call']['operation']} (now {now})")
+        if stale:
+            raise PlanStale("the world changed since the plan; refusing it: " + "; ".join(stale))
+        applied_by_step: dict[str, list[AppliedChange]] = {}
+        applier = Applier(self.aws, self.confirmer, self.reporter, self.journal, self.scrubber)
+        for result, change in sorted(planned, key=lambda item: item[1].phase):
+            record = applier.apply(result.step.id, change, lambda r=result, c=change: self._drift(topology, r, c))
+            applied_by_step.setdefault(result.step.id, []).append(record)
+        topology, results = self.snapshot()
+        for result in results:
+            result.applied = applied_by_step.get(result.step.id, [])
+        self.reporter.evaluated(results, 2)
+        return self._report(topology, results, started, f"applied a saved plan of {len(planned)} change(s)")
+
+    def _masked_key(self, change: Change) -> str:
+        return json.dumps(self.scrubber.data(change.call.as_dict()), sort_keys=True, default=str)
+
     def _selected(self, step_id: str) -> bool:
         return (not self.options.only or step_id in self.options.only) and step_id not in self.options.skip
 
@@ -246,31 +331,44 @@ class Engine:
         )
 
         if by_phase.get(Phase.AUTHORIZE):
-            return self._apply(by_phase[Phase.AUTHORIZE], sent, applied_by_step)
+            return self._apply(topology, by_phase[Phase.AUTHORIZE], sent, applied_by_step)
         if "deployment" in waits:
             self._wait_deployment(topology, deadline)
             return True
         if by_phase.get(Phase.REVOKE):
-            return self._apply(by_phase[Phase.REVOKE], sent, applied_by_step)
+            return self._apply(topology, by_phase[Phase.REVOKE], sent, applied_by_step)
         if by_phase.get(Phase.REDEPLOY):
             # App Runner runs one operation at a time: start one, then wait for it.
-            return self._apply(by_phase[Phase.REDEPLOY][:1], sent, applied_by_step)
+            return self._apply(topology, by_phase[Phase.REDEPLOY][:1], sent, applied_by_step)
         if "health" in waits and not others_failing:
             self._wait_health(topology, deadline)
             return True
         return False
 
-    def _apply(self, items, sent, applied_by_step) -> bool:
+    def _apply(self, topology, items, sent, applied_by_step) -> bool:
         applier = Applier(self.aws, self.confirmer, self.reporter, self.journal, self.scrubber)
         any_declined = False
         for result, change in items:
-            record = applier.apply(result.step.id, change)
+            record = applier.apply(result.step.id, change, lambda: self._drift(topology, result, change))
             sent[_key(change)] = result.step.id
             any_declined |= record.declined
             applied_by_step.setdefault(result.step.id, []).append(record)
         if any_declined:
             raise _Declined()
         return True
+
+    def _drift(self, topology: Topology, result: StepResult, change: Change) -> str | None:
+        """Drift guard: re-read what the change touches right before sending it.
+
+        If the world moved since the snapshot (someone added the rule
+        meanwhile), the step is re-planned by the next round instead of
+        sending a stale call.
+        """
+        fresh = refresh(self.aws, topology, change.call)
+        finding = registry.get(result.step.check).detect(fresh, result.step.params)
+        if any(_key(c) == _key(change) for c in finding.changes):
+            return None
+        return f"{finding.status.value}: {finding.summary}"
 
     def _verify(self, results, sent, applied_by_step) -> None:
         """A change applied last round must no longer be proposed: that is the read-back."""
@@ -289,7 +387,7 @@ class Engine:
                     )
 
     # -- waits --------------------------------------------------------------
-    def _wait(self, what: str, poll: Callable[[], tuple[bool, str]], deadline: float) -> None:
+    def _wait(self, what: str, poll: Callable[[], tuple[bool, str]], deadline: float, wait=None) -> None:
         started = time.monotonic()
         budget = max(0.0, deadline - started)
         last = {"state": "not polled yet"}
@@ -302,7 +400,7 @@ class Engine:
 
         retrying = Retrying(
             stop=stop_before_delay(budget),
-            wait=wait_exponential_jitter(multiplier=0.5, max=self.options.poll_max, jitter=0.5),
+            wait=wait or wait_exponential_jitter(multiplier=0.5, max=self.options.poll_max, jitter=0.5),
             retry=retry_if_result(lambda done: not done),
             retry_error_callback=lambda state: _raise_deadline(what, last["state"], budget, state),
             reraise=True,
@@ -334,7 +432,8 @@ class Engine:
             shown = f"HTTP {result.status}" if result.status else (result.error or "no answer")
             return streak["n"] >= needed, f"{shown} ({streak['n']}/{needed} consecutive 200s)"
 
-        self._wait("health", poll, deadline)
+        # Probes are cheap and N of them must pass in a row: a steady pace, not a backoff.
+        self._wait("health", poll, deadline, wait=wait_fixed(self.options.probe_interval) + wait_random(0, 0.2))
 
     def _report(self, topology, results, started, stopped) -> Report:
         healthy = is_healthy(results)
@@ -376,6 +475,10 @@ def undo(aws: Aws, run: dict[str, Any], *, confirmer: Confirmer, reporter: Repor
         )
         done.append(applier.apply(entry.get("step", "undo"), change))
     return done
+
+
+class PlanStale(RunbookError):
+    """A saved plan no longer matches the world (exit 1)."""
 
 
 class _Declined(Exception):

@@ -10,6 +10,9 @@ from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
 from runbook.registry import check
 
 
+PUBLIC_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
+
+
 def covers_port(rule: Mapping[str, Any], port: int) -> bool:
     protocol = str(rule.get("IpProtocol"))
     if protocol == "-1":
@@ -43,7 +46,11 @@ def admitting_rules(
     topology: Topology, group_ids: Iterable[str], port: int, source_groups: Iterable[str], source_cidrs: list[str]
 ) -> list[dict[str, Any]]:
     """Ingress rules on `group_ids` that admit traffic on `port` from one of `source_groups`
-    or from a CIDR covering every network in `source_cidrs`."""
+    or from a CIDR covering every network in `source_cidrs`.
+
+    0.0.0.0/0 does not count: sg.no-public-ingress revokes it, and the
+    connector must keep a way in once it is gone (the interlock).
+    """
     sources = set(source_groups)
     networks = [ipaddress.ip_network(c) for c in source_cidrs]
     found = []
@@ -56,7 +63,7 @@ def admitting_rules(
                 found.append(rule)
                 continue
             cidr = rule.get("CidrIpv4")
-            if cidr and networks:
+            if cidr and networks and cidr not in PUBLIC_CIDRS:
                 allowed = ipaddress.ip_network(cidr, strict=False)
                 if all(net.version == allowed.version and net.subnet_of(allowed) for net in networks):
                     found.append(rule)
@@ -151,7 +158,6 @@ def ingress_from_connector(topology: Topology, params: Mapping[str, Any]) -> Fin
     )
 
 
-_PUBLIC = {"0.0.0.0/0", "::/0"}
 
 
 def rule_permission(rule: Mapping[str, Any]) -> dict[str, Any]:
@@ -199,7 +205,7 @@ def no_public_ingress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     for group in target.security_group_ids:
         for rule in topology.sg_rules.get(group, []):
             source = rule.get("CidrIpv4") or rule.get("CidrIpv6")
-            if rule.get("IsEgress") or source not in _PUBLIC or not covers_port(rule, port):
+            if rule.get("IsEgress") or source not in PUBLIC_CIDRS or not covers_port(rule, port):
                 continue
             evidence.append(Evidence(f"ec2 describe_security_group_rules group-id={group}", f"{describe_rule(rule)} is open to the internet on {port}"))
             permission = rule_permission(rule)

@@ -1,0 +1,155 @@
+"""Benchmark: the field report's manual procedure against `runbook check`, on one sandbox.
+
+(a) the `aws` CLI commands the field report ran (awscli from PyPI, pointed at the
+    sandbox) plus its curl health probes, one after another;
+(b) `runbook check apprunner-vpc --service nerava-backend`.
+
+Prints the median wall time of each over several runs, the ratio (a)/(b), the
+API calls of each, and the latency between the sandbox finishing a deployment
+and `runbook fix` noticing it. Run it with `make bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from runbook.sandbox import Sandbox, load_scenario
+
+HERE = Path(sys.executable).parent
+
+
+def aws_cli() -> str:
+    found = shutil.which("aws", path=str(HERE)) or shutil.which("aws")
+    if not found:
+        sys.exit("the aws CLI is not installed: run `make bench`, which installs the bench extra")
+    return found
+
+
+def manual_commands(box: Sandbox) -> list[list[str]]:
+    """What the engineer of the field report typed, in order (ids as the sandbox made them)."""
+    service_arn = box.ids["service:nerava-backend"]
+    connector_arn = box.ids["connector:nerava-vpc-connector"]
+    vpc = box.ids["vpc:main"]
+    default_sg = box.ids["sg:default"]
+    groups = box.ids.get("log-group:nerava-backend/application")
+    member = box.client("elasticache").describe_replication_groups(ReplicationGroupId="nerava-redis")["ReplicationGroups"][0]["MemberClusters"][0]
+    return [
+        ["apprunner", "list-services"],
+        ["apprunner", "describe-service", "--service-arn", service_arn],
+        ["apprunner", "describe-vpc-connector", "--vpc-connector-arn", connector_arn],
+        ["rds", "describe-db-instances", "--db-instance-identifier", "nerava-db"],
+        ["elasticache", "describe-replication-groups", "--replication-group-id", "nerava-redis"],
+        ["elasticache", "describe-cache-clusters", "--cache-cluster-id", member, "--show-cache-node-info"],
+        ["elasticache", "describe-cache-subnet-groups", "--cache-subnet-group-name", "default"],
+        ["ec2", "describe-security-groups", "--filters", "Name=group-name,Values=default", f"Name=vpc-id,Values={vpc}",
+         "--query", "SecurityGroups[0].GroupId", "--output", "text"],
+        ["ec2", "describe-security-groups", "--group-ids", default_sg, "--query", "SecurityGroups[0].IpPermissions[?FromPort==`6379`]"],
+        ["ec2", "describe-security-groups", "--group-ids", default_sg, "--query", "SecurityGroups[0].IpPermissions[?FromPort==`5432`]"],
+        ["ec2", "describe-subnets", "--filters", f"Name=vpc-id,Values={vpc}"],
+        ["logs", "filter-log-events", "--log-group-name", groups, "--limit", "50"],
+    ]
+
+
+def curl(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def run_manual(box: Sandbox, env: dict[str, str]) -> tuple[float, int]:
+    aws = aws_cli()
+    commands = manual_commands(box)
+    base = f"http://{box.service_state('nerava-backend')['url']}"
+    started = time.perf_counter()
+    for command in commands:
+        # awscli v1 does not read AWS_ENDPOINT_URL: name the sandbox endpoint as an engineer would.
+        endpoint = env["AWS_ENDPOINT_URL_APPRUNNER"] if command[0] == "apprunner" else env["AWS_ENDPOINT_URL"]
+        subprocess.run([aws, "--endpoint-url", endpoint, *command], env=env, check=True, capture_output=True)
+    for path in ("/healthz", "/v1/healthz", "/health", "/"):  # the report's curls
+        curl(base + path)
+    return time.perf_counter() - started, len(commands)
+
+
+def run_tool(env: dict[str, str]) -> tuple[float, int]:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "runbook", "check", "apprunner-vpc", "--service", "nerava-backend", "--format", "json"],
+        env=env, capture_output=True, text=True,
+    )
+    elapsed = time.perf_counter() - started
+    if result.returncode not in (0, 1):
+        sys.exit(f"runbook check failed ({result.returncode}): {result.stderr}")
+    return elapsed, json.loads(result.stdout)["stats"]["api_calls_total"]
+
+
+def notice_latency(box: Sandbox, deploy_seconds: float) -> float:
+    """Seconds from the sandbox finishing the deployment to `fix` seeing it finished."""
+    from runbook import runbook as rb
+    from runbook.aws import Aws
+    from runbook.confirm import AssumeYes
+    from runbook.engine import Engine, Options
+
+    box.load(load_scenario("field-report"))
+    os.environ.update(box.env)
+    seen: dict[str, float] = {}
+
+    class Watch:
+        def evaluated(self, results, round_no): ...
+        def proposing(self, step_id, change): ...
+        def applied(self, step_id, applied): ...
+        def note(self, message): ...
+
+        def waiting(self, what, state, elapsed, budget):
+            if what == "deployment" and "IN_PROGRESS" not in state and "deployment" not in seen:
+                seen["deployment"] = time.time()
+
+    engine = Engine(Aws(), rb.load("apprunner-vpc"), "nerava-backend", confirmer=AssumeYes(), reporter=Watch(),
+                    options=Options(timeout=deploy_seconds + 60))
+    report = engine.fix()
+    finished = next(e.time for e in box.history() if e.kind == "operation-finished")
+    if not report.healthy or "deployment" not in seen:
+        sys.exit(f"fix did not converge: {report.stopped}")
+    return seen["deployment"] - finished
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--deploy-seconds", type=float, default=8.0, help="deployment time for the latency run")
+    args = parser.parse_args()
+
+    # A deployment that outlasts the timing runs keeps the world still while it is measured.
+    with Sandbox(deploy_seconds=3600) as box:
+        box.load(load_scenario("field-report"))
+        env = {**os.environ, **box.env, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+        manual, tool = [], []
+        for _ in range(args.runs):
+            seconds, manual_calls = run_manual(box, env)
+            manual.append(seconds)
+            seconds, tool_calls = run_tool(env)
+            tool.append(seconds)
+    with Sandbox(deploy_seconds=args.deploy_seconds) as box:
+        latency = notice_latency(box, args.deploy_seconds)
+
+    a, b = statistics.median(manual), statistics.median(tool)
+    print(f"{'procedure':<44}{'median s':>10}{'API calls':>11}")
+    print(f"{'(a) field report by hand: aws CLI + 4 curls':<44}{a:>10.2f}{manual_calls:>11}")
+    print(f"{'(b) runbook check apprunner-vpc':<44}{b:>10.2f}{tool_calls:>11}")
+    print(f"ratio (a)/(b): {a / b:.1f}  (target >= 5; {args.runs} runs each)")
+    print(f"deployment finished -> fix noticed: {latency:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

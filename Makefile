@@ -20,7 +20,7 @@ demo: install
 	$(BIN)/runbook demo --yes
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 $(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

@@ -30,11 +30,11 @@ def same_vpc(topology: Topology, params: Mapping[str, Any]) -> Finding:
     if not topology.connector:
         return Finding(Status.SKIPPED, "the service has no VPC connector")
     connector_vpcs = topology.connector_vpc_ids
-    connector_subnets = set(topology.connector_subnet_ids)
-    evidence = [Evidence("ec2 describe_subnets", f"connector subnets {', '.join(sorted(connector_subnets))} are in {', '.join(sorted(connector_vpcs)) or '?'}")]
+    connector_subnets = topology.connector_subnet_ids
+    evidence = [Evidence("ec2 describe_subnets", f"connector subnets {', '.join(connector_subnets)} are in {', '.join(sorted(connector_vpcs)) or '?'}")]
     problems = []
     for target in _targets(topology):
-        overlap = sorted(connector_subnets & set(target.subnet_ids))
+        overlap = [s for s in connector_subnets if s in target.subnet_ids]
         evidence.append(
             Evidence(
                 target.source,

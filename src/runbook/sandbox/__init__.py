@@ -1,0 +1,19 @@
+"""A local, faithful twin of a broken AWS deployment, for tests and demos.
+
+moto (EC2, RDS, ElastiCache, CloudWatch Logs) and an App Runner emulator, both
+real HTTP servers on 127.0.0.1, plus one simulated service URL per App Runner
+service. A scenario file describes the world with symbolic names; the sandbox
+builds it through boto3 and judges, with its own reachability model, whether
+the simulated app would be healthy. It shares no logic with the tool's checks.
+
+    from runbook.sandbox import Sandbox, load_scenario
+
+    with Sandbox(deploy_seconds=1) as sandbox:
+        sandbox.load(load_scenario("field-report"))
+        os.environ.update(sandbox.env)   # boto3 now talks to the sandbox
+"""
+
+from runbook.sandbox.sandbox import Event, Sandbox
+from runbook.sandbox.scenario import Scenario, bundled_scenarios, load_scenario, parse_scenario
+
+__all__ = ["Event", "Sandbox", "Scenario", "bundled_scenarios", "load_scenario", "parse_scenario"]

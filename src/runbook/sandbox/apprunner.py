@@ -1,0 +1,837 @@
+"""An App Runner emulator speaking AWS's JSON 1.0 wire protocol on loopback.
+
+``POST /`` with ``X-Amz-Target: AppRunner.<Operation>``; answers shaped
+exactly like botocore's ``apprunner/2020-05-15`` model (checked by the tests
+with a strict recursive shape checker), errors as
+``{"__type": ..., "Message": ...}`` with HTTP 400 (500 for
+``InternalServiceErrorException``). Signatures are not verified.
+
+Operations: CreateService, DescribeService, ListServices, UpdateService,
+StartDeployment, PauseService, ResumeService, ListOperations,
+DescribeVpcConnector, ListVpcConnectors.
+
+Semantics kept from AWS:
+
+* A mutating call while an operation is in flight is ``InvalidStateException``;
+  ``StartDeployment`` on a ``CREATE_FAILED`` service too (AWS wants
+  ``UpdateService`` to rebuild it).
+* ``UpdateService`` replaces each block it is given: an ``ImageConfiguration``
+  holding only ``Port`` wipes the environment variables.
+* Every change starts an operation (``IN_PROGRESS``, service
+  ``OPERATION_IN_PROGRESS``) that ends ``deploy_seconds`` later, judged at that
+  moment: it succeeds only if the simulated app would be healthy then (every
+  dependency reachable, the health check matching what the app serves).
+  Otherwise a new service ends ``CREATE_FAILED`` and a deployment of a running
+  one ends ``ROLLBACK_SUCCEEDED`` (service back to ``RUNNING`` on its previous
+  configuration, still serving if it was). Log lines like App Runner's go to
+  CloudWatch Logs in moto.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+
+from runbook.sandbox.envoy import EnvoyServer, Upstream
+from runbook.sandbox.reachability import Verdict
+from runbook.sandbox.scenario import App, Operation, status_after
+
+ACCOUNT = "123456789012"  # moto's default account
+IN_FLIGHT = ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
+CPU = {"256": "256", "512": "512", "1024": "1024", "2048": "2048", "4096": "4096",
+       "0.25 vCPU": "256", "0.5 vCPU": "512", "1 vCPU": "1024", "2 vCPU": "2048", "4 vCPU": "4096"}
+MEMORY = {str(m): str(m) for m in (512, 1024, 2048, 3072, 4096, 6144, 8192, 10240, 12288)}
+MEMORY.update({"0.5 GB": "512", "1 GB": "1024", "2 GB": "2048", "3 GB": "3072", "4 GB": "4096", "6 GB": "6144",
+               "8 GB": "8192", "10 GB": "10240", "12 GB": "12288"})
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError("InvalidRequestException", message)
+
+
+class Hooks(Protocol):
+    """What the emulator needs from the sandbox around it."""
+
+    def dependencies(self, config: dict, app: App) -> list[Verdict]: ...
+
+    def write_logs(self, service: "ServiceRecord", kind: str, stream: str, lines: list[str]) -> None: ...
+
+    def event(self, kind: str, **data: Any) -> None: ...
+
+    def changed(self, why: str, service: str | None = None) -> None: ...
+
+
+@dataclass
+class Health:
+    healthy: bool
+    reasons: list[str]
+    verdicts: list[Verdict]
+    app_lines: list[str]
+    service_lines: list[str]
+
+
+@dataclass
+class ServiceRecord:
+    name: str
+    id: str
+    arn: str
+    created_at: float
+    updated_at: float
+    status: str
+    config: dict
+    deploy_seconds: float
+    operations: list[dict] = field(default_factory=list)  # oldest first
+    serving_app: App | None = None  # the app version that envoy reaches, if any
+    rollback_config: dict | None = None
+    prior_status: str = "RUNNING"  # the status before the in-flight operation began
+    envoy: EnvoyServer | None = None
+    timer: threading.Timer | None = None
+
+    @property
+    def in_flight(self) -> dict | None:
+        if self.operations and self.operations[-1]["Status"] in IN_FLIGHT:
+            return self.operations[-1]
+        return None
+
+    @property
+    def url(self) -> str:
+        return self.envoy.address if self.envoy else ""
+
+
+class AppRunnerEmulator:
+    def __init__(self, hooks: Hooks) -> None:
+        self.hooks = hooks
+        self.region = "us-east-1"
+        self.lock = threading.RLock()
+        # Held while an operation completes, hooks included, and by reset(): a
+        # completion never writes into (or judges) the world of a later load.
+        self._completing = threading.Lock()
+        self.services: dict[str, ServiceRecord] = {}  # arn -> record, in creation order
+        self.connectors: dict[str, dict] = {}  # arn -> VpcConnector shape
+        self.images: dict[str, App] = {}
+        self.default_deploy_seconds = 20.0
+        self.generation = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        emulator = self
+
+        class Handler(_ApiHandler):
+            pass
+
+        Handler.emulator = emulator  # type: ignore[attr-defined]
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="apprunner-emulator", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.reset(self.region)
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def reset(self, region: str) -> None:
+        """Cancel every timer, close every service URL, forget everything."""
+        with self._completing, self.lock:
+            self.generation += 1
+            records = list(self.services.values())
+            self.services.clear()
+            self.connectors.clear()
+            self.images.clear()
+            self.region = region
+        for record in records:
+            if record.timer is not None:
+                record.timer.cancel()
+            if record.envoy is not None:
+                record.envoy.stop()
+
+    # ------------------------------------------------------------------ scenario setup
+
+    def add_connector(self, name: str, subnets: list[str], security_groups: list[str]) -> str:
+        arn = f"arn:aws:apprunner:{self.region}:{ACCOUNT}:vpcconnector/{name}/1/{uuid.uuid4().hex}"
+        with self.lock:
+            self.connectors[arn] = {
+                "VpcConnectorName": name,
+                "VpcConnectorArn": arn,
+                "VpcConnectorRevision": 1,
+                "Subnets": list(subnets),
+                "SecurityGroups": list(security_groups),
+                "Status": "ACTIVE",
+                "CreatedAt": time.time() - 3600,
+            }
+        return arn
+
+    def register_image(self, identifier: str, app: App) -> None:
+        with self.lock:
+            self.images[identifier] = app
+
+    def add_service(self, *, name: str, config: dict, status: str, operations: list[tuple[str, str]],
+                    deploy_seconds: float, arm: bool = True) -> ServiceRecord:
+        """Create a service as a scenario describes it (no operation is started here, except
+        that an in-flight last operation gets its timer, now or at :meth:`arm`)."""
+        now = time.time()
+        service_id = uuid.uuid4().hex
+        arn = f"arn:aws:apprunner:{self.region}:{ACCOUNT}:service/{name}/{service_id}"
+        n = len(operations)
+        ops = []
+        for i, (op_type, op_status) in enumerate(operations):
+            in_flight = op_status in IN_FLIGHT
+            started = now if in_flight else now - (n - i) * 900
+            op = {"Id": str(uuid.uuid4()), "Type": op_type, "Status": op_status, "TargetArn": arn,
+                  "StartedAt": started, "UpdatedAt": started if in_flight else started + 300}
+            if not in_flight:
+                op["EndedAt"] = started + 300
+            ops.append(op)
+        record = ServiceRecord(
+            name=name, id=service_id, arn=arn, created_at=ops[0]["StartedAt"] if ops else now,
+            updated_at=ops[-1]["UpdatedAt"] if ops else now, status=status, config=copy.deepcopy(config),
+            deploy_seconds=deploy_seconds, operations=ops,
+        )
+        serving = False
+        for op in ops:
+            if op["Status"] == "SUCCEEDED" and op["Type"] in ("CREATE_SERVICE", "START_DEPLOYMENT",
+                                                             "UPDATE_SERVICE", "RESUME_SERVICE"):
+                serving = True
+            elif op["Type"] == "CREATE_SERVICE" and op["Status"] == "FAILED":
+                serving = False
+            elif op["Type"] == "PAUSE_SERVICE" and op["Status"] == "SUCCEEDED":
+                serving = False
+        if status in ("CREATE_FAILED", "PAUSED"):
+            serving = False
+        record.serving_app = self.app_for(record.config) if serving else None
+        record.prior_status = status_after([Operation(o["Type"], o["Status"]) for o in ops if o["Status"] not in IN_FLIGHT])
+        self._open(record)
+        with self.lock:
+            self.services[arn] = record
+            if record.in_flight is not None:
+                record.rollback_config = copy.deepcopy(record.config)
+        if arm:
+            self.arm(record)
+        return record
+
+    def arm(self, record: ServiceRecord) -> None:
+        """Start the timer of the record's in-flight operation, if any and not yet started."""
+        with self.lock:
+            if record.in_flight is not None and record.timer is None and self.services.get(record.arn) is record:
+                self._arm(record)
+
+    def app_for(self, config: dict) -> App:
+        image = config["SourceConfiguration"]["ImageRepository"]
+        app = self.images.get(image["ImageIdentifier"])
+        if app is None:  # an image the sandbox does not know: it serves "/" on its configured port
+            app = App(health_path="/", port=image["ImageConfiguration"]["Port"], needs=())
+        return app
+
+    def _open(self, record: ServiceRecord) -> None:
+        def upstream() -> Upstream | None:
+            app = record.serving_app
+            return Upstream(app.health_path) if app is not None else None
+
+        record.envoy = EnvoyServer(upstream)
+        record.envoy.start()
+
+    # ------------------------------------------------------------------ queries for the sandbox
+
+    def find(self, name_or_arn: str) -> ServiceRecord:
+        with self.lock:
+            if name_or_arn in self.services:
+                return self.services[name_or_arn]
+            for record in self.services.values():
+                if record.name == name_or_arn:
+                    return record
+        raise KeyError(name_or_arn)
+
+    def connector_of(self, config: dict) -> dict | None:
+        egress = config["NetworkConfiguration"]["EgressConfiguration"]
+        if egress.get("EgressType") != "VPC":
+            return None
+        with self.lock:
+            return copy.deepcopy(self.connectors.get(egress.get("VpcConnectorArn", "")))
+
+    def health(self, config: dict, app: App) -> Health:
+        """Would ``app`` deployed with ``config`` pass App Runner's health check right now?"""
+        reasons: list[str] = []
+        verdicts = self.hooks.dependencies(config, app)
+        image_conf = config["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]
+        hc = config["HealthCheckConfiguration"]
+        port = image_conf["Port"]
+        protocol, path = hc["Protocol"], hc.get("Path", "/")
+        where = f"`HTTP`[Path: '{path}'], [Port: '{port}']" if protocol == "HTTP" else f"`TCP`[Port: '{port}']"
+        app_lines = ["INFO:     Started server process [1]", "INFO:     Waiting for application startup."]
+        service_lines: list[str] = []
+        started = True
+        if app.startup_error:
+            reasons.append(f"the app fails to start: {app.startup_error}")
+            app_lines += [app.startup_error, "ERROR:    Application startup failed. Exiting."]
+            service_lines.append("[AppRunner] Your application stopped or failed to start. Container exit code: 1")
+            started = False
+        failed = [v for v in verdicts if not v.reachable]
+        if failed:
+            reasons += [v.describe() for v in failed]
+            if started:
+                app_lines.append("ERROR:    Traceback (most recent call last):")
+                app_lines += [v.app_log for v in failed if v.app_log]
+                app_lines.append("ERROR:    Application startup failed. Exiting.")
+            started = False
+        if started:
+            app_lines += ["INFO:     Application startup complete.",
+                          f"INFO:     Uvicorn running on http://0.0.0.0:{app.port} (Press CTRL+C to quit)"]
+            if port != app.port:
+                reasons.append(f"the health check probes port {port} but the app listens on {app.port}")
+            elif protocol == "HTTP" and path != app.health_path:
+                reasons.append(f"the HTTP health check asks for {path} but the app serves its health at "
+                               f"{app.health_path}: 404")
+                app_lines += [f'INFO:     10.0.0.1:43210 - "GET {path} HTTP/1.1" 404 Not Found'] * 2
+        if reasons:
+            service_lines.insert(0, f"[AppRunner] Health check failed on protocol {where}")
+        else:
+            service_lines.append(f"[AppRunner] Health check on protocol {where} is successful.")
+        return Health(not reasons, reasons, verdicts, app_lines, service_lines)
+
+    def state(self, name_or_arn: str) -> dict:
+        record = self.find(name_or_arn)
+        with self.lock:
+            image = record.config["SourceConfiguration"]["ImageRepository"]
+            return {
+                "name": record.name,
+                "arn": record.arn,
+                "id": record.id,
+                "status": record.status,
+                "serving": record.serving_app is not None,
+                "url": record.url,
+                "deploy_seconds": record.deploy_seconds,
+                "operations": [dict(op) for op in reversed(record.operations)],  # newest first
+                "in_flight": dict(record.in_flight) if record.in_flight else None,
+                "env": dict(image["ImageConfiguration"].get("RuntimeEnvironmentVariables", {})),
+                "config": copy.deepcopy(record.config),
+            }
+
+    # ------------------------------------------------------------------ operations and timers
+
+    def _start_operation(self, record: ServiceRecord, op_type: str) -> dict:
+        """Under the lock: open a new in-flight operation and arm its timer."""
+        now = time.time()
+        record.prior_status = record.status
+        op = {"Id": str(uuid.uuid4()), "Type": op_type, "Status": "IN_PROGRESS", "TargetArn": record.arn,
+              "StartedAt": now, "UpdatedAt": now}
+        record.operations.append(op)
+        record.status = "OPERATION_IN_PROGRESS"
+        record.updated_at = now
+        self._arm(record)
+        return op
+
+    def _arm(self, record: ServiceRecord) -> None:
+        op = record.in_flight
+        assert op is not None
+        timer = threading.Timer(record.deploy_seconds, self._finish, args=(self.generation, record.arn, op["Id"]))
+        timer.daemon = True
+        timer.name = f"deploy-{record.name}-{op['Type']}"
+        record.timer = timer
+        timer.start()
+
+    def _finish(self, generation: int, arn: str, op_id: str) -> None:
+        try:
+            with self._completing:
+                self._complete(generation, arn, op_id)
+        except Exception as exc:  # noqa: BLE001 - a timer thread has nobody to raise to
+            self.hooks.event("error", where="deployment timer", error=f"{type(exc).__name__}: {exc}")
+
+    def _complete(self, generation: int, arn: str, op_id: str) -> None:
+        """End the in-flight operation ``op_id``: judge the app now, write the logs,
+        then flip the state (so that whoever sees the operation end finds its logs)."""
+        with self.lock:
+            record = self.services.get(arn)
+            if generation != self.generation or record is None:
+                return
+            op = record.in_flight
+            if op is None or op["Id"] != op_id:
+                return
+            config = copy.deepcopy(record.config)
+            op_type, op_status, prior = op["Type"], op["Status"], record.prior_status
+        app = self.app_for(config)
+        health: Health | None = None
+        if op_type == "PAUSE_SERVICE":
+            healthy = True
+        elif op_status == "ROLLBACK_IN_PROGRESS":
+            healthy = False
+        else:
+            health = self.health(config, app)
+            healthy = health.healthy
+        if op_type == "PAUSE_SERVICE":
+            final, status = "SUCCEEDED", "PAUSED"
+        elif healthy:
+            final, status = "SUCCEEDED", "RUNNING"
+        elif op_type == "CREATE_SERVICE" or (op_type == "UPDATE_SERVICE" and prior == "CREATE_FAILED"):
+            final, status = "FAILED", "CREATE_FAILED"
+        elif op_type == "RESUME_SERVICE":
+            final, status = "FAILED", "PAUSED"
+        else:  # START_DEPLOYMENT / UPDATE_SERVICE of a running service
+            final, status = "ROLLBACK_SUCCEEDED", "RUNNING"
+
+        if health is not None:
+            stream = f"deployment/{op_id}"
+            if healthy:
+                lines = health.service_lines + ["[AppRunner] Deployment completed successfully."]
+            else:
+                lines = health.service_lines + ["[AppRunner] Deployment failed. Failure reason: Health check failed."]
+                if final == "ROLLBACK_SUCCEEDED":
+                    lines.append("[AppRunner] Rollback to the previous version completed successfully.")
+                elif final == "FAILED" and op_type == "CREATE_SERVICE":
+                    lines.append("[AppRunner] Service creation failed.")
+            self.hooks.write_logs(record, "application", f"instance/{uuid.uuid4().hex}", health.app_lines)
+            self.hooks.write_logs(record, "service", stream, lines)
+        self.hooks.write_logs(record, "service", "events",
+                              [f"[AppRunner] Operation {op_type} with ID : {op_id} ended: {final}."])
+
+        with self.lock:
+            if generation != self.generation or record.in_flight is None or record.in_flight["Id"] != op_id:
+                return
+            now = time.time()
+            before = record.status
+            record.status = status
+            if op_type == "PAUSE_SERVICE" or final == "FAILED" and status == "CREATE_FAILED":
+                record.serving_app = None
+            elif final == "SUCCEEDED":
+                record.serving_app = app
+            if final == "ROLLBACK_SUCCEEDED" and record.rollback_config is not None:
+                record.config = record.rollback_config
+            record.rollback_config = None
+            op["Status"] = final
+            op["EndedAt"] = now
+            op["UpdatedAt"] = now
+            record.updated_at = now
+            record.timer = None
+        self.hooks.event(
+            "operation-finished", service=record.name, operation=op_type, id=op_id, result=final,
+            status_before=before, status=status,
+            reasons=list(health.reasons) if health else [],
+            dependencies=[{"label": v.label, "env_var": v.env_var, "target": v.target, "reachable": v.reachable,
+                           "reasons": list(v.reasons)} for v in (health.verdicts if health else [])],
+        )
+        self.hooks.changed(f"apprunner:{op_type} {final}", record.name)
+
+    # ------------------------------------------------------------------ the API
+
+    def call(self, operation: str, params: dict) -> dict:
+        handler = getattr(self, f"_op_{operation}", None)
+        if handler is None:
+            raise ApiError("UnknownOperationException", f"Unknown operation {operation}")
+        if not isinstance(params, dict):
+            raise ApiError("SerializationException", "the request body must be a JSON object")
+        return handler(params)
+
+    def _service(self, params: dict) -> ServiceRecord:
+        arn = _string(params, "ServiceArn", required=True)
+        with self.lock:
+            record = self.services.get(arn)
+        if record is None:
+            raise ApiError("ResourceNotFoundException", f"Service {arn} doesn't exist")
+        return record
+
+    def _service_view(self, record: ServiceRecord) -> dict:
+        view = {
+            "ServiceName": record.name,
+            "ServiceId": record.id,
+            "ServiceArn": record.arn,
+            "ServiceUrl": record.url,
+            "CreatedAt": record.created_at,
+            "UpdatedAt": record.updated_at,
+            "Status": record.status,
+        }
+        view.update(copy.deepcopy(record.config))
+        return view
+
+    def _summary(self, record: ServiceRecord) -> dict:
+        return {
+            "ServiceName": record.name,
+            "ServiceId": record.id,
+            "ServiceArn": record.arn,
+            "ServiceUrl": record.url,
+            "CreatedAt": record.created_at,
+            "UpdatedAt": record.updated_at,
+            "Status": record.status,
+        }
+
+    def _op_DescribeService(self, params: dict) -> dict:
+        record = self._service(params)
+        with self.lock:
+            return {"Service": self._service_view(record)}
+
+    def _op_ListServices(self, params: dict) -> dict:
+        with self.lock:
+            items = [self._summary(r) for r in self.services.values()]
+        page, token = _paginate(items, params, maximum=20)
+        out: dict[str, Any] = {"ServiceSummaryList": page}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    def _op_ListOperations(self, params: dict) -> dict:
+        record = self._service(params)
+        with self.lock:
+            items = [dict(op) for op in reversed(record.operations)]
+        page, token = _paginate(items, params, maximum=20)
+        out: dict[str, Any] = {"OperationSummaryList": page}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    def _op_DescribeVpcConnector(self, params: dict) -> dict:
+        arn = _string(params, "VpcConnectorArn", required=True)
+        with self.lock:
+            connector = self.connectors.get(arn)
+            if connector is None:
+                raise ApiError("ResourceNotFoundException", f"VPC connector {arn} doesn't exist")
+            return {"VpcConnector": copy.deepcopy(connector)}
+
+    def _op_ListVpcConnectors(self, params: dict) -> dict:
+        with self.lock:
+            items = [copy.deepcopy(c) for c in self.connectors.values()]
+        page, token = _paginate(items, params, maximum=100)
+        out: dict[str, Any] = {"VpcConnectors": page}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    def _op_CreateService(self, params: dict) -> dict:
+        name = _string(params, "ServiceName", required=True)
+        if not 4 <= len(name) <= 40 or not (name[0].isalnum() and all(c.isalnum() or c in "-_" for c in name)):
+            raise _invalid(f"ServiceName {name!r} must be 4-40 letters, digits, '-' or '_'")
+        if "SourceConfiguration" not in params:
+            raise _invalid("SourceConfiguration is required")
+        config = self._config(params, base=None)
+        with self.lock:
+            if any(r.name == name for r in self.services.values()):
+                raise _invalid(f"Service with name {name} already exists")
+        record = self.add_service(name=name, config=config, status="OPERATION_IN_PROGRESS", operations=[],
+                                  deploy_seconds=self.default_deploy_seconds)
+        with self.lock:
+            op = self._start_operation(record, "CREATE_SERVICE")
+            record.created_at = op["StartedAt"]
+            view = self._service_view(record)
+        self._after_call("CreateService", record, op)
+        return {"Service": view, "OperationId": op["Id"]}
+
+    def _op_UpdateService(self, params: dict) -> dict:
+        record = self._service(params)
+        with self.lock:
+            self._require_idle(record, "updated")
+            if record.status == "PAUSED":
+                raise ApiError("InvalidStateException",
+                               f"Service {record.name} cannot be updated in the current state: PAUSED.")
+            new_config = self._config(params, base=record.config)
+            record.rollback_config = copy.deepcopy(record.config)
+            record.config = new_config
+            op = self._start_operation(record, "UPDATE_SERVICE")
+            view = self._service_view(record)
+        self._after_call("UpdateService", record, op, given=sorted(k for k in params if k != "ServiceArn"))
+        return {"Service": view, "OperationId": op["Id"]}
+
+    def _op_StartDeployment(self, params: dict) -> dict:
+        record = self._service(params)
+        with self.lock:
+            self._require_idle(record, "deployed")
+            if record.status != "RUNNING":
+                hint = " Use UpdateService to rebuild a service that failed to create." \
+                    if record.status == "CREATE_FAILED" else ""
+                raise ApiError("InvalidStateException",
+                               f"Service {record.name} cannot be deployed in the current state: {record.status}.{hint}")
+            record.rollback_config = copy.deepcopy(record.config)
+            op = self._start_operation(record, "START_DEPLOYMENT")
+        self._after_call("StartDeployment", record, op)
+        return {"OperationId": op["Id"]}
+
+    def _op_PauseService(self, params: dict) -> dict:
+        record = self._service(params)
+        with self.lock:
+            self._require_idle(record, "paused")
+            if record.status != "RUNNING":
+                raise ApiError("InvalidStateException",
+                               f"Service {record.name} cannot be paused in the current state: {record.status}.")
+            op = self._start_operation(record, "PAUSE_SERVICE")
+            view = self._service_view(record)
+        self._after_call("PauseService", record, op)
+        return {"Service": view, "OperationId": op["Id"]}
+
+    def _op_ResumeService(self, params: dict) -> dict:
+        record = self._service(params)
+        with self.lock:
+            self._require_idle(record, "resumed")
+            if record.status != "PAUSED":
+                raise ApiError("InvalidStateException",
+                               f"Service {record.name} cannot be resumed in the current state: {record.status}.")
+            op = self._start_operation(record, "RESUME_SERVICE")
+            view = self._service_view(record)
+        self._after_call("ResumeService", record, op)
+        return {"Service": view, "OperationId": op["Id"]}
+
+    def _require_idle(self, record: ServiceRecord, verb: str) -> None:
+        if record.in_flight is not None or record.status == "OPERATION_IN_PROGRESS":
+            raise ApiError("InvalidStateException",
+                           f"Service {record.name} cannot be {verb} in the current state: OPERATION_IN_PROGRESS.")
+
+    def _after_call(self, operation: str, record: ServiceRecord, op: dict, **extra: Any) -> None:
+        self.hooks.event("apprunner-call", operation=operation, service=record.name, operation_id=op["Id"], **extra)
+        self.hooks.write_logs(record, "service", "events",
+                              [f"[AppRunner] Deployment with ID : {op['Id']} started. Triggering event : {op['Type']}"])
+        self.hooks.changed(f"apprunner:{operation}", record.name)
+
+    # ------------------------------------------------------------------ request blocks -> stored config
+
+    def _config(self, params: dict, base: dict | None) -> dict:
+        config = copy.deepcopy(base) if base is not None else {
+            "SourceConfiguration": None,
+            "InstanceConfiguration": {"Cpu": "1024", "Memory": "2048"},
+            "HealthCheckConfiguration": _health({}),
+            "AutoScalingConfigurationSummary": self.autoscaling_summary(),
+            "NetworkConfiguration": self._network({}),
+            "ObservabilityConfiguration": {"ObservabilityEnabled": False},
+        }
+        if "SourceConfiguration" in params:
+            config["SourceConfiguration"] = _source(_block(params, "SourceConfiguration"))
+        if "InstanceConfiguration" in params:
+            config["InstanceConfiguration"] = _instance(_block(params, "InstanceConfiguration"))
+        if "HealthCheckConfiguration" in params:
+            config["HealthCheckConfiguration"] = _health(_block(params, "HealthCheckConfiguration"))
+        if "NetworkConfiguration" in params:
+            config["NetworkConfiguration"] = self._network(_block(params, "NetworkConfiguration"))
+        if "ObservabilityConfiguration" in params:
+            obs = _block(params, "ObservabilityConfiguration")
+            enabled = obs.get("ObservabilityEnabled")
+            if not isinstance(enabled, bool):
+                raise _invalid("ObservabilityConfiguration.ObservabilityEnabled is required")
+            config["ObservabilityConfiguration"] = {"ObservabilityEnabled": enabled}
+            if enabled and isinstance(obs.get("ObservabilityConfigurationArn"), str):
+                config["ObservabilityConfiguration"]["ObservabilityConfigurationArn"] = obs["ObservabilityConfigurationArn"]
+        if "AutoScalingConfigurationArn" in params:
+            _string(params, "AutoScalingConfigurationArn", required=True)
+        return config
+
+    def autoscaling_summary(self) -> dict:
+        return {
+            "AutoScalingConfigurationArn": f"arn:aws:apprunner:{self.region}:{ACCOUNT}:autoscalingconfiguration/"
+                                           "DefaultConfiguration/1/00000000000000000000000000000001",
+            "AutoScalingConfigurationName": "DefaultConfiguration",
+            "AutoScalingConfigurationRevision": 1,
+            "Status": "ACTIVE",
+            "CreatedAt": 1600000000.0,
+            "HasAssociatedService": True,
+            "IsDefault": True,
+        }
+
+    def _network(self, net: dict) -> dict:
+        egress = net.get("EgressConfiguration") or {}
+        ingress = net.get("IngressConfiguration") or {}
+        if not isinstance(egress, dict) or not isinstance(ingress, dict):
+            raise _invalid("NetworkConfiguration blocks must be objects")
+        egress_type = egress.get("EgressType", "DEFAULT")
+        if egress_type not in ("DEFAULT", "VPC"):
+            raise _invalid(f"EgressType must be DEFAULT or VPC, not {egress_type!r}")
+        out_egress: dict[str, Any] = {"EgressType": egress_type}
+        if egress_type == "VPC":
+            arn = egress.get("VpcConnectorArn")
+            if not isinstance(arn, str) or not arn:
+                raise _invalid("VpcConnectorArn is required when EgressType is VPC")
+            with self.lock:
+                connector = self.connectors.get(arn)
+            if connector is None or connector["Status"] != "ACTIVE":
+                raise _invalid(f"VPC connector {arn} doesn't exist or isn't ACTIVE")
+            out_egress["VpcConnectorArn"] = arn
+        public = ingress.get("IsPubliclyAccessible", True)
+        if not isinstance(public, bool):
+            raise _invalid("IsPubliclyAccessible must be a boolean")
+        ip_type = net.get("IpAddressType", "IPV4")
+        if ip_type not in ("IPV4", "DUAL_STACK"):
+            raise _invalid(f"IpAddressType must be IPV4 or DUAL_STACK, not {ip_type!r}")
+        return {"EgressConfiguration": out_egress, "IngressConfiguration": {"IsPubliclyAccessible": public},
+                "IpAddressType": ip_type}
+
+
+# ---------------------------------------------------------------------- request validation helpers
+
+
+def _string(params: dict, key: str, *, required: bool = False) -> str:
+    value = params.get(key)
+    if value is None:
+        if required:
+            raise _invalid(f"{key} is required")
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise _invalid(f"{key} must be a non-empty string")
+    return value
+
+
+def _block(params: dict, key: str) -> dict:
+    value = params.get(key)
+    if not isinstance(value, dict):
+        raise _invalid(f"{key} must be an object")
+    return value
+
+
+def _source(src: dict) -> dict:
+    if "CodeRepository" in src:
+        raise _invalid("the sandbox runs image-based services only (CodeRepository is not supported)")
+    image = src.get("ImageRepository")
+    if not isinstance(image, dict):
+        raise _invalid("SourceConfiguration.ImageRepository is required")
+    identifier = image.get("ImageIdentifier")
+    if not isinstance(identifier, str) or not identifier:
+        raise _invalid("ImageRepository.ImageIdentifier is required")
+    repo_type = image.get("ImageRepositoryType")
+    if repo_type not in ("ECR", "ECR_PUBLIC"):
+        raise _invalid("ImageRepository.ImageRepositoryType must be ECR or ECR_PUBLIC")
+    conf = image.get("ImageConfiguration") or {}
+    if not isinstance(conf, dict):
+        raise _invalid("ImageConfiguration must be an object")
+    port = conf.get("Port", "8080")
+    if not isinstance(port, str) or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise _invalid(f"ImageConfiguration.Port must be a port number as a string, not {port!r}")
+    out_conf: dict[str, Any] = {"Port": port}
+    for key in ("RuntimeEnvironmentVariables", "RuntimeEnvironmentSecrets"):
+        values = conf.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, dict) or not all(isinstance(k, str) and k and isinstance(v, str)
+                                                   for k, v in values.items()):
+            raise _invalid(f"ImageConfiguration.{key} must map names to strings")
+        if any(k.startswith("AWSAPPRUNNER") for k in values):
+            raise _invalid(f"{key}: names starting with AWSAPPRUNNER are reserved")
+        if values:
+            out_conf[key] = dict(values)
+    if isinstance(conf.get("StartCommand"), str) and conf["StartCommand"]:
+        out_conf["StartCommand"] = conf["StartCommand"]
+    out: dict[str, Any] = {
+        "ImageRepository": {"ImageIdentifier": identifier, "ImageConfiguration": out_conf,
+                            "ImageRepositoryType": repo_type},
+        "AutoDeploymentsEnabled": bool(src.get("AutoDeploymentsEnabled", False)),
+    }
+    auth = src.get("AuthenticationConfiguration")
+    if isinstance(auth, dict) and auth:
+        out["AuthenticationConfiguration"] = {k: v for k, v in auth.items()
+                                              if k in ("ConnectionArn", "AccessRoleArn") and isinstance(v, str)}
+    return out
+
+
+def _instance(conf: dict) -> dict:
+    cpu = str(conf.get("Cpu", "1024"))
+    memory = str(conf.get("Memory", "2048"))
+    if cpu not in CPU:
+        raise _invalid(f"Cpu {cpu!r} is not a valid App Runner CPU size")
+    if memory not in MEMORY:
+        raise _invalid(f"Memory {memory!r} is not a valid App Runner memory size")
+    out = {"Cpu": CPU[cpu], "Memory": MEMORY[memory]}
+    if isinstance(conf.get("InstanceRoleArn"), str):
+        out["InstanceRoleArn"] = conf["InstanceRoleArn"]
+    return out
+
+
+def _health(conf: dict) -> dict:
+    protocol = conf.get("Protocol", "TCP")
+    if protocol not in ("TCP", "HTTP"):
+        raise _invalid(f"HealthCheckConfiguration.Protocol must be TCP or HTTP, not {protocol!r}")
+    path = conf.get("Path", "/")
+    if not isinstance(path, str) or not path:
+        raise _invalid("HealthCheckConfiguration.Path must be a non-empty string")
+    out: dict[str, Any] = {"Protocol": protocol, "Path": path}
+    for key, default in (("Interval", 5), ("Timeout", 2), ("HealthyThreshold", 1), ("UnhealthyThreshold", 5)):
+        value = conf.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 20:
+            raise _invalid(f"HealthCheckConfiguration.{key} must be an integer from 1 to 20")
+        out[key] = value
+    return out
+
+
+def _paginate(items: list[dict], params: dict, *, maximum: int) -> tuple[list[dict], str | None]:
+    limit = params.get("MaxResults")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= maximum):
+        raise _invalid(f"MaxResults must be an integer from 1 to {maximum}")
+    start = 0
+    token = params.get("NextToken")
+    if token is not None:
+        try:
+            if not isinstance(token, str):
+                raise ValueError
+            start = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+            if start < 0:
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            raise _invalid("NextToken is not valid") from None
+    if limit is None:
+        return items[start:], None
+    page = items[start:start + limit]
+    end = start + len(page)
+    if end < len(items):
+        return page, base64.urlsafe_b64encode(json.dumps({"offset": end}).encode()).decode()
+    return page, None
+
+
+# ---------------------------------------------------------------------- HTTP
+
+
+class _ApiHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+    emulator: AppRunnerEmulator
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        target = self.headers.get("X-Amz-Target", "")
+        try:
+            if not target.startswith("AppRunner."):
+                raise ApiError("UnknownOperationException", f"Unknown target {target!r}")
+            try:
+                params = json.loads(raw) if raw.strip() else {}
+            except ValueError:
+                raise ApiError("SerializationException", "the request body is not JSON") from None
+            body = self.emulator.call(target.split(".", 1)[1], params)
+            self._reply(200, body)
+        except ApiError as err:
+            self._reply(err.status, {"__type": err.code, "Message": err.message})
+        except Exception as exc:  # noqa: BLE001 - answered as AWS would, as a 500
+            self._reply(500, {"__type": "InternalServiceErrorException",
+                              "Message": f"emulator error: {type(exc).__name__}: {exc}"})
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self._reply(404, {"__type": "UnknownOperationException", "Message": "use POST /"})
+
+    def _reply(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.end_headers()
+        self.wfile.write(data)
+

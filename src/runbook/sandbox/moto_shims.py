@@ -1,0 +1,259 @@
+"""Every place where the sandbox makes moto 5.2 answer more like AWS.
+
+The sandbox builds its world only through boto3 calls against the moto server;
+this module is the one exception. It patches moto's in-process models where
+moto stores a fact but does not return it, or never creates something AWS
+creates on its own. :func:`apply` installs all shims once, before the server
+starts (the server runs in-process, in a thread, so the patches reach it).
+Each shim is small, keyed on moto's own attribute names, and checked by
+``tests/sandbox/test_sandbox_moto.py``.
+
+Shims (moto 5.2.5):
+
+1. ``elasticache-member-clusters`` - ``CreateReplicationGroup`` fills
+   ``MemberClusters`` (``<group>-001``...) but never creates those cache
+   clusters, so ``DescribeCacheClusters(CacheClusterId=member)`` answers
+   ``CacheClusterNotFound``. AWS creates one cache cluster per member. The
+   shim creates them with the group's subnet group, security groups, port,
+   node type, engine and transit-encryption setting.
+
+2. ``elasticache-cluster-security-groups`` - moto's ``CacheCluster`` keeps
+   ``security_group_ids`` but ``DescribeCacheClusters`` omits
+   ``SecurityGroups``. moto 5.2 serializes responses from the botocore model,
+   picking each member off the model object by its snake_case name, so the
+   shim adds a ``security_groups`` property returning
+   ``[{"SecurityGroupId": id, "Status": "active"}]``.
+
+3. ``elasticache-cache-nodes`` - with ``ShowCacheNodeInfo=True`` AWS returns
+   ``CacheNodes[]`` with each node's ``Endpoint{Address,Port}``; moto returns
+   none. The shim wraps the clusters of that one response in a view that adds
+   ``CacheNodes`` (the member's read endpoint for replication-group members).
+
+4. ``elasticache-subnet-az`` - moto stores a cache subnet group's subnet AZ as
+   a bare string where the model wants ``SubnetAvailabilityZone{Name}``, so
+   AWS's ``{"Name": "us-east-1a"}`` came back as ``{}``.
+
+5. ``ec2-default-sg-self-rule`` - a new VPC's default security group in AWS
+   has one ingress rule: all traffic from the group itself. moto creates the
+   group with no ingress at all. The shim authorizes that rule (through
+   moto's own backend method, so it gets a ``SecurityGroupRuleId``).
+
+6. ``ec2-custom-nacl-default-deny`` - AWS gives every custom network ACL the
+   two ``*`` entries (rule 32767, deny all, ingress and egress) that
+   ``DescribeNetworkAcls`` shows; moto adds them only to a VPC's default ACL.
+
+Not shimmed, on purpose: moto names a replication group's primary endpoint
+``master.<id>.<random>.use1.cache.amazonaws.com`` whatever the region; the
+tool must match endpoints by the address the API returns, never parse them.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+SHIMS = (
+    "elasticache-member-clusters",
+    "elasticache-cluster-security-groups",
+    "elasticache-cache-nodes",
+    "elasticache-subnet-az",
+    "ec2-default-sg-self-rule",
+    "ec2-custom-nacl-default-deny",
+)
+
+_lock = threading.Lock()
+_applied = False
+
+
+def apply() -> None:
+    """Install every shim (idempotent, thread-safe)."""
+    global _applied
+    with _lock:
+        if _applied:
+            return
+        _shim_elasticache()
+        _shim_ec2()
+        _applied = True
+
+
+# --------------------------------------------------------------------- ElastiCache
+
+
+def _shim_elasticache() -> None:
+    from moto.core.responses import PaginatedResult
+    from moto.elasticache import models, responses
+
+    cluster_cls = models.CacheCluster
+    backend_cls = models.ElastiCacheBackend
+
+    # 2. SecurityGroups on a cache cluster.
+    def security_groups(self: Any) -> list[dict[str, str]]:
+        return [{"SecurityGroupId": sg, "Status": "active"} for sg in (self.security_group_ids or [])]
+
+    cluster_cls.security_groups = property(security_groups)  # type: ignore[attr-defined]
+
+    # 1. Member clusters of a replication group.
+    original_create_rg = backend_cls.create_replication_group
+
+    def create_replication_group(self: Any, *args: Any, **kwargs: Any) -> Any:
+        group = original_create_rg(self, *args, **kwargs)
+        for node_group in group.node_groups:
+            for member in node_group.get("node_group_members", []):
+                cluster_id = member["cache_cluster_id"]
+                if cluster_id in self.cache_clusters:
+                    continue
+                cluster = cluster_cls(
+                    account_id=self.account_id,
+                    region_name=self.region_name,
+                    cache_cluster_id=cluster_id,
+                    cache_node_type=group.cache_node_type,
+                    replication_group_id=group.replication_group_id,
+                    az_mode="single-az",
+                    preferred_availability_zone=member.get("preferred_availability_zone"),
+                    num_cache_nodes=1,
+                    engine=group.engine,
+                    engine_version=group.engine_version,
+                    cache_parameter_group_name=group.cache_parameter_group_name,
+                    cache_subnet_group_name=group.cache_subnet_group_name,
+                    transit_encryption_enabled=group.transit_encryption_enabled,
+                    network_type=group.network_type,
+                    ip_discovery=group.ip_discovery,
+                    snapshot_name=None,
+                    preferred_maintenance_window=group.preferred_maintenance_window,
+                    port=group.port,
+                    notification_topic_arn=group.notification_topic_arn,
+                    auto_minor_version_upgrade=group.auto_minor_version_upgrade,
+                    snapshot_retention_limit=group.snapshot_retention_limit,
+                    snapshot_window=group.snapshot_window,
+                    auth_token=None,
+                    outpost_mode=None,
+                    preferred_outpost_arn=None,
+                    preferred_availability_zones=None,
+                    cache_security_group_names=group.cache_security_group_names,
+                    security_group_ids=list(group.security_group_ids or []),
+                    tags=None,
+                    snapshot_arns=None,
+                    preferred_outpost_arns=None,
+                    log_delivery_configurations=[],
+                    cache_node_ids_to_remove=None,
+                    cache_node_ids_to_reboot=None,
+                )
+                # A member of a group inherits the group's AUTH setting.
+                cluster.auth_token_enabled = group.auth_token_enabled
+                cluster.replication_group_log_delivery_enabled = False
+                read_endpoint = member.get("read_endpoint") or {}
+                cluster._shim_endpoint = {
+                    "Address": read_endpoint.get("address", group.node_groups[0].get("primary_endpoint_address", "")),
+                    "Port": read_endpoint.get("port", group.port),
+                }
+                cluster._shim_node_id = member.get("cache_node_id", "0001")
+                self.cache_clusters[cluster_id] = cluster
+        return group
+
+    backend_cls.create_replication_group = create_replication_group
+
+    # 3. CacheNodes when ShowCacheNodeInfo=True.
+    def describe_cache_clusters(self: Any) -> Any:
+        cache_cluster_id = self._get_param("CacheClusterId")
+        show_nodes = self._get_bool_param("ShowCacheNodeInfo", False)
+        clusters = self.elasticache_backend.describe_cache_clusters(cache_cluster_id=cache_cluster_id)
+        if show_nodes:
+            clusters = [_ClusterWithNodes(c) for c in clusters]
+        return PaginatedResult({"CacheClusters": clusters})
+
+    responses.ElastiCacheResponse.describe_cache_clusters = describe_cache_clusters
+
+    # 4. SubnetAvailabilityZone{Name}.
+    subnet_group_cls = models.CacheSubnetGroup
+    original_sg_init = subnet_group_cls.__init__
+
+    def subnet_group_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_sg_init(self, *args, **kwargs)
+        for subnet in self.subnets:
+            for key in ("subnet_availability_zone", "Subnet_availability_zone"):
+                az = subnet.get(key)
+                if isinstance(az, str):
+                    subnet[key] = {"Name": az}
+            if "Subnet_availability_zone" in subnet:
+                subnet["subnet_availability_zone"] = subnet.pop("Subnet_availability_zone")
+
+    subnet_group_cls.__init__ = subnet_group_init
+
+
+class _ClusterWithNodes:
+    """A cache cluster seen through ``ShowCacheNodeInfo=True``: adds ``CacheNodes``."""
+
+    def __init__(self, cluster: Any) -> None:
+        self._cluster = cluster
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cluster, name)
+
+    @property
+    def cache_nodes(self) -> list[dict[str, Any]]:
+        c = self._cluster
+        endpoint = getattr(c, "_shim_endpoint", None) or {
+            "Address": f"{c.cache_cluster_id}.cache.amazonaws.com",
+            "Port": c.port,
+        }
+        return [
+            {
+                "CacheNodeId": getattr(c, "_shim_node_id", "0001"),
+                "CacheNodeStatus": "available",
+                "CacheNodeCreateTime": c.cache_cluster_create_time,
+                "Endpoint": dict(endpoint),
+                "ParameterGroupStatus": "in-sync",
+                "CustomerAvailabilityZone": c.preferred_availability_zone or "us-east-1a",
+            }
+        ]
+
+
+# --------------------------------------------------------------------- EC2
+
+
+def _shim_ec2() -> None:
+    from moto.ec2.models import network_acls, vpcs
+
+    # 5. The default security group admits itself.
+    original_create_vpc = vpcs.VPCBackend.create_vpc
+
+    def create_vpc(self: Any, *args: Any, **kwargs: Any) -> Any:
+        vpc = original_create_vpc(self, *args, **kwargs)
+        group = self.get_security_group_from_name("default", vpc_id=vpc.id)
+        if group is not None and not group.ingress_rules:
+            self.authorize_security_group_ingress(
+                group_name_or_id=group.id,
+                ip_protocol="-1",
+                from_port=None,
+                to_port=None,
+                ip_ranges=[],
+                source_groups=[{"GroupId": group.id, "UserId": self.account_id}],
+                vpc_id=vpc.id,
+            )
+        return vpc
+
+    vpcs.VPCBackend.create_vpc = create_vpc
+
+    # 6. Custom network ACLs carry the '*' deny entries.
+    original_create_acl = network_acls.NetworkAclBackend.create_network_acl
+
+    def create_network_acl(self: Any, vpc_id: str, tags: Any = None, default: bool = False) -> Any:
+        acl = original_create_acl(self, vpc_id, tags=tags, default=default)
+        if not default:
+            for egress in (True, False):
+                self.create_network_acl_entry(
+                    network_acl_id=acl.id,
+                    rule_number=32767,
+                    protocol="-1",
+                    rule_action="deny",
+                    egress=egress,
+                    cidr_block="0.0.0.0/0",
+                    icmp_code=None,
+                    icmp_type=None,
+                    port_range_from=None,
+                    port_range_to=None,
+                    ipv6_cidr_block=None,
+                )
+        return acl
+
+    network_acls.NetworkAclBackend.create_network_acl = create_network_acl

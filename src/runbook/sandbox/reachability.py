@@ -1,0 +1,483 @@
+"""Ground truth: could the simulated app reach its database and cache right now?
+
+This is the sandbox's own model of the network, written apart from the tool's
+checks on purpose: the tool is tested against it, so it must not share their
+logic. Every evaluation reads the live state from the moto server through
+boto3 (:class:`AwsSnapshot`), so a rule that the tool (or a test) adds or
+revokes counts from the next evaluation on.
+
+A dependency is an environment variable holding a URL (``postgresql://``,
+``redis://``, ``rediss://``...). It is reachable when all of these hold:
+
+* the variable is set and its URL has a host;
+* the host is the address that moto returns for an RDS instance
+  (``Endpoint.Address``) or an ElastiCache replication group (primary, reader
+  or member endpoint), else the name does not resolve;
+* the URL's port is the one that endpoint listens on;
+* with VPC egress: the connector's VPC has ``enableDnsSupport`` on, the
+  connector's subnets are in the target's VPC, the connector's security groups
+  allow the port out to the target (a CIDR holding the target's address, one
+  of the target's groups, or protocol ``-1``), the target's groups admit it in
+  (a pair naming a connector group, or an IPv4 CIDR covering every connector
+  subnet; ``-1``, or tcp/``6`` with ``FromPort <= port <= ToPort``), and the
+  network ACLs of every connector subnet and of the target's subnet allow the
+  request and the return traffic to the client's ephemeral ports (Linux's
+  32768-60999; entries in rule-number order, first match wins, no match =
+  deny);
+* with DEFAULT egress: only a publicly accessible RDS instance, in a subnet
+  routed to an internet gateway, whose groups admit ``0.0.0.0/0`` on the port;
+* a cache with transit encryption is reached with ``rediss://`` (and a cache
+  without it with ``redis://``); a cache with an AUTH token needs a password
+  in the URL; a database URL carries the master user name and password.
+
+Each failure yields a reason (no secrets in it) and the line the app would
+print in its application log.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+# Return traffic goes to the client's ephemeral port, picked from Linux's default
+# ip_local_port_range. (AWS's advice to allow 1024-65535 covers it; a single-port
+# deny such as 5432 inside 1024-65535 does not break a client using this range.)
+EPHEMERAL = (32768, 60999)
+DEFAULT_PORTS = {"postgres": 5432, "postgresql": 5432, "mysql": 3306, "mariadb": 3306, "redis": 6379, "rediss": 6379}
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class Egress:
+    """How the service's outbound traffic leaves: DEFAULT (internet) or VPC via a connector."""
+
+    type: str  # "DEFAULT" | "VPC"
+    connector: str | None = None  # connector name, for messages
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one dependency of the app is reachable, and why not."""
+
+    label: str  # e.g. "database"
+    env_var: str
+    target: str  # "database nerava-db:5432", "cache nerava-redis:6379" or "HOST:PORT"
+    reachable: bool
+    reasons: tuple[str, ...] = ()
+    app_log: str | None = None  # what the app prints when it cannot connect
+
+    def describe(self) -> str:
+        if self.reachable:
+            return f"{self.target} reachable ({self.env_var})"
+        return f"{self.target} unreachable: {'; '.join(self.reasons)}"
+
+
+@dataclass
+class _Target:
+    kind: str  # "database" | "cache"
+    ident: str
+    address: str
+    port: int
+    vpc_id: str | None
+    subnet_ids: list[str]
+    security_group_ids: list[str]
+    ip: str | None = None
+    subnet_id: str | None = None
+    public: bool = False
+    transit_encryption: bool = False
+    auth_token_enabled: bool = False
+    master_username: str | None = None
+    extra_addresses: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- snapshot
+
+
+class AwsSnapshot:
+    """Everything the evaluation needs, read once from moto through boto3."""
+
+    def __init__(self, clients: Any) -> None:
+        ec2 = clients.client("ec2")
+        rds = clients.client("rds")
+        elasticache = clients.client("elasticache")
+        self.subnets = {s["SubnetId"]: s for s in _all(ec2.describe_subnets, "Subnets")}
+        self.groups = {g["GroupId"]: g for g in _all(ec2.describe_security_groups, "SecurityGroups")}
+        self.acls = _all(ec2.describe_network_acls, "NetworkAcls")
+        self._ec2 = ec2
+        self._route_tables: list[dict] | None = None
+        self._vpc_dns: dict[str, bool] = {}
+        self.targets: list[_Target] = []
+        for db in _all(rds.describe_db_instances, "DBInstances", token="Marker"):
+            endpoint = db.get("Endpoint") or {}
+            if not endpoint.get("Address"):
+                continue
+            subnet_group = db.get("DBSubnetGroup") or {}
+            subnet_ids = [s["SubnetIdentifier"] for s in subnet_group.get("Subnets", [])]
+            t = _Target(
+                kind="database",
+                ident=db["DBInstanceIdentifier"],
+                address=endpoint["Address"],
+                port=int(endpoint.get("Port") or db.get("DbInstancePort") or 0),
+                vpc_id=subnet_group.get("VpcId"),
+                subnet_ids=subnet_ids,
+                security_group_ids=[g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])],
+                public=bool(db.get("PubliclyAccessible")),
+                master_username=db.get("MasterUsername"),
+            )
+            self._place(t, db.get("AvailabilityZone"))
+            self.targets.append(t)
+        clusters = {c["CacheClusterId"]: c for c in _all(elasticache.describe_cache_clusters, "CacheClusters",
+                                                           token="Marker")}
+        cache_subnet_groups = {g["CacheSubnetGroupName"]: g for g in
+                               _all(elasticache.describe_cache_subnet_groups, "CacheSubnetGroups", token="Marker")}
+        for group in _all(elasticache.describe_replication_groups, "ReplicationGroups", token="Marker"):
+            for node_group in group.get("NodeGroups", []):
+                primary = node_group.get("PrimaryEndpoint") or group.get("ConfigurationEndpoint") or {}
+                if not primary.get("Address"):
+                    continue
+                members = node_group.get("NodeGroupMembers", [])
+                primary_member = next((m for m in members if m.get("CurrentRole") == "primary"),
+                                      members[0] if members else {})
+                cluster = clusters.get(primary_member.get("CacheClusterId", ""), {})
+                subnet_group = cache_subnet_groups.get(cluster.get("CacheSubnetGroupName", ""), {})
+                t = _Target(
+                    kind="cache",
+                    ident=group["ReplicationGroupId"],
+                    address=primary["Address"],
+                    port=int(primary.get("Port") or 0),
+                    vpc_id=subnet_group.get("VpcId"),
+                    subnet_ids=[s["SubnetIdentifier"] for s in subnet_group.get("Subnets", [])],
+                    security_group_ids=[g["SecurityGroupId"] for g in cluster.get("SecurityGroups", [])],
+                    transit_encryption=bool(group.get("TransitEncryptionEnabled")),
+                    auth_token_enabled=bool(group.get("AuthTokenEnabled")),
+                )
+                reader = node_group.get("ReaderEndpoint") or {}
+                t.extra_addresses = [a for a in [reader.get("Address")] +
+                                     [(m.get("ReadEndpoint") or {}).get("Address") for m in members] if a]
+                self._place(t, primary_member.get("PreferredAvailabilityZone"))
+                self.targets.append(t)
+
+    def _place(self, target: _Target, az: str | None) -> None:
+        """Give the target an address inside one of its subnets (the one in its AZ if any)."""
+        known = [s for s in target.subnet_ids if s in self.subnets]
+        if not known:
+            return
+        chosen = next((s for s in known if self.subnets[s].get("AvailabilityZone") == az), known[0])
+        net = ipaddress.ip_network(self.subnets[chosen]["CidrBlock"])
+        offset = 4 + zlib.crc32(f"{target.kind}:{target.ident}".encode()) % max(1, net.num_addresses - 5)
+        target.subnet_id = chosen
+        target.ip = str(net.network_address + offset)
+
+    @property
+    def route_tables(self) -> list[dict]:
+        if self._route_tables is None:
+            self._route_tables = _all(self._ec2.describe_route_tables, "RouteTables")
+        return self._route_tables
+
+    def dns_support(self, vpc_id: str) -> bool:
+        if vpc_id not in self._vpc_dns:
+            attr = self._ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")
+            self._vpc_dns[vpc_id] = bool(attr["EnableDnsSupport"]["Value"])
+        return self._vpc_dns[vpc_id]
+
+    def find(self, host: str) -> _Target | None:
+        host = host.lower().rstrip(".")
+        for t in self.targets:
+            if host == t.address.lower() or host in (a.lower() for a in t.extra_addresses):
+                return t
+        return None
+
+    def acl_for(self, subnet_id: str) -> dict | None:
+        for acl in self.acls:
+            for assoc in acl.get("Associations", []):
+                if assoc.get("SubnetId") == subnet_id:
+                    return acl
+        vpc = self.subnets.get(subnet_id, {}).get("VpcId")
+        return next((a for a in self.acls if a.get("VpcId") == vpc and a.get("IsDefault")), None)
+
+    def routes_for(self, subnet_id: str) -> list[dict]:
+        for table in self.route_tables:
+            for assoc in table.get("Associations", []):
+                if assoc.get("SubnetId") == subnet_id:
+                    return table.get("Routes", [])
+        vpc = self.subnets.get(subnet_id, {}).get("VpcId")
+        for table in self.route_tables:
+            if table.get("VpcId") == vpc and any(a.get("Main") for a in table.get("Associations", [])):
+                return table.get("Routes", [])
+        return []
+
+
+def _all(method: Any, key: str, token: str = "NextToken") -> list[dict]:
+    items: list[dict] = []
+    kwargs: dict[str, Any] = {}
+    while True:
+        page = method(**kwargs)
+        items.extend(page.get(key, []))
+        nxt = page.get(token)
+        if not nxt:
+            return items
+        kwargs[token] = nxt
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+def _port_covered(protocol: str | None, from_port: int | None, to_port: int | None, port: int) -> bool:
+    if protocol == "-1":
+        return True
+    if protocol in ("tcp", "6"):
+        return from_port is not None and to_port is not None and from_port <= port <= to_port
+    return False
+
+
+def _cidr_contains(cidr: str, network: str) -> bool:
+    outer = ipaddress.ip_network(cidr, strict=False)
+    inner = ipaddress.ip_network(network, strict=False)
+    return outer.version == inner.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+
+
+def _sg_egress_allows(group: dict, port: int, dest_ip: str, dest_groups: list[str]) -> bool:
+    for perm in group.get("IpPermissionsEgress", []):
+        if not _port_covered(perm.get("IpProtocol"), perm.get("FromPort"), perm.get("ToPort"), port):
+            continue
+        if any(_cidr_contains(r["CidrIp"], dest_ip) for r in perm.get("IpRanges", [])):
+            return True
+        if any(p.get("GroupId") in dest_groups for p in perm.get("UserIdGroupPairs", [])):
+            return True
+    return False
+
+
+def _sg_ingress_admits(group: dict, port: int, source_groups: list[str], source_cidrs: list[str]) -> bool:
+    for perm in group.get("IpPermissions", []):
+        if not _port_covered(perm.get("IpProtocol"), perm.get("FromPort"), perm.get("ToPort"), port):
+            continue
+        if any(p.get("GroupId") in source_groups for p in perm.get("UserIdGroupPairs", [])):
+            return True
+        ranges = [r["CidrIp"] for r in perm.get("IpRanges", [])]
+        if source_cidrs and all(any(_cidr_contains(r, c) for r in ranges) for c in source_cidrs):
+            return True
+    return False
+
+
+def _acl_allows(acl: dict | None, *, egress: bool, ports: tuple[int, int], peer: str) -> str | None:
+    """None if the ACL lets tcp traffic on every port in ``ports`` to/from all of ``peer``,
+    else a description of the entry that stops it."""
+    if acl is None:
+        return None
+    entries = sorted((e for e in acl.get("Entries", []) if bool(e.get("Egress")) == egress),
+                     key=lambda e: e["RuleNumber"])
+    remaining = [ports]  # port intervals not yet decided
+    for entry in entries:
+        if not remaining:
+            return None
+        cidr = entry.get("CidrBlock")
+        if not cidr:
+            continue  # IPv6 entries do not apply to IPv4 traffic
+        proto = str(entry.get("Protocol"))
+        if proto == "-1":
+            lo, hi = 0, 65535
+        elif proto == "6":
+            rng = entry.get("PortRange") or {}
+            lo, hi = int(rng.get("From", 0)), int(rng.get("To", 65535))
+        else:
+            continue
+        outer = ipaddress.ip_network(cidr, strict=False)
+        inner = ipaddress.ip_network(peer, strict=False)
+        allow = entry.get("RuleAction") == "allow"
+        # An allow entry decides only for a peer wholly inside it; a deny entry
+        # stops any traffic it overlaps.
+        applies = inner.subnet_of(outer) if allow else inner.overlaps(outer)  # type: ignore[arg-type]
+        if not applies:
+            continue
+        hit = [(max(a, lo), min(b, hi)) for a, b in remaining if max(a, lo) <= min(b, hi)]
+        if not hit:
+            continue
+        if not allow:
+            direction = "outbound" if egress else "inbound"
+            a, b = hit[0]
+            span = str(a) if a == b else f"{a}-{b}"
+            if entry["RuleNumber"] == 32767:  # the '*' entry: nothing allowed it
+                return f"network ACL {acl['NetworkAclId']} has no entry allowing {direction} tcp/{span} ({peer})"
+            return f"network ACL {acl['NetworkAclId']} rule {entry['RuleNumber']} denies {direction} tcp/{span} ({cidr})"
+        remaining = [piece for a, b in remaining for piece in _subtract((a, b), (lo, hi))]
+    if remaining:
+        direction = "outbound" if egress else "inbound"
+        a, b = remaining[0]
+        span = str(a) if a == b else f"{a}-{b}"
+        return f"network ACL {acl['NetworkAclId']} has no entry allowing {direction} tcp/{span} ({peer})"
+    return None
+
+
+def _subtract(span: tuple[int, int], cut: tuple[int, int]) -> list[tuple[int, int]]:
+    a, b = span
+    lo, hi = cut
+    out = []
+    if a < lo:
+        out.append((a, min(b, lo - 1)))
+    if b > hi:
+        out.append((max(a, hi + 1), b))
+    return [(x, y) for x, y in out if x <= y]
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def evaluate(snapshot: AwsSnapshot, egress: Egress, label: str, env_var: str, value: str | None,
+             passwords: dict[str, str] | None = None) -> Verdict:
+    """Decide whether the dependency in ``env_var`` (holding ``value``) is reachable."""
+    if value is None:
+        return Verdict(label, env_var, env_var, False, (f"environment variable {env_var} is not set",),
+                       f"KeyError: '{env_var}'")
+    try:
+        url = urlsplit(value)
+        host = url.hostname
+        scheme = url.scheme.split("+")[0].lower()
+        port = url.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        host, scheme, port = None, "", None
+    if not host or not port:
+        return Verdict(label, env_var, env_var, False, (f"{env_var} does not hold a URL with a host and port",),
+                       f"ValueError: invalid URL in {env_var}")
+    is_redis = scheme in ("redis", "rediss")
+    shown = f"{host}:{port}"
+    target = snapshot.find(host)
+    if target is None:
+        if is_redis:
+            log = f"redis.exceptions.ConnectionError: Error -2 connecting to {host}:{port}. Name or service not known."
+        else:
+            log = (f'psycopg2.OperationalError: could not translate host name "{host}" to address: '
+                   "Name or service not known")
+        return Verdict(label, env_var, shown, False,
+                       (f"could not translate host name {host}: no RDS instance or ElastiCache group has that address",),
+                       log)
+    name = f"{target.kind} {target.ident}:{port}"
+    timeout_log = (f"redis.exceptions.ConnectionError: Error 110 connecting to {host}:{port}. Connection timed out."
+                   if is_redis else
+                   f'psycopg2.OperationalError: connection to server at "{host}" ({target.ip or "10.0.0.10"}), '
+                   f"port {port} failed: Connection timed out")
+    reasons: list[str] = []
+
+    if port != target.port:
+        reasons.append(f"{target.kind} {target.ident} listens on {target.port}, the URL says {port}")
+    if egress.type == "VPC":
+        reasons += _vpc_path(snapshot, egress, target, port)
+        if any(r.startswith("could not translate") for r in reasons):
+            timeout_log = (f"redis.exceptions.ConnectionError: Error -3 connecting to {host}:{port}. "
+                           "Temporary failure in name resolution." if is_redis else
+                           f'psycopg2.OperationalError: could not translate host name "{host}" to address: '
+                           "Temporary failure in name resolution")
+    else:
+        reasons += _internet_path(snapshot, target, port)
+    if reasons:
+        return Verdict(label, env_var, name, False, tuple(reasons), timeout_log)
+
+    # The network lets the packets through; now the protocol has its say.
+    if target.kind == "cache":
+        if target.transit_encryption and scheme != "rediss":
+            return Verdict(label, env_var, name, False,
+                           (f"{target.ident} has transit encryption: the URL must use rediss://, not {scheme}://",),
+                           "redis.exceptions.ConnectionError: Connection closed by server.")
+        if not target.transit_encryption and scheme == "rediss":
+            return Verdict(label, env_var, name, False,
+                           (f"{target.ident} has no transit encryption: rediss:// cannot complete a TLS handshake",),
+                           f"redis.exceptions.ConnectionError: Error 1 connecting to {host}:{port}. "
+                           "[SSL: WRONG_VERSION_NUMBER] wrong version number.")
+        if target.auth_token_enabled and not url.password:
+            return Verdict(label, env_var, name, False,
+                           (f"{target.ident} requires an AUTH token and the URL carries none",),
+                           "redis.exceptions.AuthenticationError: Authentication required.")
+    elif target.kind == "database" and not is_redis:
+        user = unquote(url.username or "")
+        expected = (passwords or {}).get(target.ident)
+        if target.master_username and user != target.master_username:
+            reasons.append(f"user {user or '(none)'} is not the master user {target.master_username}")
+        elif not url.password:
+            reasons.append("the URL carries no password")
+        elif expected is not None and unquote(url.password) != expected:
+            reasons.append(f"the password for {user} is not the database's")
+        if reasons:
+            return Verdict(label, env_var, name, False, tuple(reasons),
+                           f'psycopg2.OperationalError: connection to server at "{host}" ({target.ip}), port {port} '
+                           f'failed: FATAL:  password authentication failed for user "{user}"')
+    return Verdict(label, env_var, name, True)
+
+
+def _vpc_path(snapshot: AwsSnapshot, egress: Egress, target: _Target, port: int) -> list[str]:
+    reasons: list[str] = []
+    if not egress.subnet_ids:
+        return [f"VPC connector {egress.connector or '(unknown)'} does not exist or has no subnets"]
+    subnets = [snapshot.subnets.get(s) for s in egress.subnet_ids]
+    missing = [s for s, d in zip(egress.subnet_ids, subnets, strict=True) if d is None]
+    if missing:
+        return [f"connector {egress.connector} subnet {missing[0]} does not exist"]
+    vpcs = {s["VpcId"] for s in subnets if s}
+    connector_vpc = next(iter(vpcs)) if len(vpcs) == 1 else None
+    if connector_vpc is None:
+        return [f"connector {egress.connector} subnets span several VPCs"]
+    if not snapshot.dns_support(connector_vpc):
+        return [f"could not translate host name {target.address}: enableDnsSupport is off in {connector_vpc}"]
+    if target.vpc_id != connector_vpc:
+        return [f"{target.kind} {target.ident} is in {target.vpc_id}, connector {egress.connector} in {connector_vpc}"]
+    if target.ip is None or target.subnet_id is None:
+        return [f"{target.kind} {target.ident} has no subnet in {connector_vpc}"]
+
+    connector_groups = [snapshot.groups[g] for g in egress.security_group_ids if g in snapshot.groups]
+    if not connector_groups:
+        reasons.append(f"connector {egress.connector} has no existing security group")
+    elif not any(_sg_egress_allows(g, port, target.ip, target.security_group_ids) for g in connector_groups):
+        ids = ", ".join(g["GroupId"] for g in connector_groups)
+        reasons.append(f"no egress rule on {ids} (connector) allows tcp/{port} to {target.ip}")
+
+    target_groups = [snapshot.groups[g] for g in target.security_group_ids if g in snapshot.groups]
+    source_cidrs = [s["CidrBlock"] for s in subnets if s]
+    if not target_groups:
+        reasons.append(f"{target.kind} {target.ident} has no existing security group")
+    elif not any(_sg_ingress_admits(g, port, list(egress.security_group_ids), source_cidrs) for g in target_groups):
+        ids = ", ".join(g["GroupId"] for g in target_groups)
+        conn = ", ".join(egress.security_group_ids) or "(none)"
+        reasons.append(f"no ingress on {ids} admits {conn} or the connector subnets "
+                       f"({', '.join(source_cidrs)}) on tcp/{port}")
+
+    target_acl = snapshot.acl_for(target.subnet_id)
+    for subnet in subnets:
+        assert subnet is not None
+        acl = snapshot.acl_for(subnet["SubnetId"])
+        cidr = subnet["CidrBlock"]
+        for problem in (
+            _acl_allows(acl, egress=True, ports=(port, port), peer=f"{target.ip}/32"),
+            _acl_allows(target_acl, egress=False, ports=(port, port), peer=cidr),
+            _acl_allows(target_acl, egress=True, ports=EPHEMERAL, peer=cidr),
+            _acl_allows(acl, egress=False, ports=EPHEMERAL, peer=f"{target.ip}/32"),
+        ):
+            if problem and problem not in reasons:
+                reasons.append(problem)
+    return reasons
+
+
+def _internet_path(snapshot: AwsSnapshot, target: _Target, port: int) -> list[str]:
+    if target.kind != "database" or not target.public:
+        return [f"egress is DEFAULT (internet): {target.kind} {target.ident} has only a private address in "
+                f"{target.vpc_id}; the service needs a VPC connector"]
+    reasons = []
+    routes = snapshot.routes_for(target.subnet_id or "")
+    if not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" and str(r.get("GatewayId", "")).startswith("igw-")
+               for r in routes):
+        reasons.append(f"{target.ident} is publicly accessible but subnet {target.subnet_id} has no route to an "
+                       "internet gateway")
+    groups = [snapshot.groups[g] for g in target.security_group_ids if g in snapshot.groups]
+    if not any(_sg_ingress_admits(g, port, [], ["0.0.0.0/0"]) for g in groups):
+        reasons.append(f"no ingress on {', '.join(target.security_group_ids)} admits the internet (0.0.0.0/0) "
+                       f"on tcp/{port}")
+    acl = snapshot.acl_for(target.subnet_id or "")
+    for problem in (_acl_allows(acl, egress=False, ports=(port, port), peer="0.0.0.0/0"),
+                    _acl_allows(acl, egress=True, ports=EPHEMERAL, peer="0.0.0.0/0")):
+        if problem:
+            reasons.append(problem)
+    return reasons

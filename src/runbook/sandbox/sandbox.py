@@ -1,0 +1,405 @@
+"""The sandbox: moto + the App Runner emulator + per-service URLs, loaded from a scenario."""
+
+from __future__ import annotations
+
+import copy
+import shlex
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runbook.errors import UsageError
+from runbook.sandbox.apprunner import ACCOUNT, AppRunnerEmulator, ServiceRecord
+from runbook.sandbox.moto_server import DUMMY_KEY, Clients, MotoServer
+from runbook.sandbox.reachability import AwsSnapshot, Egress, Verdict, evaluate
+from runbook.sandbox.scenario import App, Scenario, Service
+from runbook.sandbox.world import World, build
+
+# moto keeps its backends in process-wide state: every moto server in a process
+# serves the same resources, and a reset through one resets them all. So when
+# one Sandbox loads a world, any other started Sandbox in the process has lost
+# its own: its deployment timers and service URLs are stopped at that moment,
+# lest a late timer judge, or write logs into, a world that is not its own.
+_STARTED: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
+_STARTED_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of :meth:`Sandbox.history`.
+
+    kinds: ``load``; ``aws-call`` (a mutating EC2/RDS/ElastiCache call:
+    service, action); ``apprunner-call`` (operation, service, operation_id);
+    ``operation-finished`` (service, operation, id, result, status, reasons,
+    dependencies); ``reachability`` (service, label, env_var, target,
+    reachable, reasons, cause: what changed it; first entry per dependency at
+    load); ``error`` (a failure inside a timer or watcher).
+    """
+
+    time: float
+    kind: str
+    data: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        details = ", ".join(f"{k}={v}" for k, v in self.data.items())
+        return f"{self.time:.3f} {self.kind}: {details}"
+
+
+class Sandbox:
+    """A local twin of an AWS deployment, loaded from a :class:`Scenario`.
+
+    ``deploy_seconds`` overrides how long every operation (deployments,
+    service creation, pause/resume) takes, for every scenario.
+
+    Use one Sandbox per process where you can: moto's state is process-wide,
+    so loading a scenario in one Sandbox wipes the world of any other (whose
+    timers and service URLs are then stopped).
+    """
+
+    def __init__(self, *, deploy_seconds: float | None = None) -> None:
+        if deploy_seconds is not None and deploy_seconds <= 0:
+            raise ValueError("deploy_seconds must be positive")
+        self.deploy_seconds = deploy_seconds
+        self.scenario: Scenario | None = None
+        self.ids: dict[str, str] = {}
+        self._hooks = _Hooks(self)
+        self._moto = MotoServer(on_mutation=self._hooks.aws_call)
+        self._emulator = AppRunnerEmulator(self._hooks)
+        self._clients: Clients | None = None
+        self._region = "us-east-1"
+        self._started = False
+        self._stopped = False
+        self._history: list[Event] = []
+        self._history_lock = threading.Lock()
+        self._load_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        if self._started:
+            return
+        if self._stopped:
+            raise RuntimeError("a stopped Sandbox cannot be started again; make a new one")
+        self._moto.start()
+        try:
+            self._emulator.start()
+        except BaseException:
+            self._moto.stop()
+            raise
+        self._clients = self._moto.clients(self._region)
+        self._started = True
+        with _STARTED_LOCK:
+            _STARTED.add(self)
+
+    def stop(self) -> None:
+        if not self._started or self._stopped:
+            self._stopped = True
+            return
+        self._stopped = True
+        with _STARTED_LOCK:
+            _STARTED.discard(self)
+        self._emulator.stop()
+        self._moto.stop()
+
+    def __enter__(self) -> "Sandbox":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def load(self, scenario: Scenario) -> None:
+        """Forget the previous world and build ``scenario``'s. A scenario that
+        moto refuses (say, an availability zone it does not know) raises
+        :class:`runbook.errors.UsageError`; the sandbox stays usable."""
+        if not self._started or self._stopped:
+            raise RuntimeError("start() the Sandbox before load()")
+        with self._load_lock:
+            self._hooks.loading = True
+            try:
+                with _STARTED_LOCK:
+                    others = [box for box in _STARTED if box is not self]
+                for other in others:  # their worlds go with the moto reset below
+                    other._emulator.reset(other._region)
+                    other.scenario = None
+                self._emulator.reset(scenario.region)
+                self._moto.reset()
+                self._region = scenario.region
+                self._clients = self._moto.clients(scenario.region)
+                with self._history_lock:
+                    self._history = []
+                self._hooks.forget()
+                self.scenario = None
+                self.ids = {}
+                try:
+                    world = build(scenario, self._clients)
+                except ClientError as err:  # valid on paper, refused by (moto's) AWS
+                    text = str(err) if len(str(err)) <= 300 else str(err)[:300] + "..."
+                    raise UsageError(f"scenario {scenario.source or scenario.name}: cannot be built: {text}") from None
+                self.scenario = scenario
+                ids = dict(world.ids)
+                self._hooks.passwords = {db.id: db.master_password for db in scenario.databases}
+                self._emulator.default_deploy_seconds = self.deploy_seconds or 20.0
+                for connector in scenario.connectors:
+                    ids[f"connector:{connector.name}"] = self._emulator.add_connector(
+                        connector.name,
+                        [ids[f"subnet:{s}"] for s in connector.subnets],
+                        [ids[f"sg:{g}"] for g in connector.security_groups],
+                    )
+                for service in scenario.services:
+                    self._emulator.register_image(service.image, service.app)
+                records: list[tuple[Service, ServiceRecord]] = []
+                for service in scenario.services:
+                    record = self._emulator.add_service(
+                        name=service.name,
+                        config=self._config(service, world, ids),
+                        status=service.status,
+                        operations=[(op.type, op.status) for op in service.operations],
+                        deploy_seconds=self.deploy_seconds or service.deploy_seconds,
+                        arm=False,
+                    )
+                    ids[f"service:{service.name}"] = record.arn
+                    ids[f"service-id:{service.name}"] = record.id
+                    for kind in ("service", "application"):
+                        ids[f"log-group:{service.name}/{kind}"] = self._hooks.log_group(record, kind)
+                    records.append((service, record))
+                self.ids = ids
+                for service, record in records:
+                    newest = record.operations[-1]["Id"] if record.operations else None
+                    if service.service_logs:
+                        stream = f"deployment/{newest}" if newest else "events"
+                        self._hooks.write_logs(record, "service", stream,
+                                               [world.substitute(line) for line in service.service_logs])
+                    if service.application_logs:
+                        self._hooks.write_logs(record, "application", f"instance/{record.id[:16]}",
+                                               [world.substitute(line) for line in service.application_logs])
+            finally:
+                self._hooks.loading = False
+            self._hooks.event("load", scenario=scenario.name, source=scenario.source)
+            self._hooks.changed("load")
+            for _, record in records:
+                self._emulator.arm(record)
+
+    # ------------------------------------------------------------------ what tests and the CLI read
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self._moto.url,
+            "AWS_ENDPOINT_URL_APPRUNNER": self._emulator.url,
+            "AWS_ACCESS_KEY_ID": DUMMY_KEY,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+            "AWS_DEFAULT_REGION": self._region,
+        }
+
+    def export_lines(self) -> list[str]:
+        return [f"export {key}={shlex.quote(value)}" for key, value in self.env.items()]
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for this sandbox (App Runner goes to the emulator, the rest to moto)."""
+        import boto3
+
+        endpoint = self._emulator.url if service == "apprunner" else self._moto.url
+        return boto3.client(service, endpoint_url=endpoint, region_name=self._region,
+                            aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY)
+
+    def app_health(self, service_name: str) -> tuple[bool, list[str]]:
+        """Ground truth now: would the service's app, deployed with its current
+        configuration, start and pass its health check? And if not, why not."""
+        record = self._emulator.find(service_name)
+        with self._emulator.lock:
+            config = copy.deepcopy(record.config)
+        health = self._emulator.health(config, self._emulator.app_for(config))
+        return health.healthy, list(health.reasons)
+
+    def dependencies(self, service_name: str) -> list[Verdict]:
+        """One reachability verdict per dependency the service's app needs."""
+        record = self._emulator.find(service_name)
+        with self._emulator.lock:
+            config = copy.deepcopy(record.config)
+        return self._hooks.dependencies(config, self._emulator.app_for(config))
+
+    def service_state(self, service_name: str) -> dict:
+        """The emulator's view: status, serving, url, operations (newest first), in_flight, env, config."""
+        return self._emulator.state(service_name)
+
+    def wait_idle(self, service_name: str, timeout: float = 30.0) -> dict:
+        """Block until the service has no operation in flight; return its state."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.service_state(service_name)
+            if state["in_flight"] is None:
+                return state
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{service_name}: {state['in_flight']['Type']} still in flight after {timeout}s")
+            time.sleep(0.05)
+
+    def history(self) -> list[Event]:
+        with self._history_lock:
+            return list(self._history)
+
+    # ------------------------------------------------------------------ internals
+
+    def _record(self, event: Event) -> None:
+        with self._history_lock:
+            self._history.append(event)
+
+    def _config(self, service: Service, world: World, ids: dict[str, str]) -> dict:
+        env = {key: world.substitute(value) for key, value in service.env}
+        image_conf: dict[str, Any] = {"Port": service.port}
+        if env:
+            image_conf["RuntimeEnvironmentVariables"] = env
+        public_image = service.image.startswith("public.ecr.aws/")
+        source: dict[str, Any] = {
+            "ImageRepository": {
+                "ImageIdentifier": service.image,
+                "ImageConfiguration": image_conf,
+                "ImageRepositoryType": "ECR_PUBLIC" if public_image else "ECR",
+            },
+            "AutoDeploymentsEnabled": False,
+        }
+        if not public_image:
+            source["AuthenticationConfiguration"] = {
+                "AccessRoleArn": f"arn:aws:iam::{ACCOUNT}:role/service-role/AppRunnerECRAccessRole"
+            }
+        hc = service.health_check
+        egress: dict[str, Any] = {"EgressType": "DEFAULT"}
+        if service.connector:
+            egress = {"EgressType": "VPC", "VpcConnectorArn": ids[f"connector:{service.connector}"]}
+        return {
+            "SourceConfiguration": source,
+            "InstanceConfiguration": {"Cpu": service.cpu, "Memory": service.memory},
+            "HealthCheckConfiguration": {
+                "Protocol": hc.protocol, "Path": hc.path, "Interval": hc.interval, "Timeout": hc.timeout,
+                "HealthyThreshold": hc.healthy_threshold, "UnhealthyThreshold": hc.unhealthy_threshold,
+            },
+            "AutoScalingConfigurationSummary": self._emulator.autoscaling_summary(),
+            "NetworkConfiguration": {
+                "EgressConfiguration": egress,
+                "IngressConfiguration": {"IsPubliclyAccessible": service.public},
+                "IpAddressType": "IPV4",
+            },
+            "ObservabilityConfiguration": {"ObservabilityEnabled": False},
+        }
+
+
+class _Hooks:
+    """The sandbox side of the emulator (dependencies, logs, history) and the moto watcher."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.loading = False
+        self.passwords: dict[str, str] = {}
+        self._monitor_lock = threading.Lock()
+        self._last: dict[tuple[str, str], tuple[bool, tuple[str, ...]]] = {}
+        self._log_groups: set[str] = set()
+        self._log_streams: set[tuple[str, str]] = set()
+        self._log_lock = threading.Lock()
+
+    def forget(self) -> None:
+        with self._monitor_lock:
+            self._last = {}
+        with self._log_lock:
+            self._log_groups = set()
+            self._log_streams = set()
+
+    # -- emulator hooks ----------------------------------------------------------
+
+    def dependencies(self, config: dict, app: App, snapshot: AwsSnapshot | None = None) -> list[Verdict]:
+        if not app.needs:
+            return []
+        if snapshot is None:
+            clients = self.sandbox._clients
+            assert clients is not None
+            snapshot = AwsSnapshot(clients)
+        connector = self.sandbox._emulator.connector_of(config)
+        egress_type = config["NetworkConfiguration"]["EgressConfiguration"]["EgressType"]
+        if egress_type == "VPC":
+            egress = Egress("VPC", connector["VpcConnectorName"] if connector else None,
+                            tuple(connector["Subnets"]) if connector else (),
+                            tuple(connector["SecurityGroups"]) if connector else ())
+        else:
+            egress = Egress("DEFAULT")
+        env = config["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"].get(
+            "RuntimeEnvironmentVariables", {})
+        return [evaluate(snapshot, egress, label, var, env.get(var), self.passwords) for label, var in app.needs]
+
+    def log_group(self, record: ServiceRecord, kind: str) -> str:
+        name = f"/aws/apprunner/{record.name}/{record.id}/{kind}"
+        with self._log_lock:
+            if name in self._log_groups:
+                return name
+            logs = self.sandbox._clients.client("logs")  # type: ignore[union-attr]
+            try:
+                logs.create_log_group(logGroupName=name)
+            except logs.exceptions.ResourceAlreadyExistsException:
+                pass
+            self._log_groups.add(name)
+        return name
+
+    def write_logs(self, record: ServiceRecord, kind: str, stream: str, lines: list[str]) -> None:
+        if not lines or self.sandbox._clients is None:
+            return
+        try:
+            group = self.log_group(record, kind)
+            logs = self.sandbox._clients.client("logs")
+            with self._log_lock:
+                if (group, stream) not in self._log_streams:
+                    try:
+                        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+                    except logs.exceptions.ResourceAlreadyExistsException:
+                        pass
+                    self._log_streams.add((group, stream))
+                now = int(time.time() * 1000)
+                logs.put_log_events(
+                    logGroupName=group, logStreamName=stream,
+                    logEvents=[{"timestamp": now + i, "message": line} for i, line in enumerate(lines)],
+                )
+        except Exception as exc:  # noqa: BLE001 - logs must not break a deployment
+            self.event("error", where="write_logs", error=f"{type(exc).__name__}: {exc}")
+
+    def event(self, kind: str, **data: Any) -> None:
+        self.sandbox._record(Event(time.time(), kind, data))
+
+    def changed(self, why: str, service: str | None = None) -> None:
+        """Re-judge every dependency of every service (or of ``service`` only, when
+        only its configuration changed); record each that flipped."""
+        if self.loading:
+            return
+        emulator = self.sandbox._emulator
+        with self._monitor_lock:
+            try:
+                with emulator.lock:
+                    records = [(r.name, copy.deepcopy(r.config)) for r in emulator.services.values()
+                               if service is None or r.name == service]
+                apps = [(name, config, emulator.app_for(config)) for name, config in records]
+                if not any(app.needs for _, _, app in apps):
+                    return
+                snapshot = AwsSnapshot(self.sandbox._clients)
+                for name, config, app in apps:
+                    for verdict in self.dependencies(config, app, snapshot):
+                        key = (name, verdict.label)
+                        now = (verdict.reachable, verdict.reasons)
+                        if self._last.get(key) == now:
+                            continue
+                        self._last[key] = now
+                        self.event("reachability", service=name, label=verdict.label, env_var=verdict.env_var,
+                                   target=verdict.target, reachable=verdict.reachable,
+                                   reasons=list(verdict.reasons), cause=why)
+            except Exception as exc:  # noqa: BLE001 - the watcher must never break a call
+                self.event("error", where="reachability monitor", error=f"{type(exc).__name__}: {exc}")
+
+    # -- moto watcher --------------------------------------------------------------
+
+    def aws_call(self, service: str, action: str) -> None:
+        if self.loading:
+            return
+        self.event("aws-call", service=service, action=action)
+        self.changed(f"{service}:{action}")
+
+
+__all__ = ["Event", "Sandbox"]

@@ -1,0 +1,196 @@
+"""Build a scenario's AWS resources in moto, through boto3 calls only."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from runbook.sandbox.scenario import PLACEHOLDER, Scenario, SgRule
+
+
+@dataclass
+class World:
+    """What the builder made: symbolic name -> real id, and the endpoints moto gave."""
+
+    ids: dict[str, str] = field(default_factory=dict)
+    endpoints: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)  # (kind, id) -> (address, port)
+
+    def substitute(self, text: str) -> str:
+        def value(match: re.Match) -> str:
+            kind, ident, attr = match.group(1).split(".")
+            address, port = self.endpoints[(kind, ident)]
+            return address if attr == "address" else str(port)
+
+        return PLACEHOLDER.sub(value, text)
+
+
+def build(scenario: Scenario, clients: Any) -> World:
+    world = World()
+    ec2 = clients.client("ec2")
+    ids = world.ids
+
+    for vpc in scenario.vpcs:
+        vpc_id = ec2.create_vpc(CidrBlock=vpc.cidr, TagSpecifications=_name_tag("vpc", vpc.name))["Vpc"]["VpcId"]
+        ids[f"vpc:{vpc.name}"] = vpc_id
+        ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": vpc.dns_support})
+        ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": vpc.dns_hostnames})
+        default_sg = ec2.describe_security_groups(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}]
+        )["SecurityGroups"][0]["GroupId"]
+        ids[f"sg:default@{vpc.name}"] = default_sg
+        main_rt = ec2.describe_route_tables(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "association.main", "Values": ["true"]}]
+        )["RouteTables"][0]["RouteTableId"]
+        ids[f"rtb:main@{vpc.name}"] = main_rt
+
+        for subnet in vpc.subnets:
+            ids[f"subnet:{subnet.name}"] = ec2.create_subnet(
+                VpcId=vpc_id, CidrBlock=subnet.cidr, AvailabilityZone=subnet.az,
+                TagSpecifications=_name_tag("subnet", subnet.name),
+            )["Subnet"]["SubnetId"]
+
+        if vpc.internet_gateway:
+            igw = ec2.create_internet_gateway(
+                TagSpecifications=_name_tag("internet-gateway", vpc.internet_gateway)
+            )["InternetGateway"]["InternetGatewayId"]
+            ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+            ids[f"igw:{vpc.internet_gateway}"] = igw
+
+        for nat_name, subnet_name in vpc.nat_gateways:
+            allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+            ids[f"nat:{nat_name}"] = ec2.create_nat_gateway(
+                SubnetId=ids[f"subnet:{subnet_name}"], AllocationId=allocation,
+                TagSpecifications=_name_tag("natgateway", nat_name),
+            )["NatGateway"]["NatGatewayId"]
+
+        for table in vpc.route_tables:
+            rt_id = ec2.create_route_table(
+                VpcId=vpc_id, TagSpecifications=_name_tag("route-table", table.name)
+            )["RouteTable"]["RouteTableId"]
+            ids[f"rtb:{table.name}"] = rt_id
+            for route in table.routes:
+                target = ({"NatGatewayId": ids[f"nat:{route.nat_gateway}"]} if route.nat_gateway
+                          else {"GatewayId": ids[f"igw:{route.internet_gateway}"]})
+                ec2.create_route(RouteTableId=rt_id, DestinationCidrBlock=route.destination, **target)
+        for subnet in vpc.subnets:
+            if subnet.route_table:
+                ec2.associate_route_table(RouteTableId=ids[f"rtb:{subnet.route_table}"],
+                                          SubnetId=ids[f"subnet:{subnet.name}"])
+
+        default_acl = ec2.describe_network_acls(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "default", "Values": ["true"]}]
+        )["NetworkAcls"][0]
+        ids[f"acl:default@{vpc.name}"] = default_acl["NetworkAclId"]
+        associations = {a["SubnetId"]: a["NetworkAclAssociationId"] for a in default_acl.get("Associations", [])}
+        for acl in vpc.network_acls:
+            if acl.name == "default":
+                acl_id = default_acl["NetworkAclId"]
+            else:
+                acl_id = ec2.create_network_acl(
+                    VpcId=vpc_id, TagSpecifications=_name_tag("network-acl", acl.name)
+                )["NetworkAcl"]["NetworkAclId"]
+                ids[f"acl:{acl.name}"] = acl_id
+            for entry in acl.entries:
+                kwargs: dict[str, Any] = dict(
+                    NetworkAclId=acl_id, RuleNumber=entry.rule, Protocol=entry.protocol,
+                    RuleAction=entry.action, Egress=entry.egress, CidrBlock=entry.cidr,
+                )
+                if entry.from_port is not None:
+                    kwargs["PortRange"] = {"From": entry.from_port, "To": entry.to_port}
+                ec2.create_network_acl_entry(**kwargs)
+            for subnet_name in acl.subnets:
+                ec2.replace_network_acl_association(
+                    AssociationId=associations[ids[f"subnet:{subnet_name}"]], NetworkAclId=acl_id
+                )
+
+    # Security groups: create all first, so that rules can name any of them.
+    for group in scenario.security_groups:
+        if group.is_default:
+            ids[f"sg:{group.name}"] = ids[f"sg:default@{group.vpc}"]
+        else:
+            ids[f"sg:{group.name}"] = ec2.create_security_group(
+                GroupName=group.group_name, Description=group.description, VpcId=ids[f"vpc:{group.vpc}"],
+                TagSpecifications=_name_tag("security-group", group.name),
+            )["GroupId"]
+    for group in scenario.security_groups:
+        sg_id = ids[f"sg:{group.name}"]
+        if group.ingress:
+            ec2.authorize_security_group_ingress(
+                GroupId=sg_id, IpPermissions=[_permission(r, ids) for r in group.ingress]
+            )
+        if group.egress is not None:
+            ec2.revoke_security_group_egress(
+                GroupId=sg_id, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+            )
+            if group.egress:
+                ec2.authorize_security_group_egress(
+                    GroupId=sg_id, IpPermissions=[_permission(r, ids) for r in group.egress]
+                )
+
+    rds = clients.client("rds")
+    for db in scenario.databases:
+        rds.create_db_subnet_group(
+            DBSubnetGroupName=db.subnet_group, DBSubnetGroupDescription=f"subnets of {db.id}",
+            SubnetIds=[ids[f"subnet:{s}"] for s in db.subnets],
+        )
+        kwargs = dict(
+            DBInstanceIdentifier=db.id, Engine=db.engine, DBInstanceClass=db.instance_class,
+            MasterUsername=db.master_username, MasterUserPassword=db.master_password,
+            DBSubnetGroupName=db.subnet_group,
+            VpcSecurityGroupIds=[ids[f"sg:{g}"] for g in db.security_groups],
+            PubliclyAccessible=db.publicly_accessible, Port=db.port, AllocatedStorage=20,
+            AvailabilityZone=scenario.subnet(db.subnets[0]).az,
+        )
+        if db.db_name:
+            kwargs["DBName"] = db.db_name
+        endpoint = rds.create_db_instance(**kwargs)["DBInstance"]["Endpoint"]
+        world.endpoints[("database", db.id)] = (endpoint["Address"], int(endpoint["Port"]))
+        ids[f"db:{db.id}"] = db.id
+
+    elasticache = clients.client("elasticache")
+    made_groups: set[str] = set()
+    for cache in scenario.caches:
+        if cache.subnet_group not in made_groups:
+            elasticache.create_cache_subnet_group(
+                CacheSubnetGroupName=cache.subnet_group, CacheSubnetGroupDescription=f"subnets of {cache.id}",
+                SubnetIds=[ids[f"subnet:{s}"] for s in cache.subnets],
+            )
+            made_groups.add(cache.subnet_group)
+        kwargs = dict(
+            ReplicationGroupId=cache.id, ReplicationGroupDescription=f"{cache.id} ({cache.engine})",
+            Engine=cache.engine, CacheNodeType=cache.node_type, NumCacheClusters=1 + cache.replicas,
+            CacheSubnetGroupName=cache.subnet_group,
+            SecurityGroupIds=[ids[f"sg:{g}"] for g in cache.security_groups],
+            Port=cache.port, TransitEncryptionEnabled=cache.transit_encryption,
+            PreferredCacheClusterAZs=[scenario.subnet(cache.subnets[i % len(cache.subnets)]).az
+                                      for i in range(1 + cache.replicas)],
+        )
+        if cache.replicas:
+            kwargs["ReplicasPerNodeGroup"] = cache.replicas  # moto sizes non-cluster groups by this
+        if cache.auth_token:
+            kwargs["AuthToken"] = cache.auth_token
+        group = elasticache.create_replication_group(**kwargs)["ReplicationGroup"]
+        primary = group["NodeGroups"][0]["PrimaryEndpoint"]
+        world.endpoints[("cache", cache.id)] = (primary["Address"], int(primary["Port"]))
+        ids[f"cache:{cache.id}"] = cache.id
+    return world
+
+
+def _permission(rule: SgRule, ids: dict[str, str]) -> dict[str, Any]:
+    perm: dict[str, Any] = {"IpProtocol": rule.protocol}
+    if rule.from_port is not None:
+        perm["FromPort"] = rule.from_port
+        perm["ToPort"] = rule.to_port
+    extra = {"Description": rule.description} if rule.description else {}
+    if rule.cidr:
+        perm["IpRanges"] = [{"CidrIp": rule.cidr, **extra}]
+    elif rule.cidr_ipv6:
+        perm["Ipv6Ranges"] = [{"CidrIpv6": rule.cidr_ipv6, **extra}]
+    else:
+        perm["UserIdGroupPairs"] = [{"GroupId": ids[f"sg:{rule.group}"], **extra}]
+    return perm
+
+
+def _name_tag(resource_type: str, name: str) -> list[dict[str, Any]]:
+    return [{"ResourceType": resource_type, "Tags": [{"Key": "Name", "Value": name}]}]

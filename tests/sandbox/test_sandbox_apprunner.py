@@ -1,0 +1,299 @@
+"""The App Runner emulator: wire shapes, boto3 parsing, pagination, errors, operation semantics."""
+
+from __future__ import annotations
+
+import datetime
+
+import botocore.exceptions
+import pytest
+
+IMAGE = {
+    "ImageIdentifier": "public.ecr.aws/sandbox/hello:latest",
+    "ImageRepositoryType": "ECR_PUBLIC",
+    "ImageConfiguration": {"Port": "8080"},
+}
+
+
+def _create(raw, name: str) -> dict:
+    status, _, body = raw("CreateService", {"ServiceName": name, "SourceConfiguration": {"ImageRepository": IMAGE}})
+    assert status == 200, body
+    return body
+
+
+# ---------------------------------------------------------------------- shapes on the wire
+
+
+def test_read_operations_match_the_model(load, raw, check_output):
+    sb = load("field-report")
+    arn = sb.ids["service:nerava-backend"]
+    calls = [
+        ("DescribeService", {"ServiceArn": arn}),
+        ("ListServices", {}),
+        ("ListServices", {"MaxResults": 1}),
+        ("ListOperations", {"ServiceArn": arn}),
+        ("ListOperations", {"ServiceArn": arn, "MaxResults": 20}),
+        ("DescribeVpcConnector", {"VpcConnectorArn": sb.ids["connector:nerava-vpc-connector"]}),
+        ("ListVpcConnectors", {}),
+    ]
+    for operation, params in calls:
+        status, headers, body = raw(operation, params)
+        assert status == 200, body
+        assert headers["Content-Type"] == "application/x-amz-json-1.0"
+        check_output(operation, body)
+    service = raw("DescribeService", {"ServiceArn": arn})[2]["Service"]
+    assert isinstance(service["CreatedAt"], (int, float)) and isinstance(service["UpdatedAt"], (int, float))
+    assert service["ServiceUrl"].startswith("127.0.0.1:") and "://" not in service["ServiceUrl"]
+    assert service["ServiceArn"] == f"arn:aws:apprunner:us-east-1:123456789012:service/nerava-backend/{service['ServiceId']}"
+    assert len(service["ServiceId"]) == 32 and int(service["ServiceId"], 16) >= 0
+    connector_arn = sb.ids["connector:nerava-vpc-connector"]
+    prefix = "arn:aws:apprunner:us-east-1:123456789012:vpcconnector/nerava-vpc-connector/1/"
+    assert connector_arn.startswith(prefix) and len(connector_arn) == len(prefix) + 32
+
+
+def test_write_operations_match_the_model(load, raw, check_output, waiter):
+    sb = load("healthy")
+    created = _create(raw, "shape-check")
+    check_output("CreateService", created)
+    arn = created["Service"]["ServiceArn"]
+    waiter(lambda: sb.service_state("shape-check")["in_flight"] is None)
+    for operation, params in [
+        ("UpdateService", {"ServiceArn": arn, "InstanceConfiguration": {"Cpu": "1 vCPU", "Memory": "2 GB"}}),
+        ("StartDeployment", {"ServiceArn": arn}),
+        ("PauseService", {"ServiceArn": arn}),
+        ("ResumeService", {"ServiceArn": arn}),
+    ]:
+        status, _, body = raw(operation, params)
+        assert status == 200, (operation, body)
+        check_output(operation, body)
+        assert len(body["OperationId"]) == 36
+        waiter(lambda: sb.service_state("shape-check")["in_flight"] is None)
+    status, _, body = raw("ListOperations", {"ServiceArn": arn})
+    check_output("ListOperations", body)
+    assert [o["Type"] for o in body["OperationSummaryList"]] == [
+        "RESUME_SERVICE", "PAUSE_SERVICE", "START_DEPLOYMENT", "UPDATE_SERVICE", "CREATE_SERVICE"]
+    assert all(o["Status"] == "SUCCEEDED" and o["EndedAt"] >= o["StartedAt"] for o in body["OperationSummaryList"])
+    assert raw("DescribeService", {"ServiceArn": arn})[2]["Service"]["InstanceConfiguration"] == {
+        "Cpu": "1024", "Memory": "2048"}
+
+
+def test_boto3_parses_every_answer(load):
+    sb = load("field-report")
+    apprunner = sb.client("apprunner")
+    service = apprunner.describe_service(ServiceArn=sb.ids["service:nerava-backend"])["Service"]
+    assert isinstance(service["CreatedAt"], datetime.datetime)
+    assert service["AutoScalingConfigurationSummary"]["IsDefault"] is True
+    summary = apprunner.list_services()["ServiceSummaryList"][0]
+    assert summary["ServiceArn"] == service["ServiceArn"]
+    op = apprunner.list_operations(ServiceArn=service["ServiceArn"])["OperationSummaryList"][0]
+    assert isinstance(op["StartedAt"], datetime.datetime) and "EndedAt" not in op
+    connectors = apprunner.list_vpc_connectors()["VpcConnectors"]
+    assert [c["VpcConnectorName"] for c in connectors] == ["nerava-vpc-connector"]
+
+
+# ---------------------------------------------------------------------- pagination
+
+
+def test_list_services_pages_with_next_token(load, raw):
+    sb = load("healthy")
+    for i in range(22):
+        _create(raw, f"svc-{i:02d}")
+    apprunner = sb.client("apprunner")
+    names, pages, token = [], [], None
+    while True:
+        kwargs = {"MaxResults": 5}
+        if token:
+            kwargs["NextToken"] = token
+        page = apprunner.list_services(**kwargs)
+        pages.append(len(page["ServiceSummaryList"]))
+        names += [s["ServiceName"] for s in page["ServiceSummaryList"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert pages == [5, 5, 5, 5, 3]
+    assert len(names) == len(set(names)) == 23
+    assert "nerava-backend" in names
+    assert len(apprunner.list_services()["ServiceSummaryList"]) == 23  # no MaxResults: everything
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        apprunner.list_services(MaxResults=21)
+    assert err.value.response["Error"]["Code"] == "InvalidRequestException"
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        apprunner.list_services(NextToken="not-a-token")
+    assert err.value.response["Error"]["Code"] == "InvalidRequestException"
+
+
+def test_list_operations_newest_first_with_pages(load, waiter):
+    sb = load("healthy")
+    apprunner = sb.client("apprunner")
+    arn = sb.ids["service:nerava-backend"]
+    for _ in range(3):
+        apprunner.start_deployment(ServiceArn=arn)
+        waiter(lambda: sb.service_state("nerava-backend")["in_flight"] is None)
+    first = apprunner.list_operations(ServiceArn=arn, MaxResults=2)
+    second = apprunner.list_operations(ServiceArn=arn, MaxResults=2, NextToken=first["NextToken"])
+    ops = first["OperationSummaryList"] + second["OperationSummaryList"]
+    assert "NextToken" not in second
+    assert [o["Type"] for o in ops] == ["START_DEPLOYMENT"] * 3 + ["CREATE_SERVICE"]
+    started = [o["StartedAt"] for o in ops]
+    assert started == sorted(started, reverse=True)
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        apprunner.list_operations(ServiceArn=arn, MaxResults=21)
+    assert err.value.response["Error"]["Code"] == "InvalidRequestException"
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def test_unknown_service_is_resource_not_found(load, raw, check_error):
+    sb = load("healthy")
+    missing = "arn:aws:apprunner:us-east-1:123456789012:service/nope/" + "0" * 32
+    for operation in ("DescribeService", "ListOperations", "UpdateService", "StartDeployment"):
+        status, _, body = raw(operation, {"ServiceArn": missing})
+        check_error(operation, status, body, "ResourceNotFoundException")
+    apprunner = sb.client("apprunner")
+    with pytest.raises(apprunner.exceptions.ResourceNotFoundException) as err:
+        apprunner.describe_service(ServiceArn=missing)
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    status, _, body = raw("DescribeVpcConnector", {"VpcConnectorArn": missing.replace("service/", "vpcconnector/")})
+    check_error("DescribeVpcConnector", status, body, "ResourceNotFoundException")
+
+
+def test_changes_while_an_operation_is_in_flight_are_invalid_state(load, raw, check_error):
+    sb = load("field-report")
+    arn = sb.ids["service:nerava-backend"]
+    apprunner = sb.client("apprunner")
+    with pytest.raises(apprunner.exceptions.InvalidStateException):
+        apprunner.update_service(ServiceArn=arn, HealthCheckConfiguration={"Protocol": "TCP"})
+    for operation in ("UpdateService", "StartDeployment", "PauseService", "ResumeService"):
+        status, _, body = raw(operation, {"ServiceArn": arn})
+        check_error(operation if operation != "StartDeployment" else "UpdateService", status, body,
+                    "InvalidStateException")
+    # Nothing changed, and the refused calls started no operation.
+    state = sb.service_state("nerava-backend")
+    assert state["config"]["HealthCheckConfiguration"]["Protocol"] == "HTTP"
+    assert len(state["operations"]) == 1
+
+
+def test_bad_requests_are_invalid_request(load, raw, check_error):
+    sb = load("healthy")
+    arn = sb.ids["service:nerava-backend"]
+    for operation, params in [
+        ("DescribeService", {}),
+        ("UpdateService", {"ServiceArn": arn, "HealthCheckConfiguration": {"Interval": 60}}),
+        ("UpdateService", {"ServiceArn": arn, "NetworkConfiguration": {"EgressConfiguration": {"EgressType": "VPC"}}}),
+        ("UpdateService", {"ServiceArn": arn, "NetworkConfiguration": {
+            "EgressConfiguration": {"EgressType": "VPC", "VpcConnectorArn": arn.replace("service/", "vpcconnector/")}}}),
+        ("CreateService", {"ServiceName": "nerava-backend", "SourceConfiguration": {"ImageRepository": IMAGE}}),
+        ("CreateService", {"ServiceName": "x", "SourceConfiguration": {"ImageRepository": IMAGE}}),
+    ]:
+        status, _, body = raw(operation, params)
+        check_error(operation, status, body, "InvalidRequestException")
+    status, _, body = raw("NoSuchThing", {})
+    assert status == 400 and body["__type"] == "UnknownOperationException"
+    assert sb.service_state("nerava-backend")["in_flight"] is None
+
+
+# ---------------------------------------------------------------------- semantics
+
+
+def test_update_service_replaces_the_block_it_is_given(load, waiter):
+    sb = load("healthy")
+    apprunner = sb.client("apprunner")
+    arn = sb.ids["service:nerava-backend"]
+    current = apprunner.describe_service(ServiceArn=arn)["Service"]
+    assert current["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]["RuntimeEnvironmentVariables"]
+    answer = apprunner.update_service(ServiceArn=arn, SourceConfiguration={"ImageRepository": {
+        "ImageIdentifier": current["SourceConfiguration"]["ImageRepository"]["ImageIdentifier"],
+        "ImageRepositoryType": "ECR_PUBLIC",
+        "ImageConfiguration": {"Port": "8000"},
+    }})
+    assert answer["Service"]["Status"] == "OPERATION_IN_PROGRESS"
+    conf = answer["Service"]["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]
+    assert conf == {"Port": "8000"}  # the environment variables are gone, as on AWS
+    healthy, reasons = sb.app_health("nerava-backend")
+    assert not healthy and any("DATABASE_URL is not set" in r for r in reasons)
+    state = sb.wait_idle("nerava-backend")
+    # The app cannot start without its variables: the update rolls back to the previous configuration.
+    assert [(o["Type"], o["Status"]) for o in state["operations"]][0] == ("UPDATE_SERVICE", "ROLLBACK_SUCCEEDED")
+    assert state["status"] == "RUNNING" and state["serving"]
+    assert "DATABASE_URL" in state["env"]
+
+
+def test_failed_deployment_of_a_running_service_rolls_back_and_keeps_serving(load, get):
+    sb = load("healthy")
+    url = "http://" + sb.service_state("nerava-backend")["url"]
+    assert get(url + "/healthz")[0] == 200
+    ec2 = sb.client("ec2")
+    rules = ec2.describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [sb.ids["sg:cache-sg"]]}])["SecurityGroupRules"]
+    ingress = [r["SecurityGroupRuleId"] for r in rules if not r["IsEgress"]]
+    ec2.revoke_security_group_ingress(GroupId=sb.ids["sg:cache-sg"], SecurityGroupRuleIds=ingress)
+    sb.client("apprunner").start_deployment(ServiceArn=sb.ids["service:nerava-backend"])
+    assert sb.service_state("nerava-backend")["status"] == "OPERATION_IN_PROGRESS"
+    assert get(url + "/healthz")[0] == 200  # the old version serves during the deployment
+    state = sb.wait_idle("nerava-backend")
+    assert state["operations"][0]["Type"] == "START_DEPLOYMENT"
+    assert state["operations"][0]["Status"] == "ROLLBACK_SUCCEEDED"
+    assert state["status"] == "RUNNING" and state["serving"]
+    assert get(url + "/healthz")[0] == 200
+    logs = sb.client("logs").filter_log_events(logGroupName=sb.ids["log-group:nerava-backend/application"])["events"]
+    assert any(e["message"].startswith("redis.exceptions.ConnectionError: Error 110 connecting to ") for e in logs)
+
+
+def test_health_check_path_drift_rolls_back_to_the_old_configuration(load):
+    sb = load("healthy")
+    apprunner = sb.client("apprunner")
+    arn = sb.ids["service:nerava-backend"]
+    apprunner.update_service(ServiceArn=arn, HealthCheckConfiguration={"Protocol": "HTTP", "Path": "/health"})
+    healthy, reasons = sb.app_health("nerava-backend")
+    assert not healthy and "/health" in reasons[0] and "404" in reasons[0]
+    state = sb.wait_idle("nerava-backend")
+    assert state["operations"][0]["Status"] == "ROLLBACK_SUCCEEDED"
+    assert state["config"]["HealthCheckConfiguration"]["Path"] == "/healthz"
+    service_log = sb.client("logs").filter_log_events(
+        logGroupName=sb.ids["log-group:nerava-backend/service"])["events"]
+    assert any(e["message"] == "[AppRunner] Health check failed on protocol `HTTP`[Path: '/health'], [Port: '8000']"
+               for e in service_log)
+
+
+def test_tcp_health_check_passes_when_the_port_matches(load):
+    sb = load("healthy")
+    apprunner = sb.client("apprunner")
+    arn = sb.ids["service:nerava-backend"]
+    apprunner.update_service(ServiceArn=arn, HealthCheckConfiguration={"Protocol": "TCP"})
+    state = sb.wait_idle("nerava-backend")
+    assert state["operations"][0]["Status"] == "SUCCEEDED"
+    assert state["config"]["HealthCheckConfiguration"] == {
+        "Protocol": "TCP", "Path": "/", "Interval": 5, "Timeout": 2, "HealthyThreshold": 1, "UnhealthyThreshold": 5}
+
+
+def test_pause_and_resume(load, get):
+    sb = load("healthy")
+    apprunner = sb.client("apprunner")
+    arn = sb.ids["service:nerava-backend"]
+    url = "http://" + sb.service_state("nerava-backend")["url"] + "/healthz"
+    apprunner.pause_service(ServiceArn=arn)
+    assert sb.wait_idle("nerava-backend")["status"] == "PAUSED"
+    status, headers, body = get(url)
+    assert (status, body) == (404, b"") and "x-envoy-upstream-service-time" not in headers
+    with pytest.raises(apprunner.exceptions.InvalidStateException):
+        apprunner.start_deployment(ServiceArn=arn)
+    apprunner.resume_service(ServiceArn=arn)
+    assert sb.wait_idle("nerava-backend")["status"] == "RUNNING"
+    assert get(url)[0] == 200
+
+
+def test_every_mutating_call_is_in_the_history(load, waiter):
+    sb = load("healthy")
+    apprunner = sb.client("apprunner")
+    arn = sb.ids["service:nerava-backend"]
+    apprunner.start_deployment(ServiceArn=arn)
+    sb.wait_idle("nerava-backend")
+    apprunner.update_service(ServiceArn=arn, HealthCheckConfiguration={"Protocol": "HTTP", "Path": "/healthz"})
+    sb.wait_idle("nerava-backend")
+    calls = [(e.data["operation"], e.data["service"]) for e in sb.history() if e.kind == "apprunner-call"]
+    assert calls == [("StartDeployment", "nerava-backend"), ("UpdateService", "nerava-backend")]
+    finished = [(e.data["operation"], e.data["result"]) for e in sb.history() if e.kind == "operation-finished"]
+    assert finished == [("START_DEPLOYMENT", "SUCCEEDED"), ("UPDATE_SERVICE", "SUCCEEDED")]
+    events = sb.history()
+    assert events == sorted(events, key=lambda e: e.time)

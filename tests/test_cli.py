@@ -1,0 +1,175 @@
+"""The `runbook` command as a user runs it: separate processes, real terminals, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from helpers import DEPLOY_SECONDS
+
+RUNBOOK = [sys.executable, "-m", "runbook"]
+
+
+def cli(*args, env=None, input=None, timeout=120):
+    return subprocess.run([*RUNBOOK, *args], capture_output=True, text=True, env=env, input=input, timeout=timeout)
+
+
+def sandbox_env(box, tmp_path):
+    return {**os.environ, **box.env, "XDG_STATE_HOME": str(tmp_path / "state")}
+
+
+def test_fix_yes_end_to_end_against_runbook_sandbox_process(tmp_path):
+    env_file = tmp_path / "sandbox.env"
+    server = subprocess.Popen(
+        [*RUNBOOK, "sandbox", "--scenario", "field-report", "--env-file", str(env_file), "--deploy-seconds", str(DEPLOY_SECONDS)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not env_file.exists():
+            assert server.poll() is None, server.stderr.read()
+            assert time.monotonic() < deadline, "sandbox never became ready"
+            time.sleep(0.1)
+        exports = dict(
+            line.removeprefix("export ").split("=", 1) for line in env_file.read_text().splitlines() if line.startswith("export ")
+        )
+        assert {"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_APPRUNNER", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID"} <= set(exports)
+        env = {**os.environ, **{k: v.strip("'\"") for k, v in exports.items()}, "XDG_STATE_HOME": str(tmp_path / "state")}
+        result = cli("fix", "apprunner-vpc", "--service", "nerava-backend", "--yes", "--format", "json", env=env)
+        assert result.returncode == 0, result.stderr
+        doc = json.loads(result.stdout)
+        assert doc["healthy"] is True
+        steps = {s["id"]: s for s in doc["steps"]}
+        assert steps["healthz"]["status"] == "ok"
+        applied = [c for c in steps["redis-ingress"]["changes"] if c["applied"]]
+        assert applied and applied[0]["cli"].startswith("aws ec2 authorize-security-group-ingress")
+        # each proposed call was shown (on stderr) before it was applied
+        assert "aws ec2 authorize-security-group-ingress" in result.stderr
+        assert (tmp_path / "state" / "runbook" / "journal.jsonl").exists()
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
+    assert server.returncode == 0, server.stderr.read()
+
+
+def test_without_terminal_and_without_yes_prints_plan_and_exits_1(world, tmp_path):
+    box = world("field-report")
+    result = cli("fix", "apprunner-vpc", "--service", "nerava-backend", "--format", "json", env=sandbox_env(box, tmp_path), input="")
+    assert result.returncode == 1, result.stderr
+    assert "pass --yes" in result.stderr
+    doc = json.loads(result.stdout)
+    proposed = [c for s in doc["steps"] for c in s["changes"]]
+    assert proposed and not any(c["applied"] for c in proposed)
+
+
+def test_json_document_follows_the_contract_and_hides_secrets(world, tmp_path):
+    box = world("field-report")
+    result = cli("check", "apprunner-vpc", "--service", "nerava-backend", "--format", "json", env=sandbox_env(box, tmp_path))
+    assert result.returncode == 1, result.stderr
+    doc = json.loads(result.stdout)
+    assert {"runbook", "service", "healthy", "steps"} <= set(doc)
+    for s in doc["steps"]:
+        assert {"id", "title", "status", "summary", "evidence", "changes"} <= set(s)
+        assert s["status"] in {"ok", "fail", "warn", "skipped", "error"}
+        for c in s["changes"]:
+            assert {"service", "operation", "params", "cli", "applied"} <= set(c)
+    assert "S3cr3t" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_other_formats_render(world, tmp_path, fmt):
+    box = world("field-report")
+    out = tmp_path / f"report.{fmt}"
+    result = cli("check", "apprunner-vpc", "-s", "nerava-backend", "--format", fmt, "--output", str(out), env=sandbox_env(box, tmp_path))
+    assert result.returncode == 1, result.stderr
+    text = out.read_text()
+    assert "redis-ingress" in text and "authorize-security-group-ingress" in text
+
+
+def _spawn_fix(box, tmp_path):
+    env = sandbox_env(box, tmp_path)
+    env["TERM"] = "xterm"
+    return pexpect.spawn(RUNBOOK[0], [*RUNBOOK[1:], "fix", "apprunner-vpc", "--service", "nerava-backend", "--timeout", "60"],
+                         env=env, encoding="utf-8", timeout=60, dimensions=(50, 200))
+
+
+def test_interactive_no_leaves_world_unchanged(world, tmp_path):
+    box = world("field-report")
+    before = box.app_health("nerava-backend")
+    child = _spawn_fix(box, tmp_path)
+    child.expect("Apply this change")
+    child.send("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    assert box.app_health("nerava-backend") == before
+    assert before[0] is False
+
+
+def test_interactive_yes_fixes_it(world, tmp_path):
+    box = world("field-report")
+    child = _spawn_fix(box, tmp_path)
+    answered = 0
+    while True:
+        index = child.expect(["Apply this change", pexpect.EOF])
+        if index == 1:
+            break
+        child.send("y")
+        answered += 1
+    child.close()
+    assert answered >= 1
+    assert child.exitstatus == 0, child.before
+    assert box.app_health("nerava-backend")[0] is True
+
+
+def test_bad_usage_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: [")
+    result = cli("show", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "not valid YAML" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_endpoint_down_is_exit_3(tmp_path):
+    env = {**os.environ, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_MAX_ATTEMPTS": "1"}
+    result = cli("check", "apprunner-vpc", "-s", "nerava-backend", env=env)
+    assert result.returncode == 3
+    assert "cannot reach" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_saved_plan_applies_as_reviewed_and_a_stale_plan_is_refused(world, tmp_path):
+    box = world("field-report")
+    env = sandbox_env(box, tmp_path)
+    plan = tmp_path / "plan.json"
+    dry = cli("fix", "apprunner-vpc", "-s", "nerava-backend", "--dry-run", "--plan-out", str(plan), env=env)
+    assert dry.returncode == 1, dry.stderr
+    doc = json.loads(plan.read_text())
+    operations = sorted(c["call"]["operation"] for c in doc["changes"])
+    assert operations == ["authorize_security_group_ingress", "revoke_security_group_ingress"]
+    assert "S3cr3t" not in plan.read_text()
+
+    applied = cli("apply", str(plan), "--yes", "--format", "json", env=env)
+    assert applied.returncode in (0, 1), applied.stderr
+    result = json.loads(applied.stdout)
+    redis = next(s for s in result["steps"] if s["id"] == "redis-ingress")
+    assert redis["status"] == "ok" and any(c["applied"] for c in redis["changes"])
+
+    # The same plan again: the world no longer calls for it.
+    stale = cli("apply", str(plan), "--yes", env=env)
+    assert stale.returncode == 1
+    assert "refusing it: redis-ingress no longer proposes authorize_security_group_ingress" in stale.stderr
+    assert "Traceback" not in stale.stderr

@@ -1,0 +1,151 @@
+"""The engine end to end against the sandbox: moto and the App Runner emulator over HTTP, boto3's real clients."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from helpers import Refuse, mutating_calls, run, step
+from runbook.aws import Aws, ReadOnlyViolation
+from runbook.errors import UsageError
+
+REDIS_ONLY = """
+name: redis-only
+steps:
+  - id: redis-ingress
+    check: sg.ingress-from-connector
+    with: {target: cache}
+    title: The cache admits the connector on its port
+    why: the 6379 fix alone
+"""
+
+
+def cache_rules_from_connector(box) -> list[dict]:
+    """Ingress rules on the cache's group (the VPC default) that admit the connector on 6379."""
+    ec2 = boto3.client("ec2")
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [box.ids["sg:default"]]}])["SecurityGroupRules"]
+    connector = box.ids["sg:connector-sg"]
+    return [
+        r for r in rules
+        if (r.get("ReferencedGroupInfo") or {}).get("GroupId") == connector and not r["IsEgress"] and r["FromPort"] <= 6379 <= r["ToPort"]
+    ]
+
+
+def test_four_beats_of_the_6379_fix(world, tmp_path):
+    box = world("field-report")
+    runbook = tmp_path / "redis-only.yaml"
+    runbook.write_text(REDIS_ONLY)
+
+    # 1. the plan shows a change
+    plan, _, aws = run(str(runbook), fix=False)
+    (change,) = step(plan, "redis-ingress").finding.changes
+    assert change.call.operation == "authorize_security_group_ingress"
+    assert change.call.params["IpPermissions"][0]["FromPort"] == 6379
+    assert not mutating_calls(aws)
+    assert cache_rules_from_connector(box) == []
+
+    # 2. apply changes the world
+    applied, recorder, aws = run(str(runbook))
+    assert applied.healthy and applied.exit_code == 0
+    assert mutating_calls(aws) == {"ec2:AuthorizeSecurityGroupIngress": 1}
+    (rule,) = cache_rules_from_connector(box)
+    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 6379, 6379)
+    # shown before it was applied
+    kinds = [e[0] for e in recorder.events]
+    assert kinds.index("proposing") < kinds.index("applied")
+
+    # 3. the plan shows nothing
+    replan, _, _ = run(str(runbook), fix=False)
+    assert step(replan, "redis-ingress").finding.status.value == "ok"
+    assert not step(replan, "redis-ingress").finding.changes
+
+    # 4. apply changes nothing
+    again, recorder, aws = run(str(runbook))
+    assert again.healthy and not mutating_calls(aws) and not recorder.of("proposing")
+
+
+def test_field_report_converges_and_a_second_fix_changes_nothing(world, tmp_path):
+    box = world("field-report")
+    report, recorder, aws = run(journal_path=tmp_path / "journal.jsonl")
+    assert report.healthy, [(r.step.id, r.finding.status, r.finding.summary) for r in report.results]
+    assert report.exit_code == 0
+    assert step(report, "healthz").finding.status.value == "ok"
+    assert box.service_state("nerava-backend")["status"] == "RUNNING"
+    # the 6379 rule was added and the public 5432 rule revoked
+    calls = mutating_calls(aws)
+    assert calls.get("ec2:AuthorizeSecurityGroupIngress") == 1
+    assert calls.get("ec2:RevokeSecurityGroupIngress") == 1
+    # every applied call was journaled before and after
+    entries = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
+    assert {e["event"] for e in entries} == {"call", "result"}
+    assert len([e for e in entries if e["event"] == "call"]) == sum(calls.values())
+
+    second, recorder, aws = run()
+    assert second.healthy and second.exit_code == 0
+    assert not mutating_calls(aws)
+    assert not recorder.of("proposing")
+
+
+def test_declining_leaves_the_world_unchanged_and_exits_1(world):
+    box = world("field-report")
+    report, recorder, aws = run(confirmer=Refuse())
+    assert report.exit_code == 1 and not report.healthy
+    assert not mutating_calls(aws)
+    assert cache_rules_from_connector(box) == []
+    applied = recorder.of("applied")
+    assert applied and all(not ok for _, _, _, ok, _ in applied)
+
+
+def test_read_only_commands_cannot_mutate(world):
+    box = world("field-report")
+    aws = Aws(read_only=True)
+    group = box.ids["sg:connector-sg"]
+    with pytest.raises(ReadOnlyViolation, match="AuthorizeSecurityGroupIngress"):
+        aws.call("ec2", "authorize_security_group_ingress", GroupId=group,
+                 IpPermissions=[{"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+    rules = boto3.client("ec2").describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroupRules"]
+    assert not any(r.get("FromPort") == 1 for r in rules)
+
+
+def test_unknown_service_lists_the_ones_that_exist(world):
+    world("field-report")
+    with pytest.raises(UsageError, match=r"no App Runner service named 'nerava-frontend'.*services there: nerava-backend"):
+        run(service="nerava-frontend", fix=False)
+
+
+def test_service_found_by_arn(world):
+    box = world("field-report")
+    report, _, _ = run(service=box.ids["service:nerava-backend"], fix=False)
+    assert report.service == "nerava-backend"
+
+
+class AddsTheRuleMeanwhile:
+    """A colleague fixes it by hand while the engineer reads the prompt."""
+
+    def __init__(self, box):
+        self.box = box
+
+    def confirm(self, step_id, change):
+        from runbook.confirm import Decision
+
+        if step_id == "redis-ingress":
+            boto3.client("ec2").authorize_security_group_ingress(
+                GroupId=self.box.ids["sg:default"],
+                IpPermissions=[{"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379,
+                                "UserIdGroupPairs": [{"GroupId": self.box.ids["sg:connector-sg"], "Description": "by hand"}]}],
+            )
+        return Decision(True, "approved")
+
+
+def test_drift_guard_replans_instead_of_sending_a_stale_call(world, tmp_path):
+    box = world("field-report")
+    runbook = tmp_path / "redis-only.yaml"
+    runbook.write_text(REDIS_ONLY)
+    report, recorder, aws = run(str(runbook), confirmer=AddsTheRuleMeanwhile(box))
+    assert report.healthy
+    assert "ec2:AuthorizeSecurityGroupIngress" not in mutating_calls(aws)
+    (applied,) = recorder.of("applied")
+    assert applied[3] is False and "world moved" in applied[4]
+    assert len(cache_rules_from_connector(box)) == 1  # the colleague's rule, not a second one of ours

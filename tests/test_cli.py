@@ -173,3 +173,39 @@ def test_saved_plan_applies_as_reviewed_and_a_stale_plan_is_refused(world, tmp_p
     assert stale.returncode == 1
     assert "refusing it: redis-ingress no longer proposes authorize_security_group_ingress" in stale.stderr
     assert "Traceback" not in stale.stderr
+
+
+def test_secrets_never_appear_in_anything_the_tool_writes(world, tmp_path):
+    """A password in DATABASE_URL and an auth token, through a fix that resends the whole environment."""
+    import yaml
+
+    from runbook.sandbox import scenario as scenario_module
+
+    doc = yaml.safe_load((Path(scenario_module.__file__).parent / "scenarios" / "healthy.yaml").read_text())
+    password, token = "S3cr3t-pw", "tok-9f8e7d6c5b4a"
+    svc = doc["services"][0]
+    svc["env"]["REDIS_AUTH_TOKEN"] = token
+    svc["env"]["REDIS_URL"] = f"redis://:{token}@${{cache.nerava-redis.address}}:${{cache.nerava-redis.port}}/0"
+    svc.update(status="CREATE_FAILED", operations=[{"type": "CREATE_SERVICE", "status": "FAILED"}])
+    path = tmp_path / "secrets.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    box = world(str(path))
+    env = sandbox_env(box, tmp_path)
+    journal = tmp_path / "journal.jsonl"
+    written = []
+    for fmt in ("json", "text", "markdown"):
+        out = tmp_path / f"out.{fmt}"
+        result = cli("--debug", "fix", "apprunner-vpc", "-s", "nerava-backend", "--yes", "--format", fmt, "--output", str(out),
+                     "--journal", str(journal), "--timeout", "60", env=env)
+        written += [result.stdout, result.stderr, out.read_text()]
+        if fmt == "json":
+            doc_out = json.loads(out.read_text())
+            rebuilt = [c for s in doc_out["steps"] for c in s["changes"] if c["operation"] == "update_service"]
+            assert rebuilt and rebuilt[0]["applied"], doc_out["stopped"]
+    written.append(journal.read_text())
+    written.append(cli("history", "--journal", str(journal)).stdout)
+    everything = "\n".join(written)
+    assert "***" in everything
+    assert password not in everything and token not in everything
+    # and the service really got its secrets back: the rebuild resent the real values
+    assert box.service_state("nerava-backend")["env"]["REDIS_AUTH_TOKEN"] == token

@@ -13,6 +13,8 @@ import pytest
 import yaml
 
 from helpers import mutating_calls, run, step
+from runbook import policy
+from runbook import runbook as rb
 from runbook.sandbox import scenario as scenario_module
 
 HEALTHY = yaml.safe_load((Path(scenario_module.__file__).parent / "scenarios" / "healthy.yaml").read_text())
@@ -88,8 +90,6 @@ def test_every_step_passes_on_the_healthy_scenario(world):
 
 
 def test_every_step_has_a_failing_scenario():
-    from runbook import runbook as rb
-
     assert set(FAULTS) == {s.id for s in rb.load("apprunner-vpc").steps}
 
 
@@ -113,6 +113,8 @@ def test_fix_converges_and_a_second_fix_changes_nothing(world, tmp_path, step_id
     report, _, aws = run(timeout=60)
     assert report.healthy, [(r.step.id, r.finding.status.value, r.finding.summary) for r in report.results]
     assert mutating_calls(aws)
+    read, write = policy.actions(rb.load("apprunner-vpc"), fix=True)
+    assert set(aws.calls) <= set(read) | set(write), "a call the iam-policy does not grant"
     assert box.app_health("nerava-backend")[0]
     again, recorder, aws = run(timeout=60)
     assert again.healthy and not mutating_calls(aws) and not recorder.of("proposing")

@@ -82,6 +82,8 @@ class Aws:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
+        # (service:Operation, params) of every call sent, in memory only: the call-budget tests read it.
+        self.sent: list[tuple[str, dict[str, Any]]] = []
 
     def client(self, service: str):
         with self._lock:
@@ -115,6 +117,8 @@ class Aws:
         client = self.client(service)
         method = getattr(client, operation)
         action = client.meta.method_to_api_mapping.get(operation, operation)
+        with self._lock:
+            self.sent.append((f"{service}:{action}", params))
         try:
             return method(**params)
         except ClientError as exc:

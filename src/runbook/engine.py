@@ -400,7 +400,8 @@ class Engine:
 
         retrying = Retrying(
             stop=stop_before_delay(budget),
-            wait=wait or wait_exponential_jitter(multiplier=0.5, max=self.options.poll_max, jitter=0.5),
+            # About one call a second at most, backing off to poll_max: polite to App Runner's rate limits.
+            wait=wait or wait_exponential_jitter(multiplier=1, max=self.options.poll_max, jitter=0.5),
             retry=retry_if_result(lambda done: not done),
             retry_error_callback=lambda state: _raise_deadline(what, last["state"], budget, state),
             reraise=True,

@@ -1,0 +1,100 @@
+"""Speed and cost: the call budget of one discovery, fast start-up, polite polling, and IAM coverage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+
+from helpers import run
+from runbook import policy
+from runbook import runbook as rb
+
+# One discovery of the field report: every resource described once, independent ones together.
+FIELD_REPORT_BUDGET = {
+    "apprunner:ListServices": 1,
+    "apprunner:DescribeService": 1,
+    "apprunner:ListOperations": 1,
+    "apprunner:DescribeVpcConnector": 1,
+    "rds:DescribeDBInstances": 1,
+    "elasticache:DescribeReplicationGroups": 1,
+    "elasticache:DescribeCacheClusters": 1,
+    "elasticache:DescribeCacheSubnetGroups": 1,
+    "ec2:DescribeSecurityGroups": 1,
+    "ec2:DescribeSecurityGroupRules": 1,
+    "ec2:DescribeSubnets": 2,  # connector + database subnets, then the cache's remaining ones
+    "ec2:DescribeRouteTables": 1,
+    "ec2:DescribeNetworkAcls": 1,
+    "ec2:DescribeVpcAttribute": 2,  # DNS support and DNS host names: one attribute per call
+    "logs:FilterLogEvents": 2,  # the service and application log groups
+}
+
+
+def test_one_discovery_stays_within_its_call_budget_and_describes_nothing_twice(world):
+    world("field-report")
+    report, _, aws = run(fix=False)
+    assert dict(aws.calls) == FIELD_REPORT_BUDGET
+    assert report.stats["api_calls_total"] == sum(FIELD_REPORT_BUDGET.values())
+    assert report.stats["http_probes"] == 1
+    subnets = [s for op, params in aws.sent if op == "ec2:DescribeSubnets" for s in params["SubnetIds"]]
+    assert len(subnets) == len(set(subnets)), "a subnet was described twice"
+    attributes = [(p["VpcId"], p["Attribute"]) for op, p in aws.sent if op == "ec2:DescribeVpcAttribute"]
+    assert len(attributes) == len(set(attributes))
+    assert set(report.stats["discovery_seconds"]) >= {"service", "resources", "network", "vpc", "total"}
+
+
+def test_help_list_and_show_do_not_import_boto3_or_moto():
+    for argv in (["--help"], ["list"], ["show", "apprunner-vpc"]):
+        code = (
+            "import sys\n"
+            f"sys.argv = ['runbook', *{argv!r}]\n"
+            "from runbook.cli import app\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\n"
+            "print([m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'moto')])\n"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert result.stdout.strip().splitlines()[-1] == "[]", (argv, result.stdout[-500:])
+
+
+def test_waiting_for_a_deployment_is_polite(world):
+    """Polls stay near one App Runner call a second, and the end is seen within one poll interval."""
+    world("field-report")
+    started = time.monotonic()
+    report, recorder, aws = run(timeout=60)
+    assert report.healthy
+    waits = [e for e in recorder.events if e[0] == "waiting" and e[1] == "deployment"]
+    assert waits, "the deployment in flight was not waited for"
+    polls = aws.calls["apprunner:ListOperations"] - 1 * sum(1 for e in recorder.events if e[0] == "evaluated")
+    elapsed = time.monotonic() - started
+    assert polls <= elapsed * 1.2 + 1, (polls, elapsed)
+
+
+def test_every_call_the_tool_made_is_in_its_iam_policy(world):
+    """Run check and fix against the field report, record the calls, compare with iam-policy.
+
+    test_scenarios.py makes the same comparison for the fix of every other step.
+    """
+    loaded = rb.load("apprunner-vpc")
+    read, write = policy.actions(loaded, fix=True)
+    allowed = set(read) | set(write)
+    check_read, _ = policy.actions(loaded, fix=False)
+    made: Counter[str] = Counter()
+    world("field-report")
+    _, _, aws = run(fix=False)
+    assert set(aws.calls) <= set(check_read), set(aws.calls) - set(check_read)
+    report, _, aws = run(timeout=60)
+    assert report.healthy
+    made.update(aws.calls)
+    missing = set(made) - allowed
+    assert not missing, f"calls not covered by iam-policy: {sorted(missing)}"
+    assert {"ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress", "sts:GetCallerIdentity"} <= set(made)
+
+
+def test_iam_policy_command_prints_valid_json():
+    result = subprocess.run([sys.executable, "-m", "runbook", "iam-policy", "apprunner-vpc", "--mode", "check"],
+                            capture_output=True, text=True, timeout=60)
+    doc = json.loads(result.stdout)
+    (statement,) = doc["Statement"]
+    assert all(a.split(":")[1].startswith(("Describe", "List", "Get", "Filter")) for a in statement["Action"])

@@ -209,3 +209,35 @@ def test_secrets_never_appear_in_anything_the_tool_writes(world, tmp_path):
     assert password not in everything and token not in everything
     # and the service really got its secrets back: the rebuild resent the real values
     assert box.service_state("nerava-backend")["env"]["REDIS_AUTH_TOKEN"] == token
+
+
+def test_missing_credentials_is_one_line_exit_3(world, tmp_path):
+    box = world("field-report")
+    env = {k: v for k, v in sandbox_env(box, tmp_path).items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    env.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true")
+    result = cli("check", "apprunner-vpc", "-s", "nerava-backend", env=env)
+    assert result.returncode == 3, result.stderr
+    assert "no AWS credentials found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_service_exit_2_lists_services(world, tmp_path):
+    box = world("field-report")
+    result = cli("check", "apprunner-vpc", "-s", "nerava-api", env=sandbox_env(box, tmp_path))
+    assert result.returncode == 2
+    assert "services there: nerava-backend" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_at_the_prompt_exits_130_with_a_complete_journal(world, tmp_path):
+    box = world("field-report")
+    child = _spawn_fix(box, tmp_path)
+    child.expect("Apply this change")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    journal = tmp_path / "state" / "runbook" / "journal.jsonl"
+    # nothing was sent, so nothing is journaled as sent-but-unanswered
+    entries = [json.loads(line) for line in journal.read_text().splitlines()] if journal.exists() else []
+    calls = {e["seq"] for e in entries if e["event"] == "call"}
+    results = {e["seq"] for e in entries if e["event"] == "result"}
+    assert calls == results

@@ -410,6 +410,8 @@ class Engine:
 
     def _wait_deployment(self, topology: Topology, deadline: float) -> None:
         arn = topology.service_arn
+        seen = topology.probe
+        last_probe = f"; last probe: HTTP {seen.status}" if seen and seen.status else ""
 
         def poll() -> tuple[bool, str]:
             ops = self.aws.call("apprunner", "list_operations", ServiceArn=arn, MaxResults=1).get("OperationSummaryList", [])
@@ -417,7 +419,8 @@ class Engine:
                 status = self.aws.call("apprunner", "describe_service", ServiceArn=arn)["Service"]["Status"]
                 return status != "OPERATION_IN_PROGRESS", f"service {status}"
             op = ops[0]
-            return op["Status"] not in ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS"), f"{op['Type']} {op['Status']}"
+            done = op["Status"] not in ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
+            return done, f"{op['Type']} {op['Status']}{last_probe}"
 
         self._wait("deployment", poll, deadline)
 

@@ -41,6 +41,10 @@ class ReadOnlyViolation(RunbookError):
     """A mutating call was attempted by a read-only command: a bug, never sent."""
 
 
+class EndpointUnreachable(AwsError):
+    """No connection could be made: the call never reached AWS."""
+
+
 class ApiError(AwsError):
     """AWS answered with an error the caller may know how to handle (by `code`)."""
 
@@ -143,9 +147,13 @@ class Aws:
             raise AwsError(
                 "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile"
             ) from None
-        except (EndpointConnectionError, BotoConnectionError) as exc:
+        except EndpointConnectionError as exc:
             endpoint = client.meta.endpoint_url
-            raise AwsError(f"cannot reach the {service} endpoint {endpoint}: {type(exc).__name__}") from None
+            raise EndpointUnreachable(f"cannot reach the {service} endpoint {endpoint}: {type(exc).__name__}") from None
+        except BotoConnectionError as exc:
+            # The connection broke after the request may have gone out: whether it landed is unknown.
+            endpoint = client.meta.endpoint_url
+            raise AwsError(f"lost the connection to the {service} endpoint {endpoint}: {type(exc).__name__}") from None
         except BotoCoreError as exc:
             raise AwsError(f"{service}:{action} failed: {exc}") from None
 

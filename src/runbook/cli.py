@@ -231,7 +231,12 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
         journal=journal,
         options=Options(timeout=timeout, dry_run=dry_run, only=frozenset(only), skip=frozenset(skip)),
     )
-    report = engine.fix()
+    try:
+        report = engine.fix()
+    except RunbookError:
+        if journal and journal.path.exists():
+            console.print(f"journal of what was sent before the error: {journal.path} (run {journal.run_id}; see runbook history)")
+        raise
     if plan_out:
         import json
 
@@ -310,13 +315,21 @@ def history(journal: JournalOpt = None) -> None:
     if not runs:
         typer.echo(f"no runs recorded in {journal or journal_mod.default_path()}")
         return
-    table = Table("run", "started", "runbook", "service", "region", "caller", "calls")
+    rows = []
     for run in runs:
         outcomes = [c["outcome"] or "no answer recorded" for c in run["calls"].values()]
-        summary = ", ".join(f"{outcomes.count(o)} {o}" for o in dict.fromkeys(outcomes))
+        summary = ", ".join(f"{outcomes.count(o)} {o}" for o in dict.fromkeys(outcomes)) or "nothing sent"
         caller = (run.get("caller") or {}).get("Arn") or "?"
-        table.add_row(run["run"], run["started"], run["runbook"], run["service"], run["region"], caller, summary)
-    _console(stderr=False).print(table)
+        rows.append((run["run"], run["started"][:19], run["runbook"], run["service"], run["region"], caller, summary))
+    console = _console(stderr=False)
+    if not console.is_terminal:  # scripts get one tab-separated line per run
+        for row in rows:
+            typer.echo("\t".join(row))
+        return
+    table = Table("run", "started", "runbook", "service", "region", "caller", "calls")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 @app.command()

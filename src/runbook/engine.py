@@ -25,7 +25,7 @@ from tenacity import (
 )
 
 from runbook import registry
-from runbook.aws import ApiError, Aws
+from runbook.aws import ApiError, Aws, EndpointUnreachable
 from runbook.confirm import Confirmer
 from runbook.discovery import Topology, discover, refresh
 from runbook.errors import EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_TIMEOUT, RunbookError, UsageError
@@ -149,6 +149,10 @@ class Applier:
                 return AppliedChange(change, True, already)
             if exc.code in ("InvalidStateException", "InvalidRequestException"):
                 return AppliedChange(change, False, f"failed: {exc}")
+            raise
+        except EndpointUnreachable as exc:
+            if self.journal:
+                self.journal.end(seq, "not sent: endpoint unreachable", None, str(exc))
             raise
         except BaseException as exc:
             if self.journal:
@@ -347,6 +351,8 @@ class Engine:
 
     def _apply(self, topology, items, sent, applied_by_step) -> bool:
         applier = Applier(self.aws, self.confirmer, self.reporter, self.journal, self.scrubber)
+        if self.journal:
+            self.journal.planned([(r.step.id, c) for r, c in items], self.aws.region)
         any_declined = False
         for result, change in items:
             record = applier.apply(result.step.id, change, lambda: self._drift(topology, result, change))
@@ -403,7 +409,7 @@ class Engine:
             # About one call a second at most, backing off to poll_max: polite to App Runner's rate limits.
             wait=wait or wait_exponential_jitter(multiplier=1, max=self.options.poll_max, jitter=0.5),
             retry=retry_if_result(lambda done: not done),
-            retry_error_callback=lambda state: _raise_deadline(what, last["state"], budget, state),
+            retry_error_callback=lambda state: _raise_deadline(what, last["state"], self.options.timeout, state),
             reraise=True,
         )
         retrying(attempt)
@@ -493,8 +499,8 @@ class _Deadline(Exception):
     pass
 
 
-def _raise_deadline(what: str, state: str, budget: float, retry_state: RetryCallState):
-    raise _Deadline(f"timed out after {budget:.0f}s waiting for {what}; last seen: {state}")
+def _raise_deadline(what: str, state: str, timeout: float, retry_state: RetryCallState):
+    raise _Deadline(f"timed out (--timeout {timeout:.0f}s) waiting for {what}; last seen: {state}")
 
 
 def _response_detail(response: dict[str, Any]) -> str:

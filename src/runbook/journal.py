@@ -1,9 +1,10 @@
 """An append-only record of every change a run sends, written before it is sent.
 
 JSON lines under `$XDG_STATE_HOME/runbook/journal.jsonl` (default
-`~/.local/state/runbook/`). A `call` entry is flushed to disk before the API call
-goes out and a `result` entry after it answers, so a crash or kill between the
-two leaves a record that says exactly what may have been applied.
+`~/.local/state/runbook/`). A `plan` entry lists what a phase is about to send;
+a `call` entry is flushed to disk before each API call goes out and a `result`
+entry after it answers, so a crash or kill leaves a record that says exactly
+what was applied, what may have been, and what was not.
 """
 
 from __future__ import annotations
@@ -44,6 +45,18 @@ class Journal:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+    def planned(self, items: list[tuple[str, Change]], region: str) -> None:
+        """What this phase is about to send, before any of it is: after a crash, what was not applied."""
+        self._write(
+            {
+                "event": "plan",
+                **self.context,
+                "changes": [
+                    {"step": step_id, "call": change.call.as_dict(), "cli": change.call.cli(region)} for step_id, change in items
+                ],
+            }
+        )
 
     def begin(self, step_id: str, change: Change, region: str) -> int:
         self._seq += 1
@@ -91,9 +104,9 @@ def runs(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
             entry["run"],
             {"run": entry["run"], "started": entry["time"], "calls": {}, "runbook": "", "service": "", "region": "", "caller": None},
         )
+        for key in ("runbook", "service", "region", "caller"):
+            run[key] = entry.get(key) or run[key]
         if entry["event"] == "call":
-            for key in ("runbook", "service", "region", "caller"):
-                run[key] = entry.get(key) or run[key]
             run["calls"][entry["seq"]] = {**entry, "outcome": None}
         elif entry["event"] == "result" and entry["seq"] in run["calls"]:
             call = run["calls"][entry["seq"]]
@@ -106,9 +119,10 @@ def runs(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def undoable(run: dict[str, Any]) -> list[dict[str, Any]]:
     """Calls of a run that changed the world, newest first: what undo reverses.
 
-    "already in place" and failed calls changed nothing and are left alone;
-    a call with no recorded answer may or may not have landed, so it is
-    reversed too (the inverse is idempotent: an absent rule is already gone).
+    "already in place", failed and unsent calls changed nothing and are left
+    alone; a call with no recorded answer (or an "unknown" one) may or may not
+    have landed, so it is reversed too (the inverse is idempotent: an absent
+    rule is already gone).
     """
     calls = sorted(run["calls"].values(), key=lambda c: c["seq"], reverse=True)
-    return [c for c in calls if c["outcome"] is None or c["outcome"].startswith("applied")]
+    return [c for c in calls if c["outcome"] is None or c["outcome"].startswith(("applied", "unknown"))]

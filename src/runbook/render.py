@@ -95,12 +95,13 @@ def print_text(report: Report, console) -> None:
     why = "" if doc["stopped"] == "healthy" else f"; {escape(doc['stopped'])}"
     console.print(f"[bold]{escape(doc['runbook'])}[/bold] on [bold]{escape(doc['service'])}[/bold] ({doc['region']}): {verdict}{why}")
     table = Table(show_header=True, header_style="bold", expand=False)
-    table.add_column("status")
-    table.add_column("step")
-    table.add_column("summary", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("step", no_wrap=True)
+    table.add_column("title", ratio=1)
+    table.add_column("summary", ratio=2, overflow="fold")
     for step in doc["steps"]:
         status = Status(step["status"])
-        table.add_row(f"[{STATUS_STYLE[status]}]{status.value}[/]", escape(step["id"]), escape(step["summary"]))
+        table.add_row(f"[{STATUS_STYLE[status]}]{status.value}[/]", escape(step["id"]), escape(step["title"]), escape(step["summary"]))
     console.print(table)
     for step in doc["steps"]:
         if step["status"] == "ok" and not step["changes"]:
@@ -144,7 +145,23 @@ def to_markdown(report: Report) -> str:
             lines += ["", f"Change ({state}{': ' + change['outcome'] if change.get('outcome') else ''}): {change['description']}", "", "```sh", change["cli"], "```"]
             if "undo" in change:
                 lines += ["Undo:", "", "```sh", change["undo"]["cli"], "```"]
+    lines += ["", "## What remains", ""]
+    remaining = remaining_items(doc)
+    lines += remaining or ["Nothing: every step passes."]
     return "\n".join(lines) + "\n"
+
+
+def remaining_items(doc: dict[str, Any]) -> list[str]:
+    """Markdown list lines: steps still failing, and under each the changes not applied (advice included)."""
+    items = []
+    for step in doc["steps"]:
+        pending = [c for c in step["changes"] if not c["applied"]]
+        if step["status"] in ("fail", "error", "warn") or pending:
+            items.append(f"- **{step['id']}** ({step['status']}): {step['summary']}")
+        for change in pending:
+            why = " (held until " + ", ".join(change["held_until"]) + " pass)" if "held_until" in change else ""
+            items.append(f"  - {change['description']}{why}: `{change['cli']}`")
+    return items
 
 
 def _md_cell(text: str) -> str:

@@ -149,3 +149,41 @@ def test_drift_guard_replans_instead_of_sending_a_stale_call(world, tmp_path):
     (applied,) = recorder.of("applied")
     assert applied[3] is False and "world moved" in applied[4]
     assert len(cache_rules_from_connector(box)) == 1  # the colleague's rule, not a second one of ours
+
+
+def test_only_and_skip_select_which_steps_may_change_the_world(world):
+    box = world("field-report")
+    report, _, aws = run(only=frozenset({"rds-public-ingress"}), timeout=30)
+    assert mutating_calls(aws) == {"ec2:RevokeSecurityGroupIngress": 1}
+    assert cache_rules_from_connector(box) == []  # redis-ingress was not selected
+    assert not report.healthy and report.exit_code == 1
+
+    box = world("field-report")
+    report, _, aws = run(skip=frozenset({"rds-public-ingress"}), timeout=30)
+    assert step(report, "healthz").finding.status.value == "ok"  # the service is fixed ...
+    assert step(report, "rds-public-ingress").finding.status.value == "fail"  # ... the public rule left, as asked
+    assert report.exit_code == 1 and "ec2:RevokeSecurityGroupIngress" not in mutating_calls(aws)
+
+
+def test_duplicate_and_not_found_count_as_done(world):
+    from runbook.confirm import AssumeYes
+    from runbook.engine import Applier
+    from runbook.model import ApiCall, Change, Phase
+    from runbook.secrets import Scrubber
+
+    from helpers import Recorder
+
+    box = world("field-report")
+    group, connector = box.ids["sg:default"], box.ids["sg:connector-sg"]
+    # moto matches duplicates on the description too (AWS does not): resend the field report's rule exactly.
+    permission = {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+                  "UserIdGroupPairs": [{"GroupId": connector, "Description": "nerava-backend via VPC connector"}]}
+    already = Change(ApiCall("ec2", "authorize_security_group_ingress", {"GroupId": group, "IpPermissions": [permission]}),
+                     "the 5432 rule the field report already has", Phase.AUTHORIZE)
+    gone = Change(ApiCall("ec2", "revoke_security_group_ingress", {"GroupId": group, "SecurityGroupRuleIds": ["sgr-0000000000000dead"]}),
+                  "a rule that does not exist", Phase.REVOKE)
+    applier = Applier(Aws(), AssumeYes(), Recorder(), None, Scrubber())
+    first = applier.apply("rds-ingress", already)
+    second = applier.apply("rds-public-ingress", gone)
+    assert first.applied and "InvalidPermission.Duplicate" in first.outcome
+    assert second.applied and "InvalidPermission.NotFound" in second.outcome

@@ -79,7 +79,7 @@ def test_field_report_converges_and_a_second_fix_changes_nothing(world, tmp_path
     assert calls.get("ec2:RevokeSecurityGroupIngress") == 1
     # every applied call was journaled before and after
     entries = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
-    assert {e["event"] for e in entries} == {"call", "result"}
+    assert {e["event"] for e in entries} == {"plan", "call", "result"}
     assert len([e for e in entries if e["event"] == "call"]) == sum(calls.values())
 
     second, recorder, aws = run()

@@ -11,9 +11,11 @@ the simulated app would be healthy. It shares no logic with the tool's checks.
     with Sandbox(deploy_seconds=1) as sandbox:
         sandbox.load(load_scenario("field-report"))
         os.environ.update(sandbox.env)   # boto3 now talks to the sandbox
+        sandbox.faults.throttle(2)        # fault injection: see runbook.sandbox.faults
 """
 
+from runbook.sandbox.faults import Faults
 from runbook.sandbox.sandbox import Event, Sandbox
 from runbook.sandbox.scenario import Scenario, bundled_scenarios, load_scenario, parse_scenario
 
-__all__ = ["Event", "Sandbox", "Scenario", "bundled_scenarios", "load_scenario", "parse_scenario"]
+__all__ = ["Event", "Faults", "Sandbox", "Scenario", "bundled_scenarios", "load_scenario", "parse_scenario"]

@@ -25,6 +25,11 @@ Semantics kept from AWS:
   one ends ``ROLLBACK_SUCCEEDED`` (service back to ``RUNNING`` on its previous
   configuration, still serving if it was). Log lines like App Runner's go to
   CloudWatch Logs in moto.
+
+Faults (``runbook.sandbox.faults``) act on the HTTP listener (throttling,
+access denied, stopping and restarting it on the same port: the state and
+the deployment timers live on), on the timers (hung deployments) and on the
+service URLs (flapping health).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 from runbook.sandbox.envoy import EnvoyServer, Upstream
+from runbook.sandbox.faults import Call, Endpoint, Faults, TrackedConnections
 from runbook.sandbox.reachability import Verdict
 from runbook.sandbox.scenario import App, Operation, status_after
 
@@ -114,8 +120,9 @@ class ServiceRecord:
 
 
 class AppRunnerEmulator:
-    def __init__(self, hooks: Hooks) -> None:
+    def __init__(self, hooks: Hooks, faults: Faults | None = None) -> None:
         self.hooks = hooks
+        self.faults = faults
         self.region = "us-east-1"
         self.lock = threading.RLock()
         # Held while an operation completes, hooks included, and by reset(): a
@@ -126,14 +133,13 @@ class AppRunnerEmulator:
         self.images: dict[str, App] = {}
         self.default_deploy_seconds = 20.0
         self.generation = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._endpoint: Endpoint | None = None
         self.url = ""
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        if self._server is not None:
+        if self._endpoint is not None:
             return
         emulator = self
 
@@ -141,22 +147,34 @@ class AppRunnerEmulator:
             pass
 
         Handler.emulator = emulator  # type: ignore[attr-defined]
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="apprunner-emulator", daemon=True)
-        self._thread.start()
+
+        def factory(port: int) -> ThreadingHTTPServer:
+            return _Server(("127.0.0.1", port), Handler)
+
+        endpoint = Endpoint("apprunner-emulator", factory)
+        endpoint.start()
+        self._endpoint = endpoint
+        self.url = endpoint.url
 
     def stop(self) -> None:
         self.reset(self.region)
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        endpoint, self._endpoint = self._endpoint, None
+        if endpoint is not None:
+            endpoint.stop()
+
+    @property
+    def up(self) -> bool:
+        return self._endpoint is not None and self._endpoint.up
+
+    def stop_listener(self, *, spare_thread: int | None = None) -> None:
+        """Refuse connections from now on; services, timers and service URLs live on."""
+        if self._endpoint is not None:
+            self._endpoint.stop(spare_thread=spare_thread)
+
+    def start_listener(self) -> None:
+        """Listen again, on the same port."""
+        if self._endpoint is not None:
+            self._endpoint.start()
 
     def reset(self, region: str) -> None:
         """Cancel every timer, close every service URL, forget everything."""
@@ -251,11 +269,16 @@ class AppRunnerEmulator:
         return app
 
     def _open(self, record: ServiceRecord) -> None:
+        faults = self.faults
+
         def upstream() -> Upstream | None:
             app = record.serving_app
             return Upstream(app.health_path) if app is not None else None
 
-        record.envoy = EnvoyServer(upstream)
+        def health_status() -> int:
+            return faults.health_status(record.name) if faults is not None else 200
+
+        record.envoy = EnvoyServer(upstream, health_status)
         record.envoy.start()
 
     # ------------------------------------------------------------------ queries for the sandbox
@@ -351,6 +374,9 @@ class AppRunnerEmulator:
     def _arm(self, record: ServiceRecord) -> None:
         op = record.in_flight
         assert op is not None
+        if self.faults is not None and self.faults.hangs(record.name):
+            record.timer = None  # hung: :meth:`release_hung` arms it when the fault is lifted
+            return
         timer = threading.Timer(record.deploy_seconds, self._finish, args=(self.generation, record.arn, op["Id"]))
         timer.daemon = True
         timer.name = f"deploy-{record.name}-{op['Type']}"
@@ -373,6 +399,9 @@ class AppRunnerEmulator:
                 return
             op = record.in_flight
             if op is None or op["Id"] != op_id:
+                return
+            if self.faults is not None and self.faults.hangs(record.name):
+                record.timer = None  # hung while its timer was firing
                 return
             config = copy.deepcopy(record.config)
             op_type, op_status, prior = op["Type"], op["Status"], record.prior_status
@@ -437,6 +466,24 @@ class AppRunnerEmulator:
                            "reasons": list(v.reasons)} for v in (health.verdicts if health else [])],
         )
         self.hooks.changed(f"apprunner:{op_type} {final}", record.name)
+
+    def suspend_hung(self) -> None:
+        """Cancel the timers of in-flight operations that the faults now hang."""
+        if self.faults is None:
+            return
+        with self.lock:
+            for record in self.services.values():
+                if record.timer is not None and self.faults.hangs(record.name):
+                    record.timer.cancel()
+                    record.timer = None
+
+    def release_hung(self) -> None:
+        """Arm every in-flight operation left without a timer (the hang was lifted):
+        it ends ``deploy_seconds`` from now."""
+        with self.lock:
+            for record in self.services.values():
+                if record.in_flight is not None and record.timer is None:
+                    self._arm(record)
 
     # ------------------------------------------------------------------ the API
 
@@ -796,7 +843,12 @@ def _paginate(items: list[dict], params: dict, *, maximum: int) -> tuple[list[di
 # ---------------------------------------------------------------------- HTTP
 
 
-class _ApiHandler(BaseHTTPRequestHandler):
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # like werkzeug's: a burst of concurrent clients is not refused
+
+
+class _ApiHandler(TrackedConnections, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
     emulator: AppRunnerEmulator
@@ -808,14 +860,22 @@ class _ApiHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         target = self.headers.get("X-Amz-Target", "")
+        faults = self.emulator.faults
         try:
             if not target.startswith("AppRunner."):
                 raise ApiError("UnknownOperationException", f"Unknown target {target!r}")
+            call = Call("apprunner", target.split(".", 1)[1], "json")
+            answer = faults.before(call) if faults is not None else None
+            if answer is not None:
+                self._send(answer.status, answer.headers, answer.body)
+                return
             try:
                 params = json.loads(raw) if raw.strip() else {}
             except ValueError:
                 raise ApiError("SerializationException", "the request body is not JSON") from None
-            body = self.emulator.call(target.split(".", 1)[1], params)
+            body = self.emulator.call(call.action, params)
+            if faults is not None:
+                faults.after_success(call)  # may stop the listeners before this answer goes out
             self._reply(200, body)
         except ApiError as err:
             self._reply(err.status, {"__type": err.code, "Message": err.message})
@@ -828,10 +888,18 @@ class _ApiHandler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()
+        self._send(status, (("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(data))),
+                            ("x-amzn-RequestId", str(uuid.uuid4()))), data)
+
+    def _send(self, status: int, headers: tuple[tuple[str, str], ...], data: bytes) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/x-amz-json-1.0")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        for key, value in headers:
+            self.send_header(key, value)
+        endpoint = getattr(self.server, "endpoint", None)
+        if endpoint is not None and not endpoint.up:
+            # The listener was closed meanwhile (stop_aws_after fired on this very call): tell
+            # the client not to reuse this connection, so its next call is refused, not cut.
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 

@@ -8,16 +8,22 @@ One stdlib ``ThreadingHTTPServer`` per service on 127.0.0.1 at a free port.
 * Serving: the request reaches the app (``x-envoy-upstream-service-time``
   is set). The app, a FastAPI service, answers its health path with ``200
   {"status":"ok"}`` and any other path with ``404 {"detail":"Not Found"}``.
+* Flapping (``Faults.flap``): the health path answers GET/HEAD with the
+  fault's next status code; anything but 200 comes from the app, as
+  ``{"detail": "<reason phrase>"}`` (503: ``{"detail":"Service Unavailable"}``).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from dataclasses import dataclass
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
+
+from runbook.sandbox.faults import reason
 
 
 @dataclass(frozen=True)
@@ -28,8 +34,10 @@ class Upstream:
 
 
 class EnvoyServer:
-    def __init__(self, upstream: Callable[[], Upstream | None]) -> None:
+    def __init__(self, upstream: Callable[[], Upstream | None],
+                 health_status: Callable[[], int] | None = None) -> None:
         self._upstream = upstream
+        self._health_status = health_status or (lambda: 200)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.address = ""
@@ -41,6 +49,7 @@ class EnvoyServer:
             pass
 
         Handler.upstream = staticmethod(upstream)  # type: ignore[assignment]
+        Handler.health_status = staticmethod(self._health_status)  # type: ignore[assignment]
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         self._server = server
@@ -65,6 +74,7 @@ class _EnvoyHandler(BaseHTTPRequestHandler):
     server_version = "envoy"
     sys_version = ""
     upstream: Callable[[], Upstream | None]
+    health_status: Callable[[], int]
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass
@@ -86,7 +96,12 @@ class _EnvoyHandler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == target.health_path:
             if self.command in ("GET", "HEAD"):
-                self._send(200, b'{"status":"ok"}', "application/json", upstream=True)
+                code = type(self).health_status()
+                if code == 200:
+                    self._send(200, b'{"status":"ok"}', "application/json", upstream=True)
+                else:
+                    body = json.dumps({"detail": reason(code)}, separators=(",", ":")).encode()
+                    self._send(code, body, "application/json", upstream=True)
             else:
                 self._send(405, b'{"detail":"Method Not Allowed"}', "application/json", upstream=True)
             return

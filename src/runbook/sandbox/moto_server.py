@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import threading
 import urllib.request
 from typing import Any, Callable
-from urllib.parse import parse_qs
 
 import boto3
 from botocore.config import Config
 
 from runbook.sandbox import moto_shims
+from runbook.sandbox.faults import Call, Endpoint, Faults, TrackedConnections, classify_wsgi, reason
 
 DUMMY_KEY = "testing"
 WATCHED_SERVICES = ("ec2", "rds", "elasticache")
@@ -21,41 +20,75 @@ Mutation = Callable[[str, str], None]  # (service, action) -> None
 
 
 class MotoServer:
-    """``moto.server.ThreadedMotoServer`` on 127.0.0.1 at a free port.
+    """moto's WSGI application served on two loopback listeners at free ports.
 
-    ``on_mutation(service, action)`` is called after every successful
-    non-read call to EC2, RDS or ElastiCache, in the thread that served it and
-    before the client gets its answer, so the sandbox can record what each
-    change did to the simulated app, in order.
+    The public one (``url``) is what the tool talks to: ``faults`` act on it,
+    :meth:`stop_public` / :meth:`start_public` take it down and bring it back
+    on the same port, and ``on_mutation(service, action)`` is called after
+    every successful non-read call to EC2, RDS or ElastiCache, in the thread
+    that served it and before the client gets its answer, so the sandbox can
+    record what each change did to the simulated app, in order. The internal
+    one (``internal_url``) serves the sandbox's own calls (building worlds,
+    judging deployments, writing logs): no fault, no watch, never stopped.
+    Both serve the same resources (moto's state is process-wide).
     """
 
-    def __init__(self, on_mutation: Mutation | None = None) -> None:
+    def __init__(self, on_mutation: Mutation | None = None, faults: Faults | None = None) -> None:
         self._on_mutation = on_mutation
-        self._server: Any = None
+        self._faults = faults
+        self._public: Endpoint | None = None
+        self._internal: Endpoint | None = None
         self._clients: dict[tuple[str, str], Clients] = {}
         self._clients_lock = threading.Lock()
         self.url = ""
+        self.internal_url = ""
 
     def start(self) -> None:
-        if self._server is not None:
+        if self._public is not None:
             return
         moto_shims.apply()
-        from moto.moto_server.werkzeug_app import MotoRequestHandler
-        from moto.server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
 
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        wsgi = server._server  # werkzeug's BaseWSGIServer, built by start()
-
-        class QuietHandler(MotoRequestHandler):  # type: ignore[misc, valid-type]
+        class QuietHandler(TrackedConnections, MotoRequestHandler):  # type: ignore[misc, valid-type]
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 pass
 
-        wsgi.RequestHandlerClass = QuietHandler
-        wsgi.app = _Watch(wsgi.app, self._notify)
-        self._server = server
-        self.url = f"http://{host}:{port}"
+        app = DomainDispatcherApplication(create_backend_app)
+        front = _Front(app, self._notify, self._faults)
+
+        def factory(wsgi: Any) -> Callable[[int], Any]:
+            return lambda port: make_server("127.0.0.1", port, wsgi, threaded=True, request_handler=QuietHandler)
+
+        internal = Endpoint("moto-internal", factory(app))
+        public = Endpoint("moto", factory(front))
+        internal.start()
+        try:
+            public.start()
+        except BaseException:
+            internal.stop()
+            raise
+        self._internal, self._public = internal, public
+        self.internal_url = internal.url
+        self.url = public.url
+
+    @property
+    def up(self) -> bool:
+        return self._public is not None and self._public.up
+
+    def stop_public(self, *, spare_thread: int | None = None) -> None:
+        """Close the public listener (connections refused); resources are kept."""
+        if self._public is not None:
+            self._public.stop(spare_thread=spare_thread)
+
+    def start_public(self) -> None:
+        """Listen again on the same port."""
+        if self._public is not None:
+            self._public.start()
 
     def _notify(self, service: str, action: str) -> None:
         if self._on_mutation is not None:
@@ -63,22 +96,24 @@ class MotoServer:
 
     def reset(self) -> None:
         """Forget every resource (moto's ``POST /moto-api/reset``)."""
-        request = urllib.request.Request(f"{self.url}/moto-api/reset", data=b"", method="POST")
+        request = urllib.request.Request(f"{self.internal_url}/moto-api/reset", data=b"", method="POST")
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
             response.read()
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop()
-            server._server.server_close()
+        public, internal = self._public, self._internal
+        self._public = self._internal = None
+        for endpoint in (public, internal):
+            if endpoint is not None:
+                endpoint.stop()
 
     def clients(self, region: str) -> "Clients":
-        """Clients for ``region``, made once per server and region (making one costs ~0.1 s)."""
+        """The sandbox's own clients for ``region`` (on the internal listener), made once
+        per server and region (making one costs ~0.1 s)."""
         with self._clients_lock:
-            key = (self.url, region)
+            key = (self.internal_url, region)
             if key not in self._clients:
-                self._clients[key] = Clients(self.url, region)
+                self._clients[key] = Clients(self.internal_url, region)
             return self._clients[key]
 
 
@@ -105,17 +140,30 @@ class Clients:
             return self._clients[service]
 
 
-class _Watch:
-    """WSGI middleware: after a successful mutating EC2/RDS/ElastiCache call, report it."""
+class _Front:
+    """WSGI middleware of the public listener: faults first, then moto, then the watch.
 
-    def __init__(self, app: Any, notify: Mutation) -> None:
+    A throttled or denied call gets its error and never reaches moto. After a
+    successful mutating EC2/RDS/ElastiCache call, the watcher is told; after
+    any successful call, the faults count it (and may stop the endpoints
+    before the answer goes out).
+    """
+
+    def __init__(self, app: Any, notify: Mutation, faults: Faults | None) -> None:
         self.app = app
         self.notify = notify
+        self.faults = faults
 
     def __call__(self, environ: dict, start_response: Any) -> Any:
-        found = _action(environ)
-        if found is None:
+        call = classify_wsgi(environ)
+        if call is None:
             return self.app(environ, start_response)
+        if self.faults is not None:
+            answer = self.faults.before(call)
+            if answer is not None:
+                status = f"{answer.status} {reason(answer.status)}"
+                start_response(status, list(answer.headers))
+                return [answer.body]
         status: list[str] = []
 
         def capture(code: str, headers: Any, exc_info: Any = None) -> Any:
@@ -129,31 +177,17 @@ class _Watch:
             if hasattr(result, "close"):
                 result.close()
         if status and status[0][:1] == "2":
-            try:
-                self.notify(*found)
-            except Exception:  # noqa: BLE001 - a watcher must never break the AWS call
-                pass
+            if _mutating(call):
+                try:
+                    self.notify(call.service, call.action)
+                except Exception:  # noqa: BLE001 - a watcher must never break the AWS call
+                    pass
+            if self.faults is not None:
+                self.faults.after_success(call)
         return [body]
 
 
-def _action(environ: dict) -> tuple[str, str] | None:
-    """(service, action) of a mutating query-protocol call, else None. Restores the body."""
-    if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO", "/") != "/":
-        return None
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    service = ""
-    if "Credential=" in auth:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
-        service = scope[3] if len(scope) > 3 else ""
-    if service not in WATCHED_SERVICES:
-        return None
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return None
-    body = environ["wsgi.input"].read(length) if length else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
-    if not action or action.startswith(READ_PREFIXES):
-        return None
-    return service, action
+def _mutating(call: Call) -> bool:
+    return (call.service in WATCHED_SERVICES and call.protocol in ("ec2", "query")
+            and not call.action.startswith(READ_PREFIXES))
+

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from runbook.errors import UsageError
 from runbook.sandbox.apprunner import ACCOUNT, AppRunnerEmulator, ServiceRecord
+from runbook.sandbox.faults import Faults
 from runbook.sandbox.moto_server import DUMMY_KEY, Clients, MotoServer
 from runbook.sandbox.reachability import AwsSnapshot, Egress, Verdict, evaluate
 from runbook.sandbox.scenario import App, Scenario, Service
@@ -37,7 +38,9 @@ class Event:
     ``operation-finished`` (service, operation, id, result, status, reasons,
     dependencies); ``reachability`` (service, label, env_var, target,
     reachable, reasons, cause: what changed it; first entry per dependency at
-    load); ``error`` (a failure inside a timer or watcher).
+    load); ``fault`` (fault: ``throttled`` / ``denied`` with service, action,
+    code; ``aws-down`` / ``aws-up`` with cause; ``hang-deployments`` with
+    service); ``error`` (a failure inside a timer or watcher).
     """
 
     time: float
@@ -58,6 +61,11 @@ class Sandbox:
     Use one Sandbox per process where you can: moto's state is process-wide,
     so loading a scenario in one Sandbox wipes the world of any other (whose
     timers and service URLs are then stopped).
+
+    ``faults`` (:class:`runbook.sandbox.faults.Faults`) injects throttling,
+    access denied, flapping health and hung deployments;
+    :meth:`stop_aws` / :meth:`start_aws` take the AWS endpoints down and back.
+    ``load()`` lifts every fault.
     """
 
     def __init__(self, *, deploy_seconds: float | None = None) -> None:
@@ -67,8 +75,16 @@ class Sandbox:
         self.scenario: Scenario | None = None
         self.ids: dict[str, str] = {}
         self._hooks = _Hooks(self)
-        self._moto = MotoServer(on_mutation=self._hooks.aws_call)
-        self._emulator = AppRunnerEmulator(self._hooks)
+        self.faults = Faults()
+        self._moto = MotoServer(on_mutation=self._hooks.aws_call, faults=self.faults)
+        self._emulator = AppRunnerEmulator(self._hooks, self.faults)
+        self.faults.services = self._service_names
+        self.faults.on_event = self._hooks.event
+        self.faults.on_trigger = self._triggered
+        self.faults.on_hang = self._emulator.suspend_hung
+        self.faults.on_release = self._emulator.release_hung
+        self._aws_lock = threading.RLock()
+        self._restart_timer: threading.Timer | None = None
         self._clients: Clients | None = None
         self._region = "us-east-1"
         self._started = False
@@ -102,6 +118,8 @@ class Sandbox:
         self._stopped = True
         with _STARTED_LOCK:
             _STARTED.discard(self)
+        with self._aws_lock:
+            self._cancel_restart()
         self._emulator.stop()
         self._moto.stop()
 
@@ -120,6 +138,7 @@ class Sandbox:
             raise RuntimeError("start() the Sandbox before load()")
         with self._load_lock:
             self._hooks.loading = True
+            records: list[tuple[Service, ServiceRecord]] = []
             try:
                 with _STARTED_LOCK:
                     others = [box for box in _STARTED if box is not self]
@@ -127,6 +146,10 @@ class Sandbox:
                     other._emulator.reset(other._region)
                     other.scenario = None
                 self._emulator.reset(scenario.region)
+                self.faults._reset()
+                with self._aws_lock:
+                    self._cancel_restart()
+                    self._start_endpoints()
                 self._moto.reset()
                 self._region = scenario.region
                 self._clients = self._moto.clients(scenario.region)
@@ -152,7 +175,6 @@ class Sandbox:
                     )
                 for service in scenario.services:
                     self._emulator.register_image(service.image, service.app)
-                records: list[tuple[Service, ServiceRecord]] = []
                 for service in scenario.services:
                     record = self._emulator.add_service(
                         name=service.name,
@@ -184,6 +206,30 @@ class Sandbox:
             for _, record in records:
                 self._emulator.arm(record)
 
+    # ------------------------------------------------------------------ endpoints down and back
+
+    def stop_aws(self, *, down_for: float | None = None) -> None:
+        """Take the AWS endpoints down: the moto listener and the App Runner emulator's
+        stop listening (boto3 gets ``EndpointConnectionError``) and drop their open
+        connections. Every resource stays; deployments in flight go on and end on
+        time; service URLs stay up. ``down_for``: come back by themselves that many
+        seconds later (else :meth:`start_aws`)."""
+        if down_for is not None and down_for <= 0:
+            raise ValueError("down_for must be positive")
+        self._stop_endpoints(down_for, "stop_aws()")
+
+    def start_aws(self) -> None:
+        """Listen again on the same ports: :attr:`env` is still right, the world unchanged."""
+        with self._aws_lock:
+            self._cancel_restart()
+            if self._start_endpoints():
+                self._hooks.event("fault", fault="aws-up", cause="start_aws()")
+
+    @property
+    def aws_up(self) -> bool:
+        """Whether the AWS endpoints are listening."""
+        return self._moto.up and self._emulator.up
+
     # ------------------------------------------------------------------ what tests and the CLI read
 
     @property
@@ -200,7 +246,8 @@ class Sandbox:
         return [f"export {key}={shlex.quote(value)}" for key, value in self.env.items()]
 
     def client(self, service: str) -> Any:
-        """A boto3 client for this sandbox (App Runner goes to the emulator, the rest to moto)."""
+        """A boto3 client for this sandbox (App Runner goes to the emulator, the rest to moto),
+        on the public endpoints: faults apply to it as to the tool."""
         import boto3
 
         endpoint = self._emulator.url if service == "apprunner" else self._moto.url
@@ -243,6 +290,54 @@ class Sandbox:
             return list(self._history)
 
     # ------------------------------------------------------------------ internals
+
+    def _service_names(self) -> list[str]:
+        with self._emulator.lock:
+            return [record.name for record in self._emulator.services.values()]
+
+    def _triggered(self, down_for: float | None, cause: str) -> None:
+        """A ``stop_aws_after`` fired, in the thread about to answer the call: spare its connection."""
+        self._stop_endpoints(down_for, cause, spare_thread=threading.get_ident())
+
+    def _stop_endpoints(self, down_for: float | None, cause: str, spare_thread: int | None = None) -> None:
+        if not self._started or self._stopped:
+            raise RuntimeError("the Sandbox is not running")
+        with self._aws_lock:
+            self._cancel_restart()
+            was_up = self._moto.up or self._emulator.up
+            self._moto.stop_public(spare_thread=spare_thread)
+            self._emulator.stop_listener(spare_thread=spare_thread)
+            if was_up:
+                self._hooks.event("fault", fault="aws-down", cause=cause, down_for=down_for)
+            if down_for is not None:
+                timer = threading.Timer(down_for, self._restart_later)
+                timer.daemon = True
+                timer.name = "sandbox-aws-restart"
+                self._restart_timer = timer
+                timer.start()
+
+    def _restart_later(self) -> None:
+        with self._aws_lock:
+            if self._restart_timer is not threading.current_thread() or self._stopped:
+                return
+            self._restart_timer = None
+            try:
+                if self._start_endpoints():
+                    self._hooks.event("fault", fault="aws-up", cause="down_for elapsed")
+            except Exception as exc:  # noqa: BLE001 - a timer thread has nobody to raise to
+                self._hooks.event("error", where="restarting the AWS endpoints", error=f"{type(exc).__name__}: {exc}")
+
+    def _start_endpoints(self) -> bool:
+        """Under ``_aws_lock``: listen again where not listening; True if anything was down."""
+        was_down = not (self._moto.up and self._emulator.up)
+        self._moto.start_public()
+        self._emulator.start_listener()
+        return was_down
+
+    def _cancel_restart(self) -> None:
+        timer, self._restart_timer = self._restart_timer, None
+        if timer is not None:
+            timer.cancel()
 
     def _record(self, event: Event) -> None:
         with self._history_lock:

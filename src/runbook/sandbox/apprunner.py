@@ -535,21 +535,13 @@ class AppRunnerEmulator:
     def _op_ListServices(self, params: dict) -> dict:
         with self.lock:
             items = [self._summary(r) for r in self.services.values()]
-        page, token = _paginate(items, params, maximum=20)
-        out: dict[str, Any] = {"ServiceSummaryList": page}
-        if token:
-            out["NextToken"] = token
-        return out
+        return _page(items, params, "ServiceSummaryList", maximum=20)
 
     def _op_ListOperations(self, params: dict) -> dict:
         record = self._service(params)
         with self.lock:
             items = [dict(op) for op in reversed(record.operations)]
-        page, token = _paginate(items, params, maximum=20)
-        out: dict[str, Any] = {"OperationSummaryList": page}
-        if token:
-            out["NextToken"] = token
-        return out
+        return _page(items, params, "OperationSummaryList", maximum=20)
 
     def _op_DescribeVpcConnector(self, params: dict) -> dict:
         arn = _string(params, "VpcConnectorArn", required=True)
@@ -562,11 +554,7 @@ class AppRunnerEmulator:
     def _op_ListVpcConnectors(self, params: dict) -> dict:
         with self.lock:
             items = [copy.deepcopy(c) for c in self.connectors.values()]
-        page, token = _paginate(items, params, maximum=100)
-        out: dict[str, Any] = {"VpcConnectors": page}
-        if token:
-            out["NextToken"] = token
-        return out
+        return _page(items, params, "VpcConnectors", maximum=100)
 
     def _op_CreateService(self, params: dict) -> dict:
         name = _string(params, "ServiceName", required=True)
@@ -814,6 +802,12 @@ def _health(conf: dict) -> dict:
             raise _invalid(f"HealthCheckConfiguration.{key} must be an integer from 1 to 20")
         out[key] = value
     return out
+
+
+def _page(items: list[dict], params: dict, key: str, *, maximum: int) -> dict[str, Any]:
+    """A List* answer: one page of `items` under `key`, and a NextToken when more remain."""
+    page, token = _paginate(items, params, maximum=maximum)
+    return {key: page, "NextToken": token} if token else {key: page}
 
 
 def _paginate(items: list[dict], params: dict, *, maximum: int) -> tuple[list[dict], str | None]:

@@ -181,3 +181,13 @@ def test_startup_logs_ignore_lines_older_than_the_last_successful_deployment():
     finding = startup_logs(replace(topology(), operations=ops, log_events=[old]), {})
     assert finding.status is Status.OK and "1 older than the last successful deployment" in finding.summary
     assert startup_logs(replace(topology(), operations=ops, log_events=[old, new]), {}).status is Status.WARN
+
+
+def test_nacl_allow_must_cover_the_whole_peer_subnet():
+    from runbook.checks.network import acl_verdict
+
+    acl = {"Entries": [_entry(100, "allow", True, (5432, 5432), cidr="10.0.11.0/28"), _entry(32767, "deny", True, protocol="-1")]}
+    allowed, rule = acl_verdict(acl, True, (5432, 5432), ["10.0.11.0/24"])
+    assert not allowed and "rule 32767 deny" in rule
+    wide = {"Entries": [_entry(100, "allow", True, (5432, 5432), cidr="10.0.0.0/16"), _entry(32767, "deny", True, protocol="-1")]}
+    assert acl_verdict(wide, True, (5432, 5432), ["10.0.11.0/24"])[0]

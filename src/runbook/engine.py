@@ -40,6 +40,7 @@ PLAN_FORMAT = "runbook-plan/1"
 _ALREADY_DONE = {
     "InvalidPermission.Duplicate": "already in place (InvalidPermission.Duplicate)",
     "InvalidPermission.NotFound": "already gone (InvalidPermission.NotFound)",
+    "InvalidSecurityGroupRuleId.NotFound": "already gone (InvalidSecurityGroupRuleId.NotFound)",
 }
 
 
@@ -83,7 +84,7 @@ def evaluate(runbook: Runbook, topology: Topology) -> list[StepResult]:
         assert spec is not None, step.check  # validated when the runbook was loaded
         try:
             finding = spec.detect(topology, step.params)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (LookupError, TypeError, ValueError, AttributeError) as exc:
             # An API answer the check did not expect: report it, keep the other steps.
             finding = Finding(Status.ERROR, f"could not evaluate: {type(exc).__name__}: {exc}")
         results.append(StepResult(step, finding))
@@ -218,6 +219,10 @@ class Engine:
         round_no = 0
         while True:
             round_no += 1
+            if round_no > 1 and time.monotonic() > deadline:
+                report = self._report(topology, results, started, f"timed out (--timeout {self.options.timeout:.0f}s) before the service was healthy")
+                report.exit_code = EXIT_TIMEOUT
+                return report
             topology, results = self.snapshot()
             self._verify(results, sent, applied_by_step)
             for result in results:
@@ -371,7 +376,10 @@ class Engine:
         sending a stale call.
         """
         fresh = refresh(self.aws, topology, change.call)
-        finding = registry.get(result.step.check).detect(fresh, result.step.params)
+        try:
+            finding = registry.get(result.step.check).detect(fresh, result.step.params)
+        except (LookupError, TypeError, ValueError, AttributeError) as exc:
+            return f"the re-read could not be evaluated ({type(exc).__name__}: {exc})"
         if any(_key(c) == _key(change) for c in finding.changes):
             return None
         return f"{finding.status.value}: {finding.summary}"
@@ -421,12 +429,13 @@ class Engine:
 
         def poll() -> tuple[bool, str]:
             ops = self.aws.call("apprunner", "list_operations", ServiceArn=arn, MaxResults=1).get("OperationSummaryList", [])
-            if not ops:
-                status = self.aws.call("apprunner", "describe_service", ServiceArn=arn)["Service"]["Status"]
-                return status != "OPERATION_IN_PROGRESS", f"service {status}"
-            op = ops[0]
-            done = op["Status"] not in ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
-            return done, f"{op['Type']} {op['Status']}{last_probe}"
+            if ops and ops[0]["Status"] in ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS"):
+                return False, f"{ops[0]['Type']} {ops[0]['Status']}{last_probe}"
+            # No open operation: done only once the service itself is out of OPERATION_IN_PROGRESS
+            # (with no operation open, that status means App Runner maintenance).
+            status = self.aws.call("apprunner", "describe_service", ServiceArn=arn)["Service"]["Status"]
+            latest = f"{ops[0]['Type']} {ops[0]['Status']}, " if ops else ""
+            return status != "OPERATION_IN_PROGRESS", f"{latest}service {status}{last_probe}"
 
         self._wait("deployment", poll, deadline)
 
@@ -483,7 +492,11 @@ def undo(aws: Aws, run: dict[str, Any], *, confirmer: Confirmer, reporter: Repor
             Phase.AUTHORIZE,
             inverse=ApiCall(entry["call"]["service"], entry["call"]["operation"], entry["call"]["params"]),
         )
-        done.append(applier.apply(entry.get("step", "undo"), change))
+        try:
+            done.append(applier.apply(entry.get("step", "undo"), change))
+        except ApiError as exc:  # journaled by the applier; the other inverses are still worth trying
+            reporter.note(f"could not undo {entry['call']['operation']} (call {entry['seq']}): {exc}")
+            done.append(AppliedChange(change, False, f"failed: {exc.code}"))
     return done
 
 

@@ -132,12 +132,18 @@ def _entry_ports(entry: Mapping[str, Any]) -> tuple[int, int] | None:
     return (ports.get("From", 0), ports.get("To", 65535))
 
 
-def _overlaps(entry: Mapping[str, Any], peer_cidrs: list[str]) -> bool:
+def _applies(entry: Mapping[str, Any], peer_cidrs: list[str]) -> bool:
+    """A DENY matters if it touches any peer address; an ALLOW only helps if it covers every peer."""
     block = entry.get("CidrBlock")
     if not block:
         return False
+    if not peer_cidrs:
+        return True
     network = ipaddress.ip_network(block, strict=False)
-    return any(network.overlaps(ipaddress.ip_network(c)) for c in peer_cidrs) if peer_cidrs else True
+    peers = [ipaddress.ip_network(c) for c in peer_cidrs]
+    if entry.get("RuleAction") == "deny":
+        return any(network.overlaps(p) for p in peers)
+    return all(p.version == network.version and p.subnet_of(network) for p in peers)
 
 
 def acl_verdict(acl: Mapping[str, Any], egress: bool, ports: tuple[int, int], peer_cidrs: list[str]) -> tuple[bool, str]:
@@ -146,7 +152,7 @@ def acl_verdict(acl: Mapping[str, Any], egress: bool, ports: tuple[int, int], pe
     low, high = ports
     for entry in entries:
         span = _entry_ports(entry)
-        if span is None or span[1] < low or span[0] > high or not _overlaps(entry, peer_cidrs):
+        if span is None or span[1] < low or span[0] > high or not _applies(entry, peer_cidrs):
             continue
         rule = f"rule {entry['RuleNumber']} {entry.get('RuleAction')} {entry.get('CidrBlock')} ports {span[0]}-{span[1]}"
         if entry.get("RuleAction") == "deny":

@@ -79,6 +79,8 @@ def test_health_check_on_wrong_path_resends_whole_block():
 
 def test_env_endpoints_unknown_host_and_tls():
     base = topology()
+    no_cache = env_endpoints(replace(base, targets={"database": base.targets["database"]}), ENV)
+    assert no_cache.status is Status.OK and any("REDIS_URL is not set" in e.observation for e in no_cache.evidence)
     unknown = replace(base.targets["database"], resource_id=None, host="old-db.example.com")
     assert "old-db.example.com" in env_endpoints(replace(base, targets={**base.targets, "database": unknown}), ENV).summary
     tls = replace(base.targets["cache"], transit_encryption=True)

@@ -70,6 +70,8 @@ def test_public_ingress_is_revoked_by_rule_id_with_the_full_body_as_undo(public_
     (change,) = finding.changes
     assert change.phase is Phase.REVOKE
     assert change.call.params == {"GroupId": DB_SG, "SecurityGroupRuleIds": ["sgr-pub"]}
+    # exactly the port: applied; wider (all traffic, 0-65535): advice only, never applied
+    assert change.recommendation == (public_rule["IpProtocol"] == "-1" or public_rule["FromPort"] != 5432)
     (permission,) = change.inverse.params["IpPermissions"]
     assert permission["IpProtocol"] == public_rule["IpProtocol"]
     assert ("IpRanges" in permission) or ("Ipv6Ranges" in permission)
@@ -92,3 +94,8 @@ def test_connector_egress_missing_proposes_egress_rule():
     assert {c.call.operation for c in finding.changes} == {"authorize_security_group_egress"}
     assert len(finding.changes) == 2  # one for the database port, one for the cache port
     assert connector_egress(topology(), {}).status is Status.OK
+
+
+def test_public_rules_are_left_alone_without_a_connector():
+    public = rule(DB_SG, "sgr-pub", ports=(5432, 5432), cidr="0.0.0.0/0")
+    assert no_public_ingress(topology(db_rules=[public], connector=None), {"target": "database"}).status is Status.SKIPPED

@@ -27,5 +27,5 @@ def test_cli_twin_of_apprunner_call():
 
 
 def test_passed_statuses():
-    assert Status.OK.passed and Status.WARN.passed
-    assert not Status.FAIL.passed and not Status.SKIPPED.passed and not Status.ERROR.passed
+    assert Status.OK.passed and Status.WARN.passed and Status.SKIPPED.passed  # skipped: nothing to check
+    assert not Status.FAIL.passed and not Status.ERROR.passed

@@ -35,7 +35,7 @@ GOOD_STEP = {"id": "a", "check": "http.healthz", "title": "t", "why": "w"}
         ({"name": "x", "steps": [GOOD_STEP, GOOD_STEP]}, "step a.id: duplicate step id"),
         ({"name": "x", "steps": [{**GOOD_STEP, "title": 3}]}, "step a.title: expected a non-empty string, got a number"),
         ({"name": "x", "steps": [{**GOOD_STEP, "with": {"bogus": 1}}]}, "step a.with.bogus: unknown parameter"),
-        ({"name": "x", "steps": [{**GOOD_STEP, "with": {"health_path": 5}}]}, "step a.with.health_path: expected a string, got a number"),
+        ({"name": "x", "steps": [{**GOOD_STEP, "with": {"health_path": "/h"}}]}, "step a.with.health_path: discovery reads this parameter"),
         ({"name": "x", "steps": [{**GOOD_STEP, "after": ["later"]}]}, "step a.after: 'later' is no step of this runbook"),
         ({"name": "x", "steps": ["just a string"]}, "steps[0]: expected a mapping"),
         (

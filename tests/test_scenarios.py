@@ -63,7 +63,7 @@ FAULTS = {
     "redis-ingress": (lambda d: d["security_groups"]["cache-sg"].update(ingress=[]), "fail", "authorize_security_group_ingress"),
     "connector-egress": (lambda d: d["security_groups"]["connector-sg"].update(egress=[{"protocol": "tcp", "port": 443, "cidr": "0.0.0.0/0"}]), "fail", "authorize_security_group_egress"),
     "nacl": (deny_6379_acl, "fail", None),
-    "rds-public-ingress": (lambda d: d["security_groups"]["db-sg"]["ingress"].append({"protocol": "-1", "cidr": "0.0.0.0/0"}), "fail", "revoke_security_group_ingress"),
+    "rds-public-ingress": (lambda d: d["security_groups"]["db-sg"]["ingress"].append({"protocol": "tcp", "port": 5432, "cidr": "0.0.0.0/0"}), "fail", "revoke_security_group_ingress"),
     "redis-default-sg": (cache_in_default_group, "warn", None),
     "nat-egress": (lambda d: d["vpcs"]["main"]["route_tables"]["private"].update(routes=[{"destination": "0.0.0.0/0", "internet_gateway": "main-igw"}]), "fail", None),
     "health-check-config": (lambda d: service(d).update(health_check={"protocol": "HTTP", "path": "/"}), "fail", "update_service"),

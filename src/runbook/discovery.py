@@ -21,7 +21,14 @@ from runbook.errors import UsageError
 from runbook.probe import ProbeResult, probe, service_url
 from runbook.secrets import redact_url, secrets_in_env
 
-DEFAULTS = {"database_url_var": "DATABASE_URL", "redis_url_var": "REDIS_URL", "health_path": "/healthz"}
+# Runbook-level parameters (`params:` at the top of a runbook file): discovery reads them, so
+# the checks that declare them must see the same value; a step cannot override them.
+DEFAULTS = {
+    "database_url_var": "DATABASE_URL",
+    "redis_url_var": "REDIS_URL",
+    "health_path": "/healthz",
+    "log_window_seconds": 3600,
+}
 ALTERNATE_HEALTH_PATHS = ("/v1/healthz", "/health", "/")
 
 # What every discovery reads, whichever steps a runbook has: the IAM policy's floor.
@@ -293,7 +300,7 @@ def _recent_log_events(aws: Aws, group: str, params: Mapping[str, Any]) -> list[
     """The last hour of a log group; a group that does not exist (yet) is no events."""
     from runbook.aws import ApiError
 
-    since = int((time.time() - float(params.get("log_window_seconds", 3600))) * 1000)
+    since = int((time.time() - float(params["log_window_seconds"])) * 1000)
     try:
         page = aws.call("logs", "filter_log_events", logGroupName=group, startTime=since, limit=500)
     except ApiError as exc:

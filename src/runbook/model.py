@@ -19,8 +19,8 @@ class Status(str, Enum):
 
     @property
     def passed(self) -> bool:
-        """A step that holds: later steps that wait on it may proceed."""
-        return self in (Status.OK, Status.WARN)
+        """A step that holds, or has nothing to check: steps that wait on it may proceed."""
+        return self in (Status.OK, Status.WARN, Status.SKIPPED)
 
 
 class Phase(IntEnum):

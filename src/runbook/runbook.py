@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from runbook import registry
+from runbook.discovery import DEFAULTS as RUNBOOK_LEVEL
 from runbook.errors import UsageError
 from runbook.model import Runbook, Step
 
@@ -106,6 +107,8 @@ def parse(doc: Any, source: str) -> Runbook:
         if not isinstance(with_params, dict):
             raise fail(f"{at}.with", f"expected a mapping, got {_kind(with_params)}")
         for key in with_params:
+            if key in RUNBOOK_LEVEL:
+                raise fail(f"{at}.with.{key}", "discovery reads this parameter: set it under the runbook's params:, not per step")
             if key not in spec.params:
                 allowed = ", ".join(sorted(spec.params)) or "none"
                 raise fail(f"{at}.with.{key}", f"unknown parameter for check {check_name} (allowed: {allowed})")

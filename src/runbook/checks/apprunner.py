@@ -133,8 +133,7 @@ def health_check_config(topology: Topology, params: Mapping[str, Any]) -> Findin
 
     Example:
       - id: health-check-config
-        check: apprunner.health-check-config
-        with: {health_path: /healthz}
+        check: apprunner.health-check-config   # the path is the runbook's params.health_path
     """
     service = topology.service
     config = dict(service.get("HealthCheckConfiguration") or {})

@@ -19,14 +19,14 @@ def env_endpoints(topology: Topology, params: Mapping[str, Any]) -> Finding:
 
     Example:
       - id: env-endpoints
-        check: env.endpoints
-        with: {database_url_var: DATABASE_URL, redis_url_var: REDIS_URL}
+        check: env.endpoints   # the variables are the runbook's params.database_url_var / redis_url_var
     """
     evidence, problems = [], []
     for kind, var in (("database", params["database_url_var"]), ("cache", params["redis_url_var"])):
         target = topology.targets.get(kind)
         if target is None:
-            problems.append(f"{var} is not set in the service environment")
+            # A service without a cache (or a database) is not broken: there is nothing to follow.
+            evidence.append(Evidence("apprunner describe_service", f"{var} is not set: no {kind} to check"))
             continue
         if target.resource_id is None:
             problems.append(f"{var} points at {target.host or '(no host)'}, which is no {kind} endpoint this account has in {topology.region}")
@@ -43,4 +43,6 @@ def env_endpoints(topology: Topology, params: Mapping[str, Any]) -> Finding:
             problems.append(f"{var} uses redis:// but {target.resource_id} has transit encryption on: use rediss://")
     if problems:
         return Finding(Status.FAIL, "; ".join(problems), tuple(evidence))
-    return Finding(Status.OK, "both URLs name resources of this account, on their ports", tuple(evidence))
+    if not topology.targets:
+        return Finding(Status.SKIPPED, "neither URL variable is set in the service environment", tuple(evidence))
+    return Finding(Status.OK, "the URLs name resources of this account, on their ports", tuple(evidence))

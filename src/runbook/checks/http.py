@@ -46,8 +46,7 @@ def healthz(topology: Topology, params: Mapping[str, Any]) -> Finding:
 
     Example:
       - id: healthz
-        check: http.healthz
-        with: {health_path: /healthz}
+        check: http.healthz   # probes the runbook's params.health_path
     """
     result = topology.probe
     if result is None:

@@ -200,6 +200,9 @@ def no_public_ingress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     target = topology.targets.get(kind)
     if target is None or target.resource_id is None:
         return Finding(Status.SKIPPED, f"no {kind} found in the service environment")
+    if not topology.connector:
+        # Without VPC egress the app may reach the database over the internet: a revoke could cut it off.
+        return Finding(Status.SKIPPED, "the service has no VPC connector: public rules are left alone")
     port = target.endpoint_port or target.port
     evidence, changes = [], []
     for group in target.security_group_ids:
@@ -209,12 +212,17 @@ def no_public_ingress(topology: Topology, params: Mapping[str, Any]) -> Finding:
                 continue
             evidence.append(Evidence(f"ec2 describe_security_group_rules group-id={group}", f"{describe_rule(rule)} is open to the internet on {port}"))
             permission = rule_permission(rule)
+            # A rule wider than the port also opens other ports, maybe for other members of the group:
+            # revoking it whole could cut them off, so that one is advice, never applied.
+            wide = str(rule["IpProtocol"]) == "-1" or (rule.get("FromPort"), rule.get("ToPort")) != (port, port)
             changes.append(
                 Change(
                     ApiCall("ec2", "revoke_security_group_ingress", {"GroupId": group, "SecurityGroupRuleIds": [rule["SecurityGroupRuleId"]]}),
-                    f"revoke {rule['SecurityGroupRuleId']} ({source} on {kind} {target.resource_id}) and nothing grouped with it",
+                    f"revoke {rule['SecurityGroupRuleId']} ({source} on {kind} {target.resource_id}) and nothing grouped with it"
+                    + (f"; it opens more than port {port}: check what else uses it first" if wide else ""),
                     Phase.REVOKE,
                     inverse=ApiCall("ec2", "authorize_security_group_ingress", {"GroupId": group, "IpPermissions": [permission]}),
+                    recommendation=wide,
                 )
             )
     public_instance = bool((target.resource or {}).get("PubliclyAccessible"))

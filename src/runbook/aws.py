@@ -48,10 +48,12 @@ class EndpointUnreachable(AwsError):
 class ApiError(AwsError):
     """AWS answered with an error the caller may know how to handle (by `code`)."""
 
-    def __init__(self, message: str, code: str, request_id: str | None = None):
+    def __init__(self, message: str, code: str, request_id: str | None = None, retries: int = 0):
         super().__init__(message)
         self.code = code
         self.request_id = request_id
+        # >0: botocore retried; an earlier attempt may have landed before this answer.
+        self.retries = retries
 
 
 def iam_action(service: str, operation_name: str) -> str:
@@ -130,6 +132,7 @@ class Aws:
             code = error.get("Code", "Unknown")
             message = error.get("Message", "")
             request_id = exc.response.get("ResponseMetadata", {}).get("RequestId")
+            retries = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
             if code in _DENIED_CODES:
                 raise ApiError(
                     f"access denied: {iam_action(service, action)} was refused ({code}); grant it to the caller",
@@ -142,7 +145,7 @@ class Aws:
                     code,
                     request_id,
                 ) from None
-            raise ApiError(f"{service}:{action} failed: {code}: {message}".rstrip(": "), code, request_id) from None
+            raise ApiError(f"{service}:{action} failed: {code}: {message}".rstrip(": "), code, request_id, retries) from None
         except (NoCredentialsError, PartialCredentialsError):
             raise AwsError(
                 "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile"

@@ -241,18 +241,25 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
         import json
 
         plan = engine.plan_document(report)
-        plan_out.write_text(json.dumps(plan, indent=2, default=str) + "\n", encoding="utf-8")
+        _write(plan_out, json.dumps(plan, indent=2, default=str) + "\n")
         console.print(f"plan of {len(plan['changes'])} change(s) saved to {plan_out}; apply it with: runbook apply {plan_out}")
     if journal and any(a for r in report.results for a in r.applied):
         console.print(f"journal: {journal.path} (run {journal.run_id})")
     return report
 
 
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def _emit(report: "Report", fmt: Format, output: Optional[Path]) -> None:
     from runbook import render
 
     if output:
-        output.write_text(render.render(report, fmt.value), encoding="utf-8")
+        _write(output, render.render(report, fmt.value))
         return
     if fmt is Format.text:
         render.print_text(report, _console(stderr=False))
@@ -288,6 +295,13 @@ def apply_plan(
         raise UsageError(f"plan {plan}: cannot read it: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT or not isinstance(doc.get("changes"), list):
         raise UsageError(f"plan {plan}: not a runbook plan (expected format {PLAN_FORMAT})")
+    for key in ("runbook", "service"):
+        if not isinstance(doc.get(key), str):
+            raise UsageError(f"plan {plan}: {key}: missing or not a string")
+    for index, entry in enumerate(doc["changes"]):
+        if not (isinstance(entry, dict) and isinstance(entry.get("step"), str) and isinstance(entry.get("call"), dict)
+                and isinstance(entry["call"].get("operation"), str)):
+            raise UsageError(f"plan {plan}: changes[{index}]: needs step and call.operation")
     loaded = rb.load(doc["runbook"])
     console = _console()
     confirmer = _confirmer(yes, console)

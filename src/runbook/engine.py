@@ -18,6 +18,7 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_result,
+    stop_after_delay,
     stop_before_delay,
     wait_exponential_jitter,
     wait_fixed,
@@ -58,6 +59,7 @@ class Options:
     dry_run: bool = False
     healthy_probes: int = 3  # consecutive 200s that count as healthy
     probe_interval: float = 0.5  # seconds between health probes
+    settle_seconds: float = 10.0  # how long an applied change may take to read back (EC2 is eventually consistent)
     poll_max: float = 3.0  # seconds between polls, at most
     only: frozenset[str] = frozenset()  # apply only these steps' changes (empty: all)
     skip: frozenset[str] = frozenset()  # never apply these steps' changes
@@ -144,6 +146,13 @@ class Applier:
             response = self.aws.execute(change.call)
         except ApiError as exc:
             already = _ALREADY_DONE.get(exc.code)
+            if already and exc.retries:
+                # Duplicate/NotFound after a retry: most likely our own first attempt landed and
+                # its answer was lost. Journal it as unknown so that undo still reverses it.
+                outcome = f"unknown: {already} after {exc.retries} retr{'y' if exc.retries == 1 else 'ies'}"
+                if self.journal:
+                    self.journal.end(seq, outcome, exc.request_id, str(exc))
+                return AppliedChange(change, True, outcome)
             if self.journal:
                 self.journal.end(seq, already or f"failed: {exc.code}", exc.request_id, str(exc))
             if already:
@@ -223,8 +232,8 @@ class Engine:
                 report = self._report(topology, results, started, f"timed out (--timeout {self.options.timeout:.0f}s) before the service was healthy")
                 report.exit_code = EXIT_TIMEOUT
                 return report
-            topology, results = self.snapshot()
-            self._verify(results, sent, applied_by_step)
+            topology, results = self._settled_snapshot(applied_by_step)
+            self._verify(results, applied_by_step)
             for result in results:
                 result.applied = applied_by_step.get(result.step.id, [])
             self.reporter.evaluated(results, round_no)
@@ -384,21 +393,38 @@ class Engine:
             return None
         return f"{finding.status.value}: {finding.summary}"
 
-    def _verify(self, results, sent, applied_by_step) -> None:
-        """A change applied last round must no longer be proposed: that is the read-back."""
-        for result in results:
-            for change in result.finding.changes:
-                applied = next(
-                    (a for a in applied_by_step.get(result.step.id, []) if a.applied and _key(a.change) == _key(change)),
-                    None,
-                )
-                if applied:
-                    result.finding = replace(
-                        result.finding,
-                        status=Status.ERROR,
-                        summary=f"{change.call.operation} was applied but reading it back still shows: {result.finding.summary}",
-                        changes=(),
-                    )
+    def _settled_snapshot(self, applied_by_step) -> tuple[Topology, list[StepResult]]:
+        """A snapshot in which every applied EC2 change reads back: EC2 is eventually consistent,
+        so a miss is read again for a few seconds before _verify counts it."""
+        retrying = Retrying(
+            stop=stop_after_delay(self.options.settle_seconds),
+            wait=wait_fixed(1),
+            retry=retry_if_result(
+                lambda snapshot: any(c.call.service == "ec2" for _, c in self._unread(snapshot[1], applied_by_step))
+            ),
+            retry_error_callback=lambda state: state.outcome.result(),
+        )
+        return retrying(self.snapshot)
+
+    @staticmethod
+    def _unread(results, applied_by_step) -> list[tuple[StepResult, Change]]:
+        """Applied changes that the checks still propose: not (yet) visible on read-back."""
+        return [
+            (result, change)
+            for result in results
+            for change in result.finding.changes
+            if any(a.applied and _key(a.change) == _key(change) for a in applied_by_step.get(result.step.id, []))
+        ]
+
+    def _verify(self, results, applied_by_step) -> None:
+        """A change applied earlier must no longer be proposed: that is the read-back."""
+        for result, change in self._unread(results, applied_by_step):
+            result.finding = replace(
+                result.finding,
+                status=Status.ERROR,
+                summary=f"{change.call.operation} was applied but reading it back still shows: {result.finding.summary}",
+                changes=(),
+            )
 
     # -- waits --------------------------------------------------------------
     def _wait(self, what: str, poll: Callable[[], tuple[bool, str]], deadline: float, wait=None) -> None:

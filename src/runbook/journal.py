@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from runbook.errors import UsageError
 from runbook.model import Change
 from runbook.secrets import Scrubber
 
@@ -39,12 +40,16 @@ class Journal:
         self._seq = 0
 
     def _write(self, entry: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(self.scrubber.data({"run": self.run_id, "time": _now(), **entry}), default=str)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            # No record, no change: a call is only sent after its entry is on disk.
+            raise UsageError(f"cannot write the journal {self.path}: {exc.strerror or exc}; pass --journal PATH") from None
 
     def planned(self, items: list[tuple[str, Change]], region: str) -> None:
         """What this phase is about to send, before any of it is: after a crash, what was not applied."""

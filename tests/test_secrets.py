@@ -14,3 +14,8 @@ def test_scrubber_masks_secrets_anywhere_in_nested_data():
     scrub = Scrubber(found)
     data = {"a": ["password is hunter22", {"t": "tok-123456"}], "port": 8000}
     assert scrub.data(data) == {"a": ["password is ***", {"t": "***"}], "port": 8000}
+
+
+def test_only_secret_like_names_are_masked():
+    env = {"AUTH_PROVIDER": "aws", "TOKEN_URL": "https://id.example.com", "DB_PASSWORD": "pw-123456", "GITHUB_TOKEN": "ghp_abcdef"}
+    assert secrets_in_env(env) == {"pw-123456", "ghp_abcdef"}

@@ -32,12 +32,6 @@ class AwsError(RunbookError):
     exit_code = EXIT_AWS
 
 
-class WaitTimeout(RunbookError):
-    """A deadline passed while waiting for a deployment or the health probe."""
-
-    exit_code = EXIT_TIMEOUT
-
-
 class Interrupted(RunbookError):
     """Ctrl-C at a prompt or during a wait. Raised instead of KeyboardInterrupt so
     that the CLI framework does not turn it into a generic abort."""

@@ -13,7 +13,8 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 MASK = "***"
-_SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|AUTH)", re.I)
+# Names whose values are secrets. Not a bare "AUTH": AUTH_PROVIDER=aws would mask every "aws" printed.
+_SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|PASS|SECRET|TOKEN|API_?KEY|SECRET_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)$", re.I)
 # scheme://user:password@host: the password is everything up to the last @ of the authority.
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)", re.I)
 

@@ -605,27 +605,21 @@ class AppRunnerEmulator:
         return {"OperationId": op["Id"]}
 
     def _op_PauseService(self, params: dict) -> dict:
-        record = self._service(params)
-        with self.lock:
-            self._require_idle(record, "paused")
-            if record.status != "RUNNING":
-                raise ApiError("InvalidStateException",
-                               f"Service {record.name} cannot be paused in the current state: {record.status}.")
-            op = self._start_operation(record, "PAUSE_SERVICE")
-            view = self._service_view(record)
-        self._after_call("PauseService", record, op)
-        return {"Service": view, "OperationId": op["Id"]}
+        return self._pause_or_resume(params, "PauseService", "PAUSE_SERVICE", "paused", requires="RUNNING")
 
     def _op_ResumeService(self, params: dict) -> dict:
+        return self._pause_or_resume(params, "ResumeService", "RESUME_SERVICE", "resumed", requires="PAUSED")
+
+    def _pause_or_resume(self, params: dict, action: str, op_type: str, verb: str, *, requires: str) -> dict:
         record = self._service(params)
         with self.lock:
-            self._require_idle(record, "resumed")
-            if record.status != "PAUSED":
+            self._require_idle(record, verb)
+            if record.status != requires:
                 raise ApiError("InvalidStateException",
-                               f"Service {record.name} cannot be resumed in the current state: {record.status}.")
-            op = self._start_operation(record, "RESUME_SERVICE")
+                               f"Service {record.name} cannot be {verb} in the current state: {record.status}.")
+            op = self._start_operation(record, op_type)
             view = self._service_view(record)
-        self._after_call("ResumeService", record, op)
+        self._after_call(action, record, op)
         return {"Service": view, "OperationId": op["Id"]}
 
     def _require_idle(self, record: ServiceRecord, verb: str) -> None:

@@ -226,32 +226,27 @@ class Scenario:
     source: str = field(default="", compare=False)
 
     def subnet(self, name: str) -> Subnet:
-        for vpc in self.vpcs:
-            for subnet in vpc.subnets:
-                if subnet.name == name:
-                    return subnet
-        raise KeyError(name)
+        return _named((s for vpc in self.vpcs for s in vpc.subnets), name)
 
     def security_group(self, name: str) -> SecurityGroup:
-        for group in self.security_groups:
-            if group.name == name:
-                return group
-        raise KeyError(name)
+        return _named(self.security_groups, name)
 
     def service(self, name: str) -> Service:
-        for service in self.services:
-            if service.name == name:
-                return service
-        raise KeyError(name)
+        return _named(self.services, name)
 
     def connector(self, name: str) -> Connector:
-        for connector in self.connectors:
-            if connector.name == name:
-                return connector
-        raise KeyError(name)
+        return _named(self.connectors, name)
 
 
 # ----------------------------------------------------------------------------- loading
+
+
+def _named(items, name: str):
+    """The item called `name`; KeyError when there is none."""
+    for item in items:
+        if item.name == name:
+            return item
+    raise KeyError(name)
 
 
 def bundled_scenarios() -> list[str]:

@@ -112,6 +112,10 @@ class Topology:
     def connector_subnet_ids(self) -> tuple[str, ...]:
         return tuple((self.connector or {}).get("Subnets", ()))
 
+    def cidrs(self, subnet_ids) -> list[str]:
+        """The CIDR blocks of those subnets that were described."""
+        return [self.subnets[s]["CidrBlock"] for s in subnet_ids if s in self.subnets]
+
     @property
     def connector_vpc_ids(self) -> set[str]:
         return {self.subnets[s]["VpcId"] for s in self.connector_subnet_ids if s in self.subnets}

@@ -176,14 +176,11 @@ def nacl(topology: Topology, params: Mapping[str, Any]) -> Finding:
     if not targets:
         return Finding(Status.SKIPPED, "no database or cache found")
 
-    def cidrs(subnets) -> list[str]:
-        return [topology.subnets[s]["CidrBlock"] for s in subnets if s in topology.subnets]
-
-    connector_cidrs = cidrs(topology.connector_subnet_ids)
+    connector_cidrs = topology.cidrs(topology.connector_subnet_ids)
     evidence, problems = [], []
     for target in targets:
         port = target.endpoint_port or target.port
-        target_cidrs = cidrs(target.subnet_ids)
+        target_cidrs = topology.cidrs(target.subnet_ids)
         legs = []
         for subnet in topology.connector_subnet_ids:
             legs += [(subnet, True, (port, port), target_cidrs, f"out to {target.kind} port {port}"),

@@ -70,10 +70,6 @@ def admitting_rules(
     return found
 
 
-def connector_cidrs(topology: Topology) -> list[str]:
-    return [topology.subnets[s]["CidrBlock"] for s in topology.connector_subnet_ids if s in topology.subnets]
-
-
 _TARGET_PARAMS = {"target": "cache"}
 
 
@@ -124,7 +120,7 @@ def ingress_from_connector(topology: Topology, params: Mapping[str, Any]) -> Fin
         Evidence(target.source, f"{target.env_var} names {kind} {target.resource_id} on port {port}, in security groups {', '.join(target.security_group_ids)}"),
         Evidence("apprunner describe_vpc_connector", f"connector {topology.connector['VpcConnectorName']} uses security groups {', '.join(connector_groups)}"),
     ]
-    found = admitting_rules(topology, target.security_group_ids, port, connector_groups, connector_cidrs(topology))
+    found = admitting_rules(topology, target.security_group_ids, port, connector_groups, topology.cidrs(topology.connector_subnet_ids))
     if found:
         return Finding(
             Status.OK,
@@ -312,8 +308,7 @@ def connector_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     evidence, changes, fine, blocked = [], [], [], []
     for target in targets:
         port = target.endpoint_port or target.port
-        target_cidrs = [topology.subnets[s]["CidrBlock"] for s in target.subnet_ids if s in topology.subnets]
-        networks = [ipaddress.ip_network(c) for c in target_cidrs]
+        networks = [ipaddress.ip_network(c) for c in topology.cidrs(target.subnet_ids)]
         allowing = None
         for group in topology.connector_sg_ids:
             for rule in topology.sg_rules.get(group, []):

@@ -190,7 +190,6 @@ class Engine:
         reporter: Reporter,
         journal: Journal | None = None,
         options: Options | None = None,
-        discover_fn: Callable[[Aws, str, dict], Topology] = discover,
     ):
         self.aws = aws
         self.runbook = runbook
@@ -199,13 +198,12 @@ class Engine:
         self.reporter = reporter
         self.journal = journal
         self.options = options or Options()
-        self._discover = discover_fn
         self.probes = 0
         self.scrubber = Scrubber()
 
     # -- one snapshot -------------------------------------------------------
     def snapshot(self) -> tuple[Topology, list[StepResult]]:
-        topology = self._discover(self.aws, self.service_ref, dict(self.runbook.params))
+        topology = discover(self.aws, self.service_ref, dict(self.runbook.params))
         self.probes += 1 if topology.probe else 0
         self.scrubber = Scrubber(set(self.scrubber.secrets) | set(topology.secrets))
         if self.journal:
@@ -223,7 +221,7 @@ class Engine:
         started = time.monotonic()
         deadline = started + self.options.timeout
         applied_by_step: dict[str, list[AppliedChange]] = {}
-        sent: dict[str, str] = {}  # change key -> step id, for everything applied or declined
+        sent: set[str] = set()  # keys of every change applied, declined or not sent: never proposed twice
         declined = False
         round_no = 0
         while True:
@@ -370,7 +368,7 @@ class Engine:
         any_declined = False
         for result, change in items:
             record = applier.apply(result.step.id, change, lambda: self._drift(topology, result, change))
-            sent[_key(change)] = result.step.id
+            sent.add(_key(change))
             any_declined |= record.declined
             applied_by_step.setdefault(result.step.id, []).append(record)
         if any_declined:

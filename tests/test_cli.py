@@ -273,3 +273,10 @@ def test_history_and_undo_restore_the_world_and_record_themselves(world, tmp_pat
 
     nothing = cli("undo", "no-such-run", "--yes", "--journal", str(journal), env=env)
     assert nothing.returncode == 2 and "no run 'no-such-run'" in nothing.stderr
+
+
+def test_demo_of_a_scenario_without_a_service_is_exit_2(tmp_path):
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("name: bare\nregion: us-east-1\nvpcs: {main: {cidr: 10.0.0.0/16, subnets: {a: {cidr: 10.0.1.0/24, az: us-east-1a}}}}\n")
+    result = cli("demo", "--scenario", str(bare), "--yes")
+    assert result.returncode == 2 and "needs a service to fix" in result.stderr and "Traceback" not in result.stderr

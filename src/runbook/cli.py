@@ -438,11 +438,13 @@ def demo(
     from runbook.sandbox import Sandbox, load_scenario
 
     loaded = load_scenario(scenario)
+    if not loaded.services:
+        raise UsageError(f"scenario {scenario}: services: the demo needs a service to fix")
     console = _console()
     with Sandbox(deploy_seconds=deploy_seconds) as box:
         box.load(loaded)
         os.environ.update(box.env)
-        service = loaded.services[0].name if hasattr(loaded, "services") else "nerava-backend"
+        service = loaded.services[0].name
         console.print(f"sandbox {loaded.name} is up; fixing service {service}")
         import tempfile
 

@@ -7,10 +7,15 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
-from helpers import run
+import yaml
+from helpers import run, step
 from runbook import policy
 from runbook import runbook as rb
+from runbook.sandbox import scenario as scenario_module
+
+SCENARIOS = Path(scenario_module.__file__).parent / "scenarios"
 
 # One discovery of the field report: every resource described once, independent ones together.
 FIELD_REPORT_BUDGET = {
@@ -24,7 +29,7 @@ FIELD_REPORT_BUDGET = {
     "elasticache:DescribeCacheSubnetGroups": 1,
     "ec2:DescribeSecurityGroups": 1,
     "ec2:DescribeSecurityGroupRules": 1,
-    "ec2:DescribeSubnets": 2,  # connector + database subnets, then the cache's remaining ones
+    "ec2:DescribeSubnets": 1,  # the connector's, database's and cache's subnets together
     "ec2:DescribeRouteTables": 1,
     "ec2:DescribeNetworkAcls": 1,
     "ec2:DescribeVpcAttribute": 2,  # DNS support and DNS host names: one attribute per call
@@ -42,7 +47,23 @@ def test_one_discovery_stays_within_its_call_budget_and_describes_nothing_twice(
     assert len(subnets) == len(set(subnets)), "a subnet was described twice"
     attributes = [(p["VpcId"], p["Attribute"]) for op, p in aws.sent if op == "ec2:DescribeVpcAttribute"]
     assert len(attributes) == len(set(attributes))
-    assert set(report.stats["discovery_seconds"]) >= {"service", "resources", "network", "vpc", "total"}
+    # Three dependent rounds: the service; what it names; the network of all of it.
+    assert set(report.stats["discovery_seconds"]) == {"service", "resources", "network", "total"}
+
+
+def test_a_connector_in_a_vpc_no_target_names_costs_one_more_round(world, tmp_path):
+    """Without a database or cache, only the connector's subnets say which VPC to read routes from."""
+    doc = yaml.safe_load((SCENARIOS / "healthy.yaml").read_text())
+    for var in ("DATABASE_URL", "REDIS_URL"):
+        doc["services"][0]["env"].pop(var)
+    path = tmp_path / "connector-only.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    world(str(path))
+    report, _, aws = run(fix=False)
+    assert set(report.stats["discovery_seconds"]) == {"service", "resources", "network", "vpc", "total"}
+    assert aws.calls["ec2:DescribeRouteTables"] == 1 and aws.calls["ec2:DescribeVpcAttribute"] == 2
+    assert step(report, "nat-egress").finding.status.value == "ok"
+    assert step(report, "vpc-dns").finding.status.value == "ok"
 
 
 def test_help_list_and_show_do_not_import_boto3_or_moto():

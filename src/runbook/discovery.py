@@ -4,7 +4,11 @@ Each level of the dependency chain is one round of concurrent calls:
   1. the service (by ARN, or found by name);
   2. its operations, its connector, the databases and caches its environment
      may name, and the health probe;
-  3. the security groups, their rules and the subnets of all of them together.
+  3. the security groups, their rules and the subnets of all of them together,
+     with the route tables, network ACLs and DNS attributes of the VPCs the
+     database and cache name;
+  4. only when the connector sits in a VPC neither names: that VPC's routes,
+     ACLs and DNS attributes.
 Checks then share this snapshot; nothing is described twice.
 """
 
@@ -30,6 +34,7 @@ DEFAULTS = {
     "log_window_seconds": 3600,
 }
 ALTERNATE_HEALTH_PATHS = ("/v1/healthz", "/health", "/")
+_DNS_ATTRIBUTES = {"enableDnsSupport": "EnableDnsSupport", "enableDnsHostnames": "EnableDnsHostnames"}  # request -> answer key
 
 # What every discovery reads, whichever steps a runbook has: the IAM policy's floor.
 PERMISSIONS = (
@@ -191,6 +196,10 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     if db_url:
         jobs["db_instances"] = lambda: aws.paginate("rds", "describe_db_instances", "DBInstances")
     if cache_url:
+        # All subnet groups, since which one the cache uses is only known from this round's answers.
+        jobs["cache_subnet_groups"] = lambda: aws.paginate(
+            "elasticache", "describe_cache_subnet_groups", "CacheSubnetGroups"
+        )
         jobs["replication_groups"] = lambda: aws.paginate("elasticache", "describe_replication_groups", "ReplicationGroups")
         jobs["cache_clusters"] = lambda: aws.paginate(
             "elasticache", "describe_cache_clusters", "CacheClusters", ShowCacheNodeInfo=True
@@ -208,11 +217,22 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         targets["cache"] = _cache_target(params["redis_url_var"], cache_url, got["replication_groups"], got["cache_clusters"])
 
     connector = got.get("connector")
+    cache = targets.get("cache")
+    cache_subnet_group = _cache_subnet_group(cache, got.get("cache_subnet_groups", []))
+    if cache_subnet_group is not None:
+        targets["cache"] = _replace(
+            cache,
+            subnet_ids=tuple(s["SubnetIdentifier"] for s in cache_subnet_group.get("Subnets", [])),
+            vpc_id=cache_subnet_group.get("VpcId"),
+        )
     group_ids = sorted({*(connector or {}).get("SecurityGroups", ()), *(g for t in targets.values() for g in t.security_group_ids)})
     subnet_ids = sorted({*(connector or {}).get("Subnets", ()), *(s for t in targets.values() for s in t.subnet_ids)})
+    # The database's and cache's subnet groups name their VPC, so what hangs off
+    # the VPC is read in this same round; the connector names only subnets.
+    known_vpcs = sorted({t.vpc_id for t in targets.values() if t.vpc_id})
 
     level = time.monotonic()
-    jobs = {}
+    jobs = _vpc_jobs(aws, known_vpcs)
     if group_ids:
         jobs["groups"] = lambda: aws.paginate("ec2", "describe_security_groups", "SecurityGroups", GroupIds=group_ids)
         jobs["rules"] = lambda: aws.paginate(
@@ -223,49 +243,18 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         )
     if subnet_ids:
         jobs["subnets"] = lambda: aws.paginate("ec2", "describe_subnets", "Subnets", SubnetIds=subnet_ids)
-    cache = targets.get("cache")
-    cache_subnet_group = _cache_subnet_group_name(cache)
-    if cache_subnet_group:
-        jobs["cache_subnet_group"] = lambda: aws.call(
-            "elasticache", "describe_cache_subnet_groups", CacheSubnetGroupName=cache_subnet_group
-        )["CacheSubnetGroups"][0]
     got3 = _concurrently(jobs)
     subnets = {s["SubnetId"]: s for s in got3.get("subnets", [])}
-    if "cache_subnet_group" in got3:
-        group = got3["cache_subnet_group"]
-        targets["cache"] = _replace(
-            cache,
-            subnet_ids=tuple(s["SubnetIdentifier"] for s in group.get("Subnets", [])),
-            vpc_id=group.get("VpcId"),
-        )
     timings["network"] = time.monotonic() - level
 
-    # Level 4: what hangs off the VPCs: DNS attributes, routes, ACLs, and any
-    # cache subnet the connector and database did not already bring.
-    level = time.monotonic()
-    missing = sorted({s for t in targets.values() for s in t.subnet_ids} - set(subnets))
-    vpc_ids = sorted({s["VpcId"] for s in subnets.values()} | {t.vpc_id for t in targets.values() if t.vpc_id})
-    jobs = {}
-    if missing:
-        jobs["more_subnets"] = lambda: aws.paginate("ec2", "describe_subnets", "Subnets", SubnetIds=missing)
-    if vpc_ids:
-        vpc_filter = [{"Name": "vpc-id", "Values": vpc_ids}]
-        jobs["route_tables"] = lambda: aws.paginate("ec2", "describe_route_tables", "RouteTables", Filters=vpc_filter)
-        jobs["network_acls"] = lambda: aws.paginate("ec2", "describe_network_acls", "NetworkAcls", Filters=vpc_filter)
-        for vpc in vpc_ids:
-            for attribute in ("enableDnsSupport", "enableDnsHostnames"):
-                jobs[f"vpc:{vpc}:{attribute}"] = lambda vpc=vpc, attribute=attribute: aws.call(
-                    "ec2", "describe_vpc_attribute", VpcId=vpc, Attribute=attribute
-                )
-    got4 = _concurrently(jobs)
-    subnets.update({s["SubnetId"]: s for s in got4.get("more_subnets", [])})
-    vpcs: dict[str, dict[str, Any]] = {v: {} for v in vpc_ids}
-    for key, answer in got4.items():
-        if key.startswith("vpc:"):
-            _, vpc, attribute = key.split(":")
-            flag = "EnableDnsSupport" if attribute == "enableDnsSupport" else "EnableDnsHostnames"
-            vpcs[vpc][flag] = answer.get(flag, {}).get("Value")
-    timings["vpc"] = time.monotonic() - level
+    # A fourth round only when the connector sits in a VPC no target named.
+    late_vpcs = sorted({s["VpcId"] for s in subnets.values()} - set(known_vpcs))
+    got4: dict[str, Any] = {}
+    if late_vpcs:
+        level = time.monotonic()
+        got4 = _concurrently(_vpc_jobs(aws, late_vpcs))
+        timings["vpc"] = time.monotonic() - level
+    vpcs = _vpc_attributes(known_vpcs, got3) | _vpc_attributes(late_vpcs, got4)
 
     alternates: list[ProbeResult] = []
     first = got["probe"]
@@ -290,8 +279,8 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         sg_rules=rules,
         subnets=subnets,
         vpcs=vpcs,
-        route_tables=got4.get("route_tables", []),
-        network_acls=got4.get("network_acls", []),
+        route_tables=got3.get("route_tables", []) + got4.get("route_tables", []),
+        network_acls=got3.get("network_acls", []) + got4.get("network_acls", []),
         log_events=got.get("logs:service", []) + got.get("logs:application", []),
         probe=got["probe"],
         alternate_probes=alternates,
@@ -314,16 +303,45 @@ def _recent_log_events(aws: Aws, group: str, params: Mapping[str, Any]) -> list[
     return [{"logGroupName": group, "message": e.get("message", ""), "timestamp": e.get("timestamp")} for e in page.get("events", [])]
 
 
-def _cache_subnet_group_name(cache: Target | None) -> str | None:
+def _cache_subnet_group(cache: Target | None, groups: list[dict[str, Any]]) -> dict[str, Any] | None:
     if cache is None or cache.resource is None:
         return None
-    return (cache.resource or {}).get("CacheSubnetGroupName") or cache.cluster_subnet_group
+    name = cache.resource.get("CacheSubnetGroupName") or cache.cluster_subnet_group
+    return next((g for g in groups if g.get("CacheSubnetGroupName") == name), None)
+
+
+def _vpc_jobs(aws: Aws, vpc_ids: list[str]) -> dict[str, Callable[[], Any]]:
+    """Route tables, network ACLs and DNS attributes of these VPCs."""
+    if not vpc_ids:
+        return {}
+    vpc_filter = [{"Name": "vpc-id", "Values": vpc_ids}]
+    jobs: dict[str, Callable[[], Any]] = {
+        "route_tables": lambda: aws.paginate("ec2", "describe_route_tables", "RouteTables", Filters=vpc_filter),
+        "network_acls": lambda: aws.paginate("ec2", "describe_network_acls", "NetworkAcls", Filters=vpc_filter),
+    }
+    for vpc in vpc_ids:
+        for attribute in _DNS_ATTRIBUTES:
+            jobs[f"vpc:{vpc}:{attribute}"] = lambda vpc=vpc, attribute=attribute: aws.call(
+                "ec2", "describe_vpc_attribute", VpcId=vpc, Attribute=attribute
+            )
+    return jobs
+
+
+def _vpc_attributes(vpc_ids: list[str], got: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """VpcId -> {EnableDnsSupport, EnableDnsHostnames} from the answers of _vpc_jobs."""
+    vpcs: dict[str, dict[str, Any]] = {}
+    for vpc in vpc_ids:
+        vpcs[vpc] = {}
+        for attribute, flag in _DNS_ATTRIBUTES.items():
+            answer = got.get(f"vpc:{vpc}:{attribute}", {})
+            vpcs[vpc][flag] = answer.get(flag, {}).get("Value")
+    return vpcs
 
 
 def _concurrently(jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     if not jobs:
         return {}
-    with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
+    with ThreadPoolExecutor(max_workers=min(12, len(jobs))) as pool:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
         # .result() re-raises the first AwsError in the caller's thread.
         return {name: future.result() for name, future in futures.items()}
@@ -429,7 +447,7 @@ def refresh(aws: Aws, topology: Topology, call) -> Topology:
     if call.service == "ec2" and call.operation == "modify_vpc_attribute":
         vpc = params["VpcId"]
         attrs = dict(topology.vpcs.get(vpc, {}))
-        for flag, attribute in (("EnableDnsSupport", "enableDnsSupport"), ("EnableDnsHostnames", "enableDnsHostnames")):
+        for attribute, flag in _DNS_ATTRIBUTES.items():
             answer = aws.call("ec2", "describe_vpc_attribute", VpcId=vpc, Attribute=attribute)
             attrs[flag] = answer.get(flag, {}).get("Value")
         return replace(topology, vpcs={**topology.vpcs, vpc: attrs})

@@ -86,12 +86,12 @@ def open_6379(ec2, sb) -> dict:
 def test_every_fault_is_documented():
     doc = faults_module.__doc__
     for name in ("stop_aws", "start_aws", "stop_aws_after", "throttle", "throttled", "deny", "flap",
-                 "hang_deployments", "clear"):
+                 "hang_deployments", "latency", "clear"):
         assert name in doc, name
     guide = (Path(__file__).parents[2] / "docs" / "scenarios.md").read_text()
     for name in ("sandbox.stop_aws(", "sandbox.start_aws(", "faults.stop_aws_after(", "faults.throttle(",
                  "faults.throttled", "faults.deny(", "faults.allow(", "faults.flap(", "faults.hang_deployments(",
-                 "faults.clear("):
+                 "faults.latency(", "faults.clear("):
         assert name in guide, name
 
 
@@ -113,6 +113,8 @@ def test_typos_are_errors(load):
         sb.faults.flap("nerava-backend", pattern=())
     with pytest.raises(ValueError, match="is not denied"):
         sb.faults.allow("ec2:AuthorizeSecurityGroupIngress")
+    with pytest.raises(ValueError, match="seconds from 0 to 60"):
+        sb.faults.latency(-1)
     sb.faults.deny("ec2:Describe*")  # wildcards are not checked against the models
     sb.faults.deny("updateservice")  # IAM action names are case-insensitive
 
@@ -456,6 +458,23 @@ def test_hang_every_deployment_including_later_ones(load, client):
 # ---------------------------------------------------------------------- the sandbox itself is never faulted
 
 
+def test_latency_holds_every_api_request_but_not_the_service_url(load, client, get):
+    sb = load("healthy")
+    base = "http://" + sb.service_state("nerava-backend")["url"]
+
+    def timed(fn):
+        started = time.perf_counter()
+        fn()
+        return time.perf_counter() - started
+
+    sb.faults.latency(0.3)
+    assert timed(client("ec2").describe_vpcs) >= 0.3
+    assert timed(client("apprunner").list_services) >= 0.3
+    assert timed(lambda: get(base + "/healthz")) < 0.3
+    sb.faults.clear()
+    assert timed(client("ec2").describe_vpcs) < 0.3
+
+
 def test_faults_never_touch_the_sandbox_itself(load, client):
     sb = load("field-report")
     sb.faults.throttle(10_000)
@@ -480,6 +499,7 @@ def test_load_lifts_every_fault(load, client, get):
     sb.faults.flap("nerava-backend")
     sb.faults.hang_deployments()
     sb.faults.stop_aws_after("ListServices")
+    sb.faults.latency(5)
     sb.stop_aws()
     load("healthy")
     assert sb.aws_up and sb.faults.throttled == 0

@@ -39,6 +39,10 @@ and by :meth:`Faults.clear`. The faults:
    the in-flight operation of a service (or of every service), and every one
    started later, ``IN_PROGRESS`` until :meth:`Faults.clear` (which lets them
    finish ``deploy_seconds`` later) or ``Sandbox.load()``.
+6. **Latency.** :meth:`Faults.latency` holds every API request that long
+   before answering it, as a round trip to a real region would; service URLs
+   are not slowed. Loopback answers in about a millisecond, which hides what
+   a dependent round of calls costs against AWS: the benchmark uses this.
 
 Actions are named as in IAM policies: ``"AuthorizeSecurityGroupIngress"``
 (any service), ``"ec2:AuthorizeSecurityGroupIngress"``, or a pattern such as
@@ -261,6 +265,7 @@ class Faults:
         self._hang_all = False
         self._hung: set[str] = set()
         self._injected: list[Injected] = []
+        self._latency = 0.0
         # Wired by the Sandbox:
         self.services: Callable[[], list[str]] = lambda: []
         self.on_event: Callable[..., None] = lambda kind, **data: None
@@ -334,6 +339,13 @@ class Faults:
         self.on_event("fault", fault="hang-deployments", service=service_name or "*")
         self.on_hang()
 
+    def latency(self, seconds: float) -> None:
+        """Hold every API request ``seconds`` before answering it (0: answer at once)."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 60:
+            raise ValueError("latency(seconds): a number of seconds from 0 to 60")
+        with self._lock:
+            self._latency = float(seconds)
+
     def clear(self) -> None:
         """Lift every fault and forget the counts. Hung operations finish ``deploy_seconds``
         from now. (Stopped endpoints stay stopped: that is ``Sandbox.start_aws()``.)"""
@@ -364,7 +376,11 @@ class Faults:
     # -- what the servers ask ----------------------------------------------------------
 
     def before(self, call: Call) -> Answer | None:
-        """An error to answer ``call`` with instead of applying it, or None."""
+        """An error to answer ``call`` with instead of applying it, or None (after any latency)."""
+        with self._lock:
+            delay = self._latency
+        if delay:
+            time.sleep(delay)
         with self._lock:
             for budget in self._throttles:
                 services, remaining = budget
@@ -427,6 +443,7 @@ class Faults:
             self._hang_all = False
             self._hung = set()
             self._injected = []
+            self._latency = 0.0
 
     def _check_service_name(self, name: str) -> None:
         known = self.services()

@@ -12,6 +12,10 @@ from runbook.journal import Journal
 
 # Deployments in test worlds take this long: long enough to be waited for, short enough for the suite.
 DEPLOY_SECONDS = 0.6
+# In-process runs poll at the pace of those short deployments; the production pace
+# (Options' defaults) is what test_budget's politeness test and the CLI tests run.
+TEST_PACE = {"poll_initial": 0.2, "poll_max": 0.5, "probe_interval": 0.1}
+PRODUCTION_PACE = {name: getattr(Options(), name) for name in TEST_PACE}
 
 
 @dataclass
@@ -51,7 +55,7 @@ def run(runbook="apprunner-vpc", service="nerava-backend", *, fix=True, confirme
     recorder = Recorder()
     journal = Journal(journal_path, runbook=loaded.name, service=service, region=aws.region) if fix and not dry_run else None
     engine = Engine(aws, loaded, service, confirmer=confirmer or AssumeYes(), reporter=recorder, journal=journal,
-                    options=Options(timeout=timeout, dry_run=dry_run, **options))
+                    options=Options(timeout=timeout, dry_run=dry_run, **{**TEST_PACE, **options}))
     report = engine.fix() if fix else engine.check()
     return report, recorder, aws
 

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
-from helpers import run, step
+from helpers import PRODUCTION_PACE, run, step
 from runbook import policy
 from runbook import runbook as rb
 from runbook.sandbox import scenario as scenario_module
@@ -84,7 +84,7 @@ def test_waiting_for_a_deployment_is_polite(world):
     """Polls stay near one App Runner call a second, and the end is seen within one poll interval."""
     world("field-report")
     started = time.monotonic()
-    report, recorder, aws = run(timeout=60)
+    report, recorder, aws = run(timeout=60, **PRODUCTION_PACE)
     assert report.healthy
     waits = [e for e in recorder.events if e[0] == "waiting" and e[1] == "deployment"]
     assert waits, "the deployment in flight was not waited for"

@@ -60,6 +60,7 @@ class Options:
     healthy_probes: int = 3  # consecutive 200s that count as healthy
     probe_interval: float = 0.5  # seconds between health probes
     settle_seconds: float = 10.0  # how long an applied change may take to read back (EC2 is eventually consistent)
+    poll_initial: float = 1.0  # seconds before the first re-poll of a deployment; doubles from there
     poll_max: float = 3.0  # seconds between polls, at most
     only: frozenset[str] = frozenset()  # apply only these steps' changes (empty: all)
     skip: frozenset[str] = frozenset()  # never apply these steps' changes
@@ -439,7 +440,10 @@ class Engine:
         retrying = Retrying(
             stop=stop_before_delay(budget),
             # About one call a second at most, backing off to poll_max: polite to App Runner's rate limits.
-            wait=wait or wait_exponential_jitter(multiplier=1, max=self.options.poll_max, jitter=0.5),
+            wait=wait
+            or wait_exponential_jitter(
+                multiplier=self.options.poll_initial, max=self.options.poll_max, jitter=self.options.poll_initial / 2
+            ),
             retry=retry_if_result(lambda done: not done),
             retry_error_callback=lambda state: _raise_deadline(what, last["state"], self.options.timeout, state),
             reraise=True,

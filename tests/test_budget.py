@@ -120,3 +120,16 @@ def test_iam_policy_command_prints_valid_json():
     doc = json.loads(result.stdout)
     (statement,) = doc["Statement"]
     assert all(a.split(":")[1].startswith(("Describe", "List", "Get", "Filter")) for a in statement["Action"])
+
+
+def test_service_models_are_parsed_into_plain_dicts(monkeypatch):
+    """OrderedDicts double the cost of parsing EC2's model (see aws._PlainJsonFileLoader)."""
+    from collections import OrderedDict
+
+    from runbook.aws import Aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    loader = Aws().session._session.get_component("data_loader")
+    model = loader.load_service_model("ec2", "service-2")
+    assert type(model) is dict and not any(isinstance(v, OrderedDict) for v in model["shapes"].values())
+    assert "DescribeSecurityGroups" in model["operations"]

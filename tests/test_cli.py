@@ -211,6 +211,20 @@ def test_secrets_never_appear_in_anything_the_tool_writes(world, tmp_path):
     assert box.service_state("nerava-backend")["env"]["REDIS_AUTH_TOKEN"] == token
 
 
+def test_unknown_profile_is_one_line_exit_2_and_profile_beats_aws_profile(tmp_path):
+    config = tmp_path / "config"
+    config.write_text("[profile good]\nregion = us-east-1\naws_access_key_id = x\naws_secret_access_key = y\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_ENDPOINT_URL="http://127.0.0.1:9",
+               AWS_MAX_ATTEMPTS="1", AWS_EC2_METADATA_DISABLED="true")
+    result = cli("check", "apprunner-vpc", "-s", "nerava-backend", "--profile", "missing", env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == "runbook: error: AWS profile 'missing' not found in your AWS config", result.stderr
+    # --profile wins over a stale AWS_PROFILE: the run gets as far as the (closed) endpoint.
+    result = cli("check", "apprunner-vpc", "-s", "nerava-backend", "--profile", "good", env={**env, "AWS_PROFILE": "missing"})
+    assert result.returncode == 3 and "cannot reach" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
 def test_missing_credentials_is_one_line_exit_3(world, tmp_path):
     box = world("field-report")
     env = {k: v for k, v in sandbox_env(box, tmp_path).items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}

@@ -71,6 +71,7 @@ def _PlainJsonFileLoader():
     """
     import gzip
     import json
+    import os
 
     from botocore.loaders import JSONFileLoader
 
@@ -78,11 +79,9 @@ def _PlainJsonFileLoader():
         def load_file(self, file_path):
             # The same files, in the same order, as JSONFileLoader.load_file.
             for ext, opener in ((".json", open), (".json.gz", gzip.open)):
-                try:
+                if os.path.isfile(file_path + ext):
                     with opener(file_path + ext, "rb") as fp:
                         return json.loads(fp.read().decode("utf-8"))
-                except FileNotFoundError:
-                    continue
             return None
 
     return PlainJsonFileLoader()
@@ -98,11 +97,12 @@ class Aws:
         from botocore.exceptions import ProfileNotFound
 
         core = botocore.session.get_session()
-        core.get_component("data_loader").file_loader = _PlainJsonFileLoader()
         try:
+            # The profile is set first: building the model loader reads the profile's data_path.
             self.session = boto3.Session(region_name=region, profile_name=profile, botocore_session=core)
         except ProfileNotFound:
             raise UsageError(f"AWS profile {profile!r} not found in your AWS config") from None
+        core.get_component("data_loader").file_loader = _PlainJsonFileLoader()  # no model is loaded yet
         if not self.session.region_name:
             raise UsageError("no AWS region: pass --region or set AWS_DEFAULT_REGION")
         self.region: str = self.session.region_name

@@ -20,7 +20,7 @@ from tenacity import (
     retry_if_result,
     stop_after_delay,
     stop_before_delay,
-    wait_exponential_jitter,
+    wait_exponential,
     wait_fixed,
     wait_random,
 )
@@ -61,7 +61,7 @@ class Options:
     probe_interval: float = 0.5  # seconds between health probes
     settle_seconds: float = 10.0  # how long an applied change may take to read back (EC2 is eventually consistent)
     poll_initial: float = 1.0  # seconds before the first re-poll of a deployment; doubles from there
-    poll_max: float = 3.0  # seconds between polls, at most
+    poll_max: float = 3.0  # the backoff's cap; each poll adds up to poll_initial/2 of jitter
     only: frozenset[str] = frozenset()  # apply only these steps' changes (empty: all)
     skip: frozenset[str] = frozenset()  # never apply these steps' changes
 
@@ -439,11 +439,11 @@ class Engine:
 
         retrying = Retrying(
             stop=stop_before_delay(budget),
-            # About one call a second at most, backing off to poll_max: polite to App Runner's rate limits.
+            # About one call a second at first, backing off to poll_max: polite to App Runner's rate limits;
+            # the jitter keeps scripts started together from polling in step.
             wait=wait
-            or wait_exponential_jitter(
-                multiplier=self.options.poll_initial, max=self.options.poll_max, jitter=self.options.poll_initial / 2
-            ),
+            or wait_exponential(multiplier=self.options.poll_initial, max=self.options.poll_max)
+            + wait_random(0, self.options.poll_initial / 2),
             retry=retry_if_result(lambda done: not done),
             retry_error_callback=lambda state: _raise_deadline(what, last["state"], self.options.timeout, state),
             reraise=True,

@@ -1,9 +1,9 @@
 """Read the world once into a Topology: the only reader of AWS.
 
 Each level of the dependency chain is one round of concurrent calls:
-  1. the service (by ARN, or found by name);
-  2. its operations, its connector, the databases and caches its environment
-     may name, and the health probe;
+  1. the service (by ARN; by name, ListServices comes first);
+  2. its operations, its connector, the databases, caches and cache subnet
+     groups its environment may name, its recent logs, and the health probe;
   3. the security groups, their rules and the subnets of all of them together,
      with the route tables, network ACLs and DNS attributes of the VPCs the
      database and cache name;

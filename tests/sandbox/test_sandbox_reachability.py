@@ -350,3 +350,43 @@ def test_two_vpcs_no_egress_and_a_foreign_default_group(load, yaml_scenario):
     acl = ec2.describe_network_acls(NetworkAclIds=[sb.ids["acl:default@app"]])["NetworkAcls"][0]
     assert {"CidrBlock": "0.0.0.0/0", "Egress": True, "PortRange": {"From": 53, "To": 53}, "Protocol": "17",
             "RuleAction": "deny", "RuleNumber": 90} in acl["Entries"]
+
+
+AURORA = """
+name: aurora
+vpcs:
+  main:
+    cidr: 10.3.0.0/16
+    subnets:
+      a: {cidr: 10.3.1.0/24, az: us-east-1a}
+      b: {cidr: 10.3.2.0/24, az: us-east-1b}
+security_groups:
+  conn: {}
+  db-sg: {ingress: [{protocol: tcp, port: 5432, source_group: conn}]}
+databases:
+  - {id: orders-db, engine: aurora-postgresql, subnets: [a, b], security_groups: [db-sg],
+     master_username: orders, master_password: orders-pass}
+connectors:
+  - {name: orders-connector, subnets: [a, b], security_groups: [conn]}
+services:
+  - name: orders-app
+    connector: orders-connector
+    image: public.ecr.aws/sandbox/orders:1
+    env: {DATABASE_URL: "postgresql://orders:orders-pass@${database.orders-db.address}:${database.orders-db.port}/orders"}
+    app: {needs: {database: DATABASE_URL}}
+"""
+
+
+def test_an_aurora_cluster_is_reached_at_its_cluster_endpoint_through_its_groups(load, yaml_scenario):
+    sb = load(yaml_scenario(AURORA))
+    rds = sb.client("rds")
+    (cluster,) = rds.describe_db_clusters()["DBClusters"]
+    assert cluster["DBClusterIdentifier"] == "orders-db" and ".cluster-" in cluster["Endpoint"]
+    assert [m["DBInstanceIdentifier"] for m in cluster["DBClusterMembers"]] == ["orders-db-1"]
+    assert sb.app_health("orders-app") == (True, [])
+    rules = sb.client("ec2").describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [sb.ids["sg:db-sg"]]}])["SecurityGroupRules"]
+    sb.client("ec2").revoke_security_group_ingress(
+        GroupId=sb.ids["sg:db-sg"], SecurityGroupRuleIds=[r["SecurityGroupRuleId"] for r in rules if not r["IsEgress"]])
+    healthy, reasons = sb.app_health("orders-app")
+    assert not healthy and "orders-db" in reasons[0] and sb.ids["sg:db-sg"] in reasons[0], reasons

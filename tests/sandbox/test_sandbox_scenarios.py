@@ -117,7 +117,7 @@ def test_bundled_names_and_paths_both_load():
      "databases[0].security_groups[0]: no security group 'ghost' (defined: default)"),
     (mini(databases=[{"id": "db1", "subnets": ["a"]}]), "databases[0].security_groups: required"),
     (mini(databases=[{"id": "db1", "engine": "oracle", "subnets": ["a"], "security_groups": ["default"]}]),
-     "databases[0].engine: must be one of postgres, mysql, mariadb, got 'oracle'"),
+     "databases[0].engine: must be one of postgres, mysql, mariadb, aurora-postgresql, aurora-mysql, got 'oracle'"),
     (mini(caches=[{"id": "c1", "subnets": ["a"], "security_groups": ["default"], "auth_token": "0123456789abcdef"}]),
      "caches[0].auth_token: an AUTH token needs transit_encryption: true"),
     (mini(connectors=[{"name": "abc", "subnets": [], "security_groups": ["default"]}]),

@@ -114,7 +114,8 @@ class AwsSnapshot:
         self._route_tables: list[dict] | None = None
         self._vpc_dns: dict[str, bool] = {}
         self.targets: list[_Target] = []
-        for db in _all(rds.describe_db_instances, "DBInstances", token="Marker"):
+        instances = _all(rds.describe_db_instances, "DBInstances", token="Marker")
+        for db in instances:
             endpoint = db.get("Endpoint") or {}
             if not endpoint.get("Address"):
                 continue
@@ -133,6 +134,7 @@ class AwsSnapshot:
             )
             self._place(t, db.get("AvailabilityZone"))
             self.targets.append(t)
+        self._aurora_clusters(rds, instances)
         clusters = {c["CacheClusterId"]: c for c in _all(elasticache.describe_cache_clusters, "CacheClusters",
                                                            token="Marker")}
         cache_subnet_groups = {g["CacheSubnetGroupName"]: g for g in
@@ -163,6 +165,34 @@ class AwsSnapshot:
                                      [(m.get("ReadEndpoint") or {}).get("Address") for m in members] if a]
                 self._place(t, primary_member.get("PreferredAvailabilityZone"))
                 self.targets.append(t)
+
+    def _aurora_clusters(self, rds: Any, instances: list[dict]) -> None:
+        """Aurora clusters: reached at the cluster (and reader) endpoint, inside the cluster's subnet group."""
+        clusters = _all(rds.describe_db_clusters, "DBClusters", token="Marker")
+        if not clusters:
+            return
+        subnet_groups = {g["DBSubnetGroupName"]: g for g in _all(rds.describe_db_subnet_groups, "DBSubnetGroups",
+                                                                 token="Marker")}
+        public_members = {db["DBInstanceIdentifier"] for db in instances if db.get("PubliclyAccessible")}
+        for cluster in clusters:
+            if not cluster.get("Endpoint"):
+                continue
+            subnet_group = subnet_groups.get(cluster.get("DBSubnetGroup") or "", {})
+            members = [m["DBInstanceIdentifier"] for m in cluster.get("DBClusterMembers", [])]
+            t = _Target(
+                kind="database",
+                ident=cluster["DBClusterIdentifier"],
+                address=cluster["Endpoint"],
+                port=int(cluster.get("Port") or 0),
+                vpc_id=subnet_group.get("VpcId"),
+                subnet_ids=[s["SubnetIdentifier"] for s in subnet_group.get("Subnets", [])],
+                security_group_ids=[g["VpcSecurityGroupId"] for g in cluster.get("VpcSecurityGroups", [])],
+                public=bool(cluster.get("PubliclyAccessible")) or any(m in public_members for m in members),
+                master_username=cluster.get("MasterUsername"),
+                extra_addresses=[a for a in [cluster.get("ReaderEndpoint")] if a],
+            )
+            self._place(t, None)
+            self.targets.append(t)
 
     def _place(self, target: _Target, az: str | None) -> None:
         """Give the target an address inside one of its subnets (the one in its AZ if any)."""

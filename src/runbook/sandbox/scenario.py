@@ -39,7 +39,8 @@ OPERATION_STATUSES = (
     "ROLLBACK_SUCCEEDED",
 )
 IN_FLIGHT = ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
-DB_ENGINES = {"postgres": 5432, "mysql": 3306, "mariadb": 3306}
+# aurora-* engines make an Aurora cluster (the database's id) with one writer instance, <id>-1.
+DB_ENGINES = {"postgres": 5432, "mysql": 3306, "mariadb": 3306, "aurora-postgresql": 5432, "aurora-mysql": 3306}
 CACHE_ENGINES = ("redis", "valkey")
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 PLACEHOLDER_BODY = re.compile(r"^(database|cache)\.([A-Za-z0-9-]+)\.(address|port)$")

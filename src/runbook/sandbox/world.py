@@ -134,18 +134,31 @@ def build(scenario: Scenario, clients: Any) -> World:
             DBSubnetGroupName=db.subnet_group, DBSubnetGroupDescription=f"subnets of {db.id}",
             SubnetIds=[ids[f"subnet:{s}"] for s in db.subnets],
         )
-        kwargs = dict(
-            DBInstanceIdentifier=db.id, Engine=db.engine, DBInstanceClass=db.instance_class,
-            MasterUsername=db.master_username, MasterUserPassword=db.master_password,
-            DBSubnetGroupName=db.subnet_group,
-            VpcSecurityGroupIds=[ids[f"sg:{g}"] for g in db.security_groups],
-            PubliclyAccessible=db.publicly_accessible, Port=db.port, AllocatedStorage=20,
-            AvailabilityZone=scenario.subnet(db.subnets[0]).az,
+        placement = dict(
+            Engine=db.engine, MasterUsername=db.master_username, MasterUserPassword=db.master_password,
+            DBSubnetGroupName=db.subnet_group, VpcSecurityGroupIds=[ids[f"sg:{g}"] for g in db.security_groups],
+            Port=db.port,
         )
-        if db.db_name:
-            kwargs["DBName"] = db.db_name
-        endpoint = rds.create_db_instance(**kwargs)["DBInstance"]["Endpoint"]
-        world.endpoints[("database", db.id)] = (endpoint["Address"], int(endpoint["Port"]))
+        if db.engine.startswith("aurora"):
+            cluster = rds.create_db_cluster(
+                DBClusterIdentifier=db.id, **placement, **({"DatabaseName": db.db_name} if db.db_name else {}),
+            )["DBCluster"]
+            rds.create_db_instance(
+                DBInstanceIdentifier=f"{db.id}-1", DBClusterIdentifier=db.id, Engine=db.engine,
+                DBInstanceClass=db.instance_class, PubliclyAccessible=db.publicly_accessible,
+                AvailabilityZone=scenario.subnet(db.subnets[0]).az,
+            )
+            world.endpoints[("database", db.id)] = (cluster["Endpoint"], int(cluster["Port"]))
+        else:
+            kwargs = dict(
+                DBInstanceIdentifier=db.id, DBInstanceClass=db.instance_class, **placement,
+                PubliclyAccessible=db.publicly_accessible, AllocatedStorage=20,
+                AvailabilityZone=scenario.subnet(db.subnets[0]).az,
+            )
+            if db.db_name:
+                kwargs["DBName"] = db.db_name
+            endpoint = rds.create_db_instance(**kwargs)["DBInstance"]["Endpoint"]
+            world.endpoints[("database", db.id)] = (endpoint["Address"], int(endpoint["Port"]))
         ids[f"db:{db.id}"] = db.id
 
     elasticache = clients.client("elasticache")

@@ -120,16 +120,25 @@ def test_fix_converges_and_a_second_fix_changes_nothing(world, tmp_path, step_id
     assert again.healthy and not mutating_calls(aws) and not recorder.of("proposing")
 
 
-def test_interlock_the_database_is_never_cut_off(world, tmp_path):
-    """The connector's 5432 rule is missing while 0.0.0.0/0 is present: authorize first, revoke after."""
+@pytest.mark.parametrize("engine", ["postgres", "aurora-postgresql"])
+def test_interlock_the_database_is_never_cut_off(world, tmp_path, engine):
+    """The connector's 5432 rule is missing while 0.0.0.0/0 is present: authorize first, revoke after.
+
+    With aurora-postgresql, DATABASE_URL names the cluster endpoint, followed through describe_db_clusters.
+    """
     doc = copy.deepcopy(HEALTHY)
     doc["name"] = "interlock"
+    doc["databases"][0]["engine"] = engine
     doc["security_groups"]["db-sg"]["ingress"] = [{"protocol": "tcp", "port": 5432, "cidr": "0.0.0.0/0"}]
     path = tmp_path / "interlock.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     box = world(str(path))
 
-    plan, _, _ = run(fix=False)
+    plan, _, aws = run(fix=False)
+    assert set(aws.calls) <= set(policy.actions(rb.load("apprunner-vpc"), fix=False)[0])
+    followed = step(plan, "env-endpoints").finding.evidence[0]
+    expected = "rds describe_db_clusters" if engine.startswith("aurora") else "rds describe_db_instances"
+    assert followed.source == expected and "-> database nerava-db " in followed.observation, followed
     assert step(plan, "rds-ingress").finding.changes
     assert step(plan, "rds-public-ingress").held and step(plan, "rds-public-ingress").held_by == ("rds-ingress",)
 

@@ -43,6 +43,8 @@ PERMISSIONS = (
     "apprunner:ListOperations",
     "apprunner:DescribeVpcConnector",
     "rds:DescribeDBInstances",
+    "rds:DescribeDBClusters",  # only for an Aurora cluster endpoint
+    "rds:DescribeDBSubnetGroups",  # only for an Aurora cluster endpoint
     "elasticache:DescribeReplicationGroups",
     "elasticache:DescribeCacheClusters",
     "elasticache:DescribeCacheSubnetGroups",
@@ -195,6 +197,10 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         ]
     if db_url:
         jobs["db_instances"] = lambda: aws.paginate("rds", "describe_db_instances", "DBInstances")
+        if _is_aurora_cluster_endpoint(db_url):
+            # A cluster names its subnet group only by name: read the groups in the same round.
+            jobs["db_clusters"] = lambda: aws.paginate("rds", "describe_db_clusters", "DBClusters")
+            jobs["db_subnet_groups"] = lambda: aws.paginate("rds", "describe_db_subnet_groups", "DBSubnetGroups")
     if cache_url:
         # All subnet groups, since which one the cache uses is only known from this round's answers.
         jobs["cache_subnet_groups"] = lambda: aws.paginate(
@@ -212,7 +218,9 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
 
     targets: dict[str, Target] = {}
     if db_url:
-        targets["database"] = _database_target(params["database_url_var"], db_url, got["db_instances"])
+        targets["database"] = _database_target(
+            params["database_url_var"], db_url, got["db_instances"], got.get("db_clusters", []), got.get("db_subnet_groups", [])
+        )
     if cache_url:
         targets["cache"] = _cache_target(params["redis_url_var"], cache_url, got["replication_groups"], got["cache_clusters"])
 
@@ -363,8 +371,34 @@ def _parse(kind: str, env_var: str, url: str, default_port: int) -> Target:
     )
 
 
-def _database_target(env_var: str, url: str, instances: list[dict[str, Any]]) -> Target:
+def _is_aurora_cluster_endpoint(url: str) -> bool:
+    """Writer (.cluster-), reader (.cluster-ro-) and custom (.cluster-custom-) endpoints all say so."""
+    return ".cluster-" in (urlsplit(url).hostname or "").lower()
+
+
+def _database_target(env_var: str, url: str, instances: list[dict[str, Any]], clusters: list[dict[str, Any]] = (),
+                     subnet_groups: list[dict[str, Any]] = ()) -> Target:
     target = _parse("database", env_var, url, 5432)
+    for cluster in clusters:
+        addresses = [cluster.get("Endpoint"), cluster.get("ReaderEndpoint"), *cluster.get("CustomEndpoints", [])]
+        if target.host not in (a.lower() for a in addresses if a):
+            continue
+        group = next((g for g in subnet_groups if g.get("DBSubnetGroupName") == cluster.get("DBSubnetGroup")), {})
+        members = {m["DBInstanceIdentifier"] for m in cluster.get("DBClusterMembers", [])}
+        # Aurora keeps PubliclyAccessible on the member instances.
+        public = bool(cluster.get("PubliclyAccessible")) or any(
+            db.get("PubliclyAccessible") for db in instances if db.get("DBInstanceIdentifier") in members
+        )
+        return _replace(
+            target,
+            resource_id=cluster["DBClusterIdentifier"],
+            resource={**cluster, "PubliclyAccessible": public},
+            endpoint_port=cluster.get("Port"),
+            security_group_ids=tuple(g["VpcSecurityGroupId"] for g in cluster.get("VpcSecurityGroups", [])),
+            subnet_ids=tuple(s["SubnetIdentifier"] for s in group.get("Subnets", [])),
+            vpc_id=group.get("VpcId"),
+            source="rds describe_db_clusters",
+        )
     for db in instances:
         endpoint = db.get("Endpoint") or {}
         if endpoint.get("Address", "").lower() == target.host:
@@ -379,7 +413,8 @@ def _database_target(env_var: str, url: str, instances: list[dict[str, Any]]) ->
                 vpc_id=group.get("VpcId"),
                 source="rds describe_db_instances",
             )
-    return _replace(target, source="rds describe_db_instances")
+    searched = "rds describe_db_clusters" if _is_aurora_cluster_endpoint(url) else "rds describe_db_instances"
+    return _replace(target, source=searched)
 
 
 def _cache_target(env_var: str, url: str, groups: list[dict[str, Any]], clusters: list[dict[str, Any]]) -> Target:

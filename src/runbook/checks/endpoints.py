@@ -15,7 +15,7 @@ from runbook.registry import check
     params={"database_url_var": "DATABASE_URL", "redis_url_var": "REDIS_URL"},
 )
 def env_endpoints(topology: Topology, params: Mapping[str, Any]) -> Finding:
-    """DATABASE_URL and REDIS_URL name the RDS instance and the ElastiCache group this account has, in the connector's VPC, on their ports.
+    """DATABASE_URL and REDIS_URL name the RDS instance (or Aurora cluster) and the ElastiCache group this account has, in the connector's VPC, on their ports.
 
     Example:
       - id: env-endpoints

@@ -133,3 +133,47 @@ def test_service_models_are_parsed_into_plain_dicts(monkeypatch):
     model = loader.load_service_model("ec2", "service-2")
     assert type(model) is dict and not any(isinstance(v, OrderedDict) for v in model["shapes"].values())
     assert "DescribeSecurityGroups" in model["operations"]
+
+
+def test_logs_are_read_page_by_page_up_to_a_limit_that_the_finding_admits(world):
+    from runbook.discovery import LOG_PAGE_SIZE, LOG_PAGES
+
+    box = world("healthy")
+    logs = box.client("logs")
+    group = box.ids["log-group:nerava-backend/application"]
+    logs.create_log_stream(logGroupName=group, logStreamName="chatty")
+    now = int(time.time() * 1000)
+
+    def write(lines):
+        logs.put_log_events(logGroupName=group, logStreamName="chatty",
+                            logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(lines)])
+
+    filler = ["GET /api/orders 200"] * (LOG_PAGE_SIZE * 2)
+    write(filler + ["ModuleNotFoundError: No module named 'psycopg2'"])
+    report, _, aws = run(fix=False)
+    found = step(report, "startup-logs").finding
+    assert found.status.value == "warn" and "ModuleNotFoundError" in found.evidence[0].observation
+    assert aws.calls["logs:FilterLogEvents"] == 1 + 3  # the service group's one page, the application's three
+    assert "not read" not in found.summary
+
+    now += 10_000
+    write(["GET /api/orders 200"] * (LOG_PAGE_SIZE * LOG_PAGES))
+    report, _, aws = run(fix=False)
+    found = step(report, "startup-logs").finding
+    assert aws.calls["logs:FilterLogEvents"] == 1 + LOG_PAGES
+    assert f"newer events of {group} were not read" in found.summary, found.summary
+
+
+def test_logs_from_before_the_last_successful_deployment_are_not_fetched(world):
+    box = world("healthy")
+    ops = box.client("apprunner").list_operations(ServiceArn=box.ids["service:nerava-backend"])["OperationSummaryList"]
+    ended = int(next(op for op in ops if op["Status"] == "SUCCEEDED")["EndedAt"].timestamp() * 1000)
+    logs = box.client("logs")
+    group = box.ids["log-group:nerava-backend/application"]
+    logs.create_log_stream(logGroupName=group, logStreamName="old")
+    logs.put_log_events(logGroupName=group, logStreamName="old",
+                        logEvents=[{"timestamp": ended - 60_000, "message": "ModuleNotFoundError: No module named 'x'"}])
+    report, _, _ = run(fix=False)
+    found = step(report, "startup-logs").finding
+    # Filtered by startTime on the server, not read and then discarded.
+    assert found.status.value == "ok" and "older than the last successful deployment" not in found.summary, found.summary

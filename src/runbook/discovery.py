@@ -3,10 +3,10 @@
 Each level of the dependency chain is one round of concurrent calls:
   1. the service (by ARN; by name, ListServices comes first);
   2. its operations, its connector, the databases, caches and cache subnet
-     groups its environment may name, its recent logs, and the health probe;
+     groups its environment may name, and the health probe;
   3. the security groups, their rules and the subnets of all of them together,
      with the route tables, network ACLs and DNS attributes of the VPCs the
-     database and cache name;
+     database and cache name, and the logs since the last good deployment;
   4. only when the connector sits in a VPC neither names: that VPC's routes,
      ACLs and DNS attributes.
 Checks then share this snapshot; nothing is described twice.
@@ -34,6 +34,8 @@ DEFAULTS = {
     "log_window_seconds": 3600,
 }
 ALTERNATE_HEALTH_PATHS = ("/v1/healthz", "/health", "/")
+LOG_PAGE_SIZE = 500
+LOG_PAGES = 4  # per log group and discovery: 2,000 events, oldest first
 _DNS_ATTRIBUTES = {"enableDnsSupport": "EnableDnsSupport", "enableDnsHostnames": "EnableDnsHostnames"}  # request -> answer key
 
 # What every discovery reads, whichever steps a runbook has: the IAM policy's floor.
@@ -94,6 +96,7 @@ class Topology:
     route_tables: list[dict[str, Any]] = field(default_factory=list)
     network_acls: list[dict[str, Any]] = field(default_factory=list)
     log_events: list[dict[str, Any]] = field(default_factory=list)  # {logGroupName, message, timestamp}
+    logs_unread: tuple[str, ...] = ()  # log groups with more events than discovery reads
     probe: ProbeResult | None = None
     alternate_probes: list[ProbeResult] = field(default_factory=list)  # other paths, tried when the app 404s
     secrets: frozenset[str] = frozenset()
@@ -210,9 +213,6 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         jobs["cache_clusters"] = lambda: aws.paginate(
             "elasticache", "describe_cache_clusters", "CacheClusters", ShowCacheNodeInfo=True
         )
-    for suffix in ("service", "application"):
-        group = f"/aws/apprunner/{service['ServiceName']}/{service['ServiceId']}/{suffix}"
-        jobs[f"logs:{suffix}"] = lambda group=group: _recent_log_events(aws, group, params)
     got = _concurrently(jobs)
     timings["resources"] = time.monotonic() - level
 
@@ -241,6 +241,13 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
 
     level = time.monotonic()
     jobs = _vpc_jobs(aws, known_vpcs)
+    # Logs wait for this round to start after the last successful deployment: older lines are
+    # about a version that no longer runs, and a chatty app's window is then pages shorter.
+    since = int((time.time() - float(params["log_window_seconds"])) * 1000)
+    since = max(since, int(last_success_ms(got["operations"]) or 0))
+    for suffix in ("service", "application"):
+        group = f"/aws/apprunner/{service['ServiceName']}/{service['ServiceId']}/{suffix}"
+        jobs[f"logs:{suffix}"] = lambda group=group: _recent_log_events(aws, group, since)
     if group_ids:
         jobs["groups"] = lambda: aws.paginate("ec2", "describe_security_groups", "SecurityGroups", GroupIds=group_ids)
         jobs["rules"] = lambda: aws.paginate(
@@ -289,7 +296,8 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         vpcs=vpcs,
         route_tables=got3.get("route_tables", []) + got4.get("route_tables", []),
         network_acls=got3.get("network_acls", []) + got4.get("network_acls", []),
-        log_events=got.get("logs:service", []) + got.get("logs:application", []),
+        log_events=[e for suffix in ("service", "application") for e in got3[f"logs:{suffix}"][0]],
+        logs_unread=tuple(got3[f"logs:{suffix}"][1] for suffix in ("service", "application") if got3[f"logs:{suffix}"][1]),
         probe=got["probe"],
         alternate_probes=alternates,
         secrets=frozenset(secrets_in_env(env)),
@@ -297,18 +305,34 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     )
 
 
-def _recent_log_events(aws: Aws, group: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The last hour of a log group; a group that does not exist (yet) is no events."""
+def _recent_log_events(aws: Aws, group: str, since: int) -> tuple[list[dict[str, Any]], str | None]:
+    """A log group's events since `since` (epoch ms), oldest first, and the group's name if
+    LOG_PAGES pages did not reach the end. A group that does not exist (yet) is no events."""
     from runbook.aws import ApiError
 
-    since = int((time.time() - float(params["log_window_seconds"])) * 1000)
-    try:
-        page = aws.call("logs", "filter_log_events", logGroupName=group, startTime=since, limit=500)
-    except ApiError as exc:
-        if exc.code == "ResourceNotFoundException":
-            return []
-        raise
-    return [{"logGroupName": group, "message": e.get("message", ""), "timestamp": e.get("timestamp")} for e in page.get("events", [])]
+    events: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"logGroupName": group, "startTime": since, "limit": LOG_PAGE_SIZE}
+    for _ in range(LOG_PAGES):
+        try:
+            page = aws.call("logs", "filter_log_events", **params)
+        except ApiError as exc:
+            if exc.code == "ResourceNotFoundException":
+                return [], None
+            raise
+        events += [{"logGroupName": group, "message": e.get("message", ""), "timestamp": e.get("timestamp")}
+                   for e in page.get("events", [])]
+        if not page.get("nextToken"):
+            return events, None
+        params["nextToken"] = page["nextToken"]
+    return events, group
+
+
+def last_success_ms(operations: list[dict[str, Any]]) -> float | None:
+    """Epoch milliseconds when the newest SUCCEEDED operation ended, if any (newest first, as listed)."""
+    for op in operations:
+        if op.get("Status") == "SUCCEEDED" and hasattr(op.get("EndedAt"), "timestamp"):
+            return op["EndedAt"].timestamp() * 1000
+    return None
 
 
 def _cache_subnet_group(cache: Target | None, groups: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from runbook.discovery import Topology
+from runbook.discovery import Topology, last_success_ms
 from runbook.model import Evidence, Finding, Status
 from runbook.registry import check
 
@@ -27,14 +27,6 @@ SIGNATURES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
 )
 
 
-def _last_success(topology: Topology) -> float | None:
-    """Epoch milliseconds when the newest SUCCEEDED operation ended, if any."""
-    for op in topology.operations:
-        if op.get("Status") == "SUCCEEDED" and hasattr(op.get("EndedAt"), "timestamp"):
-            return op["EndedAt"].timestamp() * 1000
-    return None
-
-
 @check("logs.startup", permissions=("logs:FilterLogEvents",), params={"log_window_seconds": 3600})
 def startup_logs(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """Scan the service and application log groups for known startup failures.
@@ -46,7 +38,7 @@ def startup_logs(topology: Topology, params: Mapping[str, Any]) -> Finding:
     evidence, implicated = [], {}
     seen: set[tuple[str, str]] = set()
     # Lines older than the last successful deployment describe a version that no longer runs.
-    since = _last_success(topology)
+    since = last_success_ms(topology.operations)
     events = [e for e in topology.log_events if since is None or (e.get("timestamp") or 0) >= since]
     older = len(topology.log_events) - len(events)
     for event in events:
@@ -59,13 +51,17 @@ def startup_logs(topology: Topology, params: Mapping[str, Any]) -> Finding:
                     implicated[step] = implicated.get(step, 0) + 1
                     evidence.append(Evidence(f"logs filter_log_events {event['logGroupName']}", f'"{message[:300]}" -> {meaning}; see step {step}'))
                 break
+    unread = ""
+    if topology.logs_unread:
+        unread = f"; newer events of {', '.join(topology.logs_unread)} were not read (page limit)"
     if not evidence:
         groups = sorted({e["logGroupName"] for e in topology.log_events})
         skipped = f" ({older} older than the last successful deployment not counted)" if older else ""
         return Finding(
             Status.OK,
-            f"no known failure signature in {len(events)} recent events{skipped}",
+            f"no known failure signature in {len(events)} recent events{skipped}{unread}",
             (Evidence("logs filter_log_events", ", ".join(groups) or "no events"),),
         )
     steps = ", ".join(f"{step} ({count})" for step, count in implicated.items())
-    return Finding(Status.WARN, f"{len(evidence)} recent log lines match known failures; they implicate {steps}", tuple(evidence[:20]))
+    return Finding(Status.WARN, f"{len(evidence)} recent log lines match known failures; they implicate {steps}{unread}",
+                   tuple(evidence[:20]))

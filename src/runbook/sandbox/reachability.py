@@ -171,14 +171,17 @@ class AwsSnapshot:
         clusters = _all(rds.describe_db_clusters, "DBClusters", token="Marker")
         if not clusters:
             return
-        subnet_groups = {g["DBSubnetGroupName"]: g for g in _all(rds.describe_db_subnet_groups, "DBSubnetGroups",
-                                                                 token="Marker")}
+        subnet_groups = {g["DBSubnetGroupName"].lower(): g for g in _all(rds.describe_db_subnet_groups, "DBSubnetGroups",
+                                                                         token="Marker")}
         public_members = {db["DBInstanceIdentifier"] for db in instances if db.get("PubliclyAccessible")}
+        zones = {db["DBInstanceIdentifier"]: db.get("AvailabilityZone") for db in instances}
         for cluster in clusters:
             if not cluster.get("Endpoint"):
                 continue
-            subnet_group = subnet_groups.get(cluster.get("DBSubnetGroup") or "", {})
+            subnet_group = subnet_groups.get((cluster.get("DBSubnetGroup") or "").lower(), {})
             members = [m["DBInstanceIdentifier"] for m in cluster.get("DBClusterMembers", [])]
+            writer = next((m["DBInstanceIdentifier"] for m in cluster.get("DBClusterMembers", [])
+                           if m.get("IsClusterWriter")), None)
             t = _Target(
                 kind="database",
                 ident=cluster["DBClusterIdentifier"],
@@ -191,7 +194,7 @@ class AwsSnapshot:
                 master_username=cluster.get("MasterUsername"),
                 extra_addresses=[a for a in [cluster.get("ReaderEndpoint")] if a],
             )
-            self._place(t, None)
+            self._place(t, zones.get(writer or ""))  # the writer answers the cluster endpoint
             self.targets.append(t)
 
     def _place(self, target: _Target, az: str | None) -> None:

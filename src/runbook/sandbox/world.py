@@ -146,6 +146,7 @@ def build(scenario: Scenario, clients: Any) -> World:
             rds.create_db_instance(
                 DBInstanceIdentifier=f"{db.id}-1", DBClusterIdentifier=db.id, Engine=db.engine,
                 DBInstanceClass=db.instance_class, PubliclyAccessible=db.publicly_accessible,
+                DBSubnetGroupName=db.subnet_group,  # AWS gives members the cluster's; moto needs telling
                 AvailabilityZone=scenario.subnet(db.subnets[0]).az,
             )
             world.endpoints[("database", db.id)] = (cluster["Endpoint"], int(cluster["Port"]))

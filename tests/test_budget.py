@@ -135,45 +135,47 @@ def test_service_models_are_parsed_into_plain_dicts(monkeypatch):
     assert "DescribeSecurityGroups" in model["operations"]
 
 
-def test_logs_are_read_page_by_page_up_to_a_limit_that_the_finding_admits(world):
-    from runbook.discovery import LOG_PAGE_SIZE, LOG_PAGES
+def test_logs_are_read_page_by_page_up_to_a_limit_and_then_the_newest_minutes(world):
+    from runbook.discovery import LOG_EVENTS, LOG_PAGE_SIZE
 
-    box = world("healthy")
+    box = world("field-report")  # no successful deployment yet: the whole last hour is read
+    box.faults.hang_deployments("nerava-backend")
     logs = box.client("logs")
     group = box.ids["log-group:nerava-backend/application"]
     logs.create_log_stream(logGroupName=group, logStreamName="chatty")
-    now = int(time.time() * 1000)
+    half_hour_ago = int(time.time() * 1000) - 1_800_000
 
-    def write(lines):
+    def write(lines, start):
         logs.put_log_events(logGroupName=group, logStreamName="chatty",
-                            logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(lines)])
+                            logEvents=[{"timestamp": start + i, "message": m} for i, m in enumerate(lines)])
 
-    filler = ["GET /api/orders 200"] * (LOG_PAGE_SIZE * 2)
-    write(filler + ["ModuleNotFoundError: No module named 'psycopg2'"])
+    write(["GET /api/orders 200"] * (LOG_PAGE_SIZE * 2) + ["ModuleNotFoundError: No module named 'psycopg2'"], half_hour_ago)
     report, _, aws = run(fix=False)
     found = step(report, "startup-logs").finding
-    assert found.status.value == "warn" and "ModuleNotFoundError" in found.evidence[0].observation
+    assert any("ModuleNotFoundError" in e.observation for e in found.evidence)
     assert aws.calls["logs:FilterLogEvents"] == 1 + 3  # the service group's one page, the application's three
-    assert "not read" not in found.summary
+    assert "logged more than one discovery reads" not in found.summary
 
-    now += 10_000
-    write(["GET /api/orders 200"] * (LOG_PAGE_SIZE * LOG_PAGES))
+    # Past the limit: the oldest LOG_EVENTS, then the last minutes, where the crash loop of now is.
+    write(["GET /api/orders 200"] * LOG_EVENTS, half_hour_ago + 60_000)
+    write(["exec format error"], int(time.time() * 1000))
     report, _, aws = run(fix=False)
     found = step(report, "startup-logs").finding
-    assert aws.calls["logs:FilterLogEvents"] == 1 + LOG_PAGES
-    assert f"newer events of {group} were not read" in found.summary, found.summary
+    assert aws.calls["logs:FilterLogEvents"] == 1 + LOG_EVENTS // LOG_PAGE_SIZE + 1
+    assert any("exec format error" in e.observation for e in found.evidence), found.evidence
+    assert f"{group} logged more than one discovery reads" in found.summary, found.summary
 
 
-def test_logs_from_before_the_last_successful_deployment_are_not_fetched(world):
+def test_logs_from_before_the_running_versions_deployment_are_not_fetched(world):
     box = world("healthy")
     ops = box.client("apprunner").list_operations(ServiceArn=box.ids["service:nerava-backend"])["OperationSummaryList"]
-    ended = int(next(op for op in ops if op["Status"] == "SUCCEEDED")["EndedAt"].timestamp() * 1000)
+    started = int(next(op for op in ops if op["Status"] == "SUCCEEDED")["StartedAt"].timestamp() * 1000)
     logs = box.client("logs")
     group = box.ids["log-group:nerava-backend/application"]
     logs.create_log_stream(logGroupName=group, logStreamName="old")
     logs.put_log_events(logGroupName=group, logStreamName="old",
-                        logEvents=[{"timestamp": ended - 60_000, "message": "ModuleNotFoundError: No module named 'x'"}])
+                        logEvents=[{"timestamp": started - 60_000, "message": "ModuleNotFoundError: No module named 'x'"}])
     report, _, _ = run(fix=False)
     found = step(report, "startup-logs").finding
-    # Filtered by startTime on the server, not read and then discarded.
-    assert found.status.value == "ok" and "older than the last successful deployment" not in found.summary, found.summary
+    # Filtered by startTime on the server: the line is older than the running version's deployment.
+    assert found.status.value == "ok", found.summary

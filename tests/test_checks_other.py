@@ -172,19 +172,6 @@ def test_startup_logs_link_lines_to_steps():
     assert startup_logs(topology(), {}).status is Status.OK
 
 
-def test_startup_logs_ignore_lines_older_than_the_last_successful_deployment():
-    from datetime import datetime, timezone
-
-    ended = datetime(2026, 11, 28, 22, 0, tzinfo=timezone.utc)
-    line = "redis.exceptions.ConnectionError: Error 110 connecting to h:6379. Connection timed out."
-    old = {"logGroupName": "g", "message": line, "timestamp": ended.timestamp() * 1000 - 1}
-    new = {**old, "timestamp": ended.timestamp() * 1000 + 1}
-    ops = [{"Id": "o", "Type": "START_DEPLOYMENT", "Status": "SUCCEEDED", "EndedAt": ended}]
-    finding = startup_logs(replace(topology(), operations=ops, log_events=[old]), {})
-    assert finding.status is Status.OK and "1 older than the last successful deployment" in finding.summary
-    assert startup_logs(replace(topology(), operations=ops, log_events=[old, new]), {}).status is Status.WARN
-
-
 def test_nacl_allow_must_cover_the_whole_peer_subnet():
     from runbook.checks.network import acl_verdict
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runbook.discovery import _database_target
+from runbook.discovery import _database_target, _is_aurora_cluster_endpoint, _running_since_ms
 
 CLUSTER = {
     "DBClusterIdentifier": "orders",
@@ -51,3 +51,53 @@ def test_a_cluster_endpoint_this_account_lacks_says_where_it_looked():
     url = "postgresql://u:p@gone.cluster-abc.us-east-1.rds.amazonaws.com/orders"
     target = _database_target("DATABASE_URL", url, [MEMBER], [CLUSTER], SUBNET_GROUPS)
     assert target.resource_id is None and target.source == "rds describe_db_clusters"
+
+
+def test_a_url_urlsplit_refuses_is_a_target_without_a_resource_not_a_crash():
+    target = _database_target("DATABASE_URL", "postgresql://u:pa[ss@orders.cluster-abc.us-east-1.rds.amazonaws.com/x",
+                              [MEMBER], [CLUSTER], SUBNET_GROUPS)
+    assert target.resource_id is None
+    assert _is_aurora_cluster_endpoint("postgresql://u:pa[ss@orders.cluster-abc.us-east-1.rds.amazonaws.com/x") is False
+
+
+@pytest.mark.parametrize("scheme, port", [("postgresql", 5432), ("postgresql+psycopg2", 5432), ("mysql", 3306),
+                                          ("mysql+pymysql", 3306), ("mariadb", 3306)])
+def test_the_default_port_follows_the_scheme(scheme, port):
+    assert _database_target("DATABASE_URL", f"{scheme}://u:p@db.example.com/x", [], [], []).port == port
+
+
+def test_the_running_version_started_with_the_newest_successful_operation():
+    from datetime import datetime, timezone
+
+    def at(minute):
+        return datetime(2026, 11, 28, 22, minute, tzinfo=timezone.utc)
+
+    ops = [  # newest first, as list_operations answers
+        {"Status": "FAILED", "StartedAt": at(50), "EndedAt": at(55)},
+        {"Status": "SUCCEEDED", "StartedAt": at(30), "EndedAt": at(40)},
+        {"Status": "SUCCEEDED", "StartedAt": at(10), "EndedAt": at(20)},
+    ]
+    assert _running_since_ms(ops) == at(30).timestamp() * 1000
+    assert _running_since_ms(ops[:1]) is None
+
+
+class EmptyPagesForever:
+    """FilterLogEvents as AWS documents it may answer: empty pages that still carry a nextToken.
+    (moto always fills its pages, so the sandbox cannot serve this.)"""
+
+    def __init__(self):
+        self.calls = []
+
+    def call(self, service, operation, **params):
+        self.calls.append(params)
+        return {"events": [], "nextToken": f"t{len(self.calls)}"}
+
+
+def test_empty_log_pages_with_a_token_stop_at_the_call_limit_and_read_the_tail():
+    from runbook.discovery import LOG_CALLS, _recent_log_events
+
+    aws = EmptyPagesForever()
+    events, unread = _recent_log_events(aws, "/aws/apprunner/x/y/application", since=0)
+    assert events == [] and unread == "/aws/apprunner/x/y/application"
+    assert len(aws.calls) == LOG_CALLS + 1 and "nextToken" not in aws.calls[-1]
+    assert aws.calls[-1]["startTime"] > 0  # the tail: the last minutes, not the window again

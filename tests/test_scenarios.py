@@ -139,6 +139,7 @@ def test_interlock_the_database_is_never_cut_off(world, tmp_path, engine):
     followed = step(plan, "env-endpoints").finding.evidence[0]
     expected = "rds describe_db_clusters" if engine.startswith("aurora") else "rds describe_db_instances"
     assert followed.source == expected and "-> database nerava-db " in followed.observation, followed
+    assert f"VPC {box.ids['vpc:main']})" in followed.observation, followed  # through its subnet group
     assert step(plan, "rds-ingress").finding.changes
     assert step(plan, "rds-public-ingress").held and step(plan, "rds-public-ingress").held_by == ("rds-ingress",)
 

@@ -35,7 +35,9 @@ DEFAULTS = {
 }
 ALTERNATE_HEALTH_PATHS = ("/v1/healthz", "/health", "/")
 LOG_PAGE_SIZE = 500
-LOG_PAGES = 4  # per log group and discovery: 2,000 events, oldest first
+LOG_EVENTS = 2000  # per log group and discovery, oldest first; then the last LOG_TAIL_SECONDS
+LOG_CALLS = 8
+LOG_TAIL_SECONDS = 300
 _DNS_ATTRIBUTES = {"enableDnsSupport": "EnableDnsSupport", "enableDnsHostnames": "EnableDnsHostnames"}  # request -> answer key
 
 # What every discovery reads, whichever steps a runbook has: the IAM policy's floor.
@@ -96,7 +98,7 @@ class Topology:
     route_tables: list[dict[str, Any]] = field(default_factory=list)
     network_acls: list[dict[str, Any]] = field(default_factory=list)
     log_events: list[dict[str, Any]] = field(default_factory=list)  # {logGroupName, message, timestamp}
-    logs_unread: tuple[str, ...] = ()  # log groups with more events than discovery reads
+    logs_unread: tuple[str, ...] = ()  # log groups read only in part: their oldest events and the last minutes
     probe: ProbeResult | None = None
     alternate_probes: list[ProbeResult] = field(default_factory=list)  # other paths, tried when the app 404s
     secrets: frozenset[str] = frozenset()
@@ -241,10 +243,10 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
 
     level = time.monotonic()
     jobs = _vpc_jobs(aws, known_vpcs)
-    # Logs wait for this round to start after the last successful deployment: older lines are
-    # about a version that no longer runs, and a chatty app's window is then pages shorter.
+    # Logs wait for this round to start where the running version's deployment did: older lines
+    # are about a version that no longer runs, and a chatty app's window is then pages shorter.
     since = int((time.time() - float(params["log_window_seconds"])) * 1000)
-    since = max(since, int(last_success_ms(got["operations"]) or 0))
+    since = max(since, int(_running_since_ms(got["operations"]) or 0))
     for suffix in ("service", "application"):
         group = f"/aws/apprunner/{service['ServiceName']}/{service['ServiceId']}/{suffix}"
         jobs[f"logs:{suffix}"] = lambda group=group: _recent_log_events(aws, group, since)
@@ -307,31 +309,49 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
 
 def _recent_log_events(aws: Aws, group: str, since: int) -> tuple[list[dict[str, Any]], str | None]:
     """A log group's events since `since` (epoch ms), oldest first, and the group's name if
-    LOG_PAGES pages did not reach the end. A group that does not exist (yet) is no events."""
+    reading stopped short of the end. A group that does not exist (yet) is no events.
+
+    Reading stops after LOG_EVENTS events or LOG_CALLS calls (AWS may answer a page partly
+    full, or empty, with a nextToken); the newest lines, those of a crash loop going on
+    now, are then read as well: one page from LOG_TAIL_SECONDS ago.
+    """
     from runbook.aws import ApiError
 
-    events: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"logGroupName": group, "startTime": since, "limit": LOG_PAGE_SIZE}
-    for _ in range(LOG_PAGES):
-        try:
-            page = aws.call("logs", "filter_log_events", **params)
-        except ApiError as exc:
-            if exc.code == "ResourceNotFoundException":
-                return [], None
-            raise
-        events += [{"logGroupName": group, "message": e.get("message", ""), "timestamp": e.get("timestamp")}
-                   for e in page.get("events", [])]
-        if not page.get("nextToken"):
-            return events, None
-        params["nextToken"] = page["nextToken"]
-    return events, group
+    def read(**params: Any) -> dict[str, Any]:
+        return aws.call("logs", "filter_log_events", logGroupName=group, limit=LOG_PAGE_SIZE, **params)
+
+    events: dict[str, dict[str, Any]] = {}  # eventId -> event, in the order read
+
+    def keep(page: dict[str, Any]) -> None:
+        for e in page.get("events", []):
+            key = e.get("eventId") or f"{e.get('logStreamName')}:{e.get('timestamp')}:{e.get('message')}"
+            events.setdefault(key, {"logGroupName": group, "message": e.get("message", ""), "timestamp": e.get("timestamp")})
+
+    try:
+        page = read(startTime=since)
+    except ApiError as exc:
+        if exc.code == "ResourceNotFoundException":
+            return [], None
+        raise
+    keep(page)
+    calls = 1
+    while page.get("nextToken"):
+        if len(events) >= LOG_EVENTS or calls >= LOG_CALLS:
+            tail = max(since, int((time.time() - LOG_TAIL_SECONDS) * 1000))
+            keep(read(startTime=tail))
+            return list(events.values()), group
+        page = read(startTime=since, nextToken=page["nextToken"])
+        keep(page)
+        calls += 1
+    return list(events.values()), None
 
 
-def last_success_ms(operations: list[dict[str, Any]]) -> float | None:
-    """Epoch milliseconds when the newest SUCCEEDED operation ended, if any (newest first, as listed)."""
+def _running_since_ms(operations: list[dict[str, Any]]) -> float | None:
+    """Epoch milliseconds when the deployment of the running version started: the newest
+    SUCCEEDED operation (operations are listed newest first)."""
     for op in operations:
-        if op.get("Status") == "SUCCEEDED" and hasattr(op.get("EndedAt"), "timestamp"):
-            return op["EndedAt"].timestamp() * 1000
+        if op.get("Status") == "SUCCEEDED" and hasattr(op.get("StartedAt"), "timestamp"):
+            return op["StartedAt"].timestamp() * 1000
     return None
 
 
@@ -379,7 +399,13 @@ def _concurrently(jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
         return {name: future.result() for name, future in futures.items()}
 
 
-def _parse(kind: str, env_var: str, url: str, default_port: int) -> Target:
+def _default_port(kind: str, scheme: str) -> int:
+    if kind == "cache":
+        return 6379
+    return 3306 if scheme.split("+")[0] in ("mysql", "mariadb") else 5432
+
+
+def _parse(kind: str, env_var: str, url: str) -> Target:
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -391,23 +417,24 @@ def _parse(kind: str, env_var: str, url: str, default_port: int) -> Target:
         url=redact_url(url),
         scheme=parts.scheme,
         host=(parts.hostname or "").lower(),
-        port=port or (default_port if parts.hostname else None),
+        port=port or (_default_port(kind, parts.scheme) if parts.hostname else None),
     )
 
 
 def _is_aurora_cluster_endpoint(url: str) -> bool:
     """Writer (.cluster-), reader (.cluster-ro-) and custom (.cluster-custom-) endpoints all say so."""
-    return ".cluster-" in (urlsplit(url).hostname or "").lower()
+    return ".cluster-" in _parse("database", "", url).host
 
 
 def _database_target(env_var: str, url: str, instances: list[dict[str, Any]], clusters: list[dict[str, Any]] = (),
                      subnet_groups: list[dict[str, Any]] = ()) -> Target:
-    target = _parse("database", env_var, url, 5432)
+    target = _parse("database", env_var, url)
     for cluster in clusters:
         addresses = [cluster.get("Endpoint"), cluster.get("ReaderEndpoint"), *cluster.get("CustomEndpoints", [])]
         if target.host not in (a.lower() for a in addresses if a):
             continue
-        group = next((g for g in subnet_groups if g.get("DBSubnetGroupName") == cluster.get("DBSubnetGroup")), {})
+        name = (cluster.get("DBSubnetGroup") or "").lower()  # AWS keeps DB subnet group names in lower case
+        group = next((g for g in subnet_groups if g.get("DBSubnetGroupName", "").lower() == name), {})
         members = {m["DBInstanceIdentifier"] for m in cluster.get("DBClusterMembers", [])}
         # Aurora keeps PubliclyAccessible on the member instances.
         public = bool(cluster.get("PubliclyAccessible")) or any(
@@ -442,7 +469,7 @@ def _database_target(env_var: str, url: str, instances: list[dict[str, Any]], cl
 
 
 def _cache_target(env_var: str, url: str, groups: list[dict[str, Any]], clusters: list[dict[str, Any]]) -> Target:
-    target = _parse("cache", env_var, url, 6379)
+    target = _parse("cache", env_var, url)
     by_id = {c["CacheClusterId"]: c for c in clusters}
     for group in groups:
         endpoints = [group.get("ConfigurationEndpoint") or {}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from runbook.discovery import Topology, last_success_ms
+from runbook.discovery import LOG_EVENTS, LOG_TAIL_SECONDS, Topology
 from runbook.model import Evidence, Finding, Status
 from runbook.registry import check
 
@@ -37,10 +37,8 @@ def startup_logs(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """
     evidence, implicated = [], {}
     seen: set[tuple[str, str]] = set()
-    # Lines older than the last successful deployment describe a version that no longer runs.
-    since = last_success_ms(topology.operations)
-    events = [e for e in topology.log_events if since is None or (e.get("timestamp") or 0) >= since]
-    older = len(topology.log_events) - len(events)
+    # Discovery reads only what the running version logged (since its deployment started).
+    events = topology.log_events
     for event in events:
         message = event["message"].strip()
         for pattern, meaning, step in SIGNATURES:
@@ -53,13 +51,13 @@ def startup_logs(topology: Topology, params: Mapping[str, Any]) -> Finding:
                 break
     unread = ""
     if topology.logs_unread:
-        unread = f"; newer events of {', '.join(topology.logs_unread)} were not read (page limit)"
+        unread = (f"; {', '.join(topology.logs_unread)} logged more than one discovery reads: "
+                  f"its oldest {LOG_EVENTS} events and its last {LOG_TAIL_SECONDS // 60} minutes were read, not what lies between")
     if not evidence:
         groups = sorted({e["logGroupName"] for e in topology.log_events})
-        skipped = f" ({older} older than the last successful deployment not counted)" if older else ""
         return Finding(
             Status.OK,
-            f"no known failure signature in {len(events)} recent events{skipped}{unread}",
+            f"no known failure signature in {len(events)} recent events{unread}",
             (Evidence("logs filter_log_events", ", ".join(groups) or "no events"),),
         )
     steps = ", ".join(f"{step} ({count})" for step, count in implicated.items())

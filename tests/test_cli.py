@@ -162,11 +162,15 @@ def test_saved_plan_applies_as_reviewed_and_a_stale_plan_is_refused(world, tmp_p
     assert operations == ["authorize_security_group_ingress", "revoke_security_group_ingress"]
     assert "S3cr3t" not in plan.read_text()
 
-    applied = cli("apply", str(plan), "--yes", "--format", "json", env=env)
-    assert applied.returncode in (0, 1), applied.stderr
+    applied = cli("apply", str(plan), "--yes", "--format", "json", "--timeout", "60", env=env)
     result = json.loads(applied.stdout)
     redis = next(s for s in result["steps"] if s["id"] == "redis-ingress")
     assert redis["status"] == "ok" and any(c["applied"] for c in redis["changes"])
+    # The CREATE_SERVICE of the field report failed meanwhile: its update_service was never reviewed.
+    assert applied.returncode == 1, applied.stderr
+    assert result["stopped"] == "applied a saved plan of 2 change(s); the plan holds nothing more to send; what remains needs a new plan"
+    status = next(s for s in result["steps"] if s["id"] == "service-status")
+    assert status["status"] == "fail" and not any(c["applied"] for c in status["changes"])
 
     # The same plan again: the world no longer calls for it.
     stale = cli("apply", str(plan), "--yes", env=env)

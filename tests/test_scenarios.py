@@ -161,3 +161,49 @@ def test_interlock_the_database_is_never_cut_off(world, tmp_path, engine):
     database = [e for e in box.history() if e.kind == "reachability" and e.data["label"] == "database"]
     assert database and all(e.data["reachable"] for e in database), [str(e) for e in database]
     assert len([e for e in box.history() if e.kind == "aws-call"]) >= 2
+
+
+def plan_and_apply(tmp_path):
+    """`fix --dry-run --plan-out`, the plan through JSON, then `apply --yes`, in-process."""
+    import json
+
+    from helpers import TEST_PACE, Recorder
+    from runbook.aws import Aws
+    from runbook.confirm import AssumeYes, NonInteractive
+    from runbook.engine import Engine, Options
+
+    loaded = rb.load("apprunner-vpc")
+    dry = Engine(Aws(read_only=True), loaded, "nerava-backend", confirmer=NonInteractive(), reporter=Recorder(),
+                 options=Options(dry_run=True))
+    plan = json.loads(json.dumps(dry.plan_document(dry.fix()), default=str))
+    aws, recorder = Aws(), Recorder()
+    engine = Engine(aws, loaded, "nerava-backend", confirmer=AssumeYes(), reporter=recorder,
+                    options=Options(timeout=60, **TEST_PACE))
+    return plan, engine.apply_plan(plan), recorder, aws
+
+
+def test_apply_sends_the_plan_then_waits_until_healthy(world, tmp_path):
+    box = world(write_variant(tmp_path, "redis-ingress"))
+    plan, report, recorder, aws = plan_and_apply(tmp_path)
+    assert [c["call"]["operation"] for c in plan["changes"]] == ["authorize_security_group_ingress"]
+    assert report.healthy and report.exit_code == 0, report.stopped
+    assert mutating_calls(aws) == {"ec2:AuthorizeSecurityGroupIngress": 1}
+    assert any(what == "health" and "3/3" in state for _, what, state in recorder.of("waiting"))
+    assert box.app_health("nerava-backend")[0]
+
+
+def test_apply_sends_nothing_the_plan_does_not_hold(world, tmp_path):
+    """The public rule's revoke was held (the connector's rule was missing) when the plan was made: `fix`
+    would revoke it next, a saved plan does not."""
+    doc = copy.deepcopy(HEALTHY)
+    doc["security_groups"]["db-sg"]["ingress"] = [{"protocol": "tcp", "port": 5432, "cidr": "0.0.0.0/0"}]
+    path = tmp_path / "held.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    world(str(path))
+    plan, report, _, aws = plan_and_apply(tmp_path)
+    assert [c["call"]["operation"] for c in plan["changes"]] == ["authorize_security_group_ingress"]
+    assert mutating_calls(aws) == {"ec2:AuthorizeSecurityGroupIngress": 1}
+    assert not report.healthy and report.exit_code == 1
+    public = step(report, "rds-public-ingress").finding
+    assert public.status.value == "fail" and [c.call.operation for c in public.changes] == ["revoke_security_group_ingress"]
+    assert report.stopped.startswith("applied a saved plan of 1 change(s); ")

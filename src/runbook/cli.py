@@ -272,21 +272,24 @@ def _emit(report: "Report", fmt: Format, output: Optional[Path]) -> None:
 def apply_plan(
     plan: Annotated[Path, typer.Argument(help="A plan saved by `runbook fix … --dry-run --plan-out FILE`.")],
     yes: YesOpt = False,
+    timeout: TimeoutOpt = 900.0,
     journal: JournalOpt = None,
     profile: ProfileOpt = None,
     format: FormatOpt = Format.text,
     output: OutputOpt = None,
 ) -> None:
-    """Apply a saved plan exactly as reviewed, after checking the world still matches it.
+    """Apply a saved plan exactly as reviewed, after checking the world still matches it,
+    then wait (like fix, up to --timeout) until the service is healthy. Nothing outside the
+    plan is sent.
 
-    Example: runbook apply plan.json --yes
+    Example: runbook apply plan.json --yes --timeout 1200
     """
     import json
 
     from runbook import runbook as rb
     from runbook.aws import Aws
     from runbook.confirm import NonInteractive
-    from runbook.engine import PLAN_FORMAT, Engine
+    from runbook.engine import PLAN_FORMAT, Engine, Options
     from runbook.journal import Journal
 
     try:
@@ -309,7 +312,8 @@ def apply_plan(
         raise UsageError("no terminal to confirm on: pass --yes to apply a saved plan")
     aws = Aws(doc.get("region"), profile)
     record = Journal(journal, runbook=loaded.name, service=doc["service"], region=aws.region)
-    engine = Engine(aws, loaded, doc["service"], confirmer=confirmer, reporter=ConsoleReporter(console), journal=record)
+    engine = Engine(aws, loaded, doc["service"], confirmer=confirmer, reporter=ConsoleReporter(console), journal=record,
+                    options=Options(timeout=timeout))
     report = engine.apply_plan(doc)
     _emit(report, format, output)
     raise typer.Exit(report.exit_code)

@@ -63,6 +63,7 @@ class Options:
     poll_initial: float = 1.0  # seconds before the first re-poll of a deployment; doubles from there
     poll_max: float = 3.0  # the backoff's cap; each poll adds up to poll_initial/2 of jitter
     only: frozenset[str] = frozenset()  # apply only these steps' changes (empty: all)
+    planned: frozenset[str] | None = None  # a saved plan's calls (masked keys): nothing else is sent
     skip: frozenset[str] = frozenset()  # never apply these steps' changes
 
 
@@ -255,6 +256,7 @@ class Engine:
                 if self._selected(r.step.id)
                 for c in r.finding.changes
                 if _key(c) not in sent and not c.recommendation
+                and (self.options.planned is None or self._masked_key(c) in self.options.planned)
             ]
             if self.options.dry_run:
                 return self._report(topology, results, started, "dry run: nothing applied")
@@ -271,6 +273,8 @@ class Engine:
                 report.exit_code = EXIT_TIMEOUT
                 return report
             if not acted:
+                if self.options.planned is not None:
+                    return self._report(topology, results, started, "the plan holds nothing more to send; what remains needs a new plan")
                 return self._report(topology, results, started, "nothing more can be done automatically")
 
     # -- saved plans ----------------------------------------------------------
@@ -302,34 +306,26 @@ class Engine:
         )
 
     def apply_plan(self, plan: dict[str, Any]) -> Report:
-        """Apply exactly the planned calls, after checking the world still calls for each of them."""
-        started = time.monotonic()
-        topology, results = self.snapshot()
-        self.reporter.evaluated(results, 1)
-        current = {
-            self._masked_key(c): (r, c) for r in results for c in r.finding.changes if not c.recommendation
-        }
-        planned, stale = [], []
+        """Apply exactly the planned calls, after checking the world still calls for each of them,
+        then wait like `fix` (bounded by the timeout) for the service to be healthy."""
+        _, results = self.snapshot()
+        current = {self._masked_key(c) for r in results for c in r.finding.changes if not c.recommendation}
+        keys, stale = set(), []
         for entry in plan.get("changes", []):
             key = json.dumps(entry["call"], sort_keys=True, default=str)
-            if key in current:
-                planned.append(current[key])
-            else:
+            keys.add(key)
+            if key not in current:
                 result = next((r for r in results if r.step.id == entry["step"]), None)
                 now = f"{result.finding.status.value}: {result.finding.summary}" if result else "no such step"
                 stale.append(f"{entry['step']} no longer proposes {entry['call']['operation']} (now {now})")
         if stale:
             raise PlanStale("the world changed since the plan; refusing it: " + "; ".join(stale))
-        applied_by_step: dict[str, list[AppliedChange]] = {}
-        applier = Applier(self.aws, self.confirmer, self.reporter, self.journal, self.scrubber)
-        for result, change in sorted(planned, key=lambda item: item[1].phase):
-            record = applier.apply(result.step.id, change, lambda r=result, c=change: self._drift(topology, r, c))
-            applied_by_step.setdefault(result.step.id, []).append(record)
-        topology, results = self.snapshot()
-        for result in results:
-            result.applied = applied_by_step.get(result.step.id, [])
-        self.reporter.evaluated(results, 2)
-        return self._report(topology, results, started, f"applied a saved plan of {len(planned)} change(s)")
+        # The fix loop keeps its order and interlocks (authorize, wait, revoke, redeploy, wait),
+        # restricted to the reviewed calls.
+        self.options = replace(self.options, planned=frozenset(keys))
+        report = self.fix()
+        report.stopped = f"applied a saved plan of {len(keys)} change(s); {report.stopped}"
+        return report
 
     def _masked_key(self, change: Change) -> str:
         return json.dumps(self.scrubber.data(change.call.as_dict()), sort_keys=True, default=str)

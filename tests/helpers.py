@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from runbook import runbook as rb
@@ -58,6 +59,10 @@ def run(runbook="apprunner-vpc", service="nerava-backend", *, fix=True, confirme
                     options=Options(timeout=timeout, dry_run=dry_run, **{**TEST_PACE, **options}))
     report = engine.fix() if fix else engine.check()
     return report, recorder, aws
+
+
+def journal_entries(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def step(report: Report, step_id: str):

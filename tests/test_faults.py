@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import boto3
 import pytest
 import yaml
 
-from helpers import mutating_calls, run, step
+from helpers import journal_entries, mutating_calls, run, step
 from runbook.aws import ApiError
 from runbook.errors import EXIT_AWS, EXIT_TIMEOUT, AwsError
 from test_scenarios import HEALTHY
@@ -24,10 +23,6 @@ def two_rules_missing(tmp_path) -> str:
     path = tmp_path / "two-rules-missing.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return str(path)
-
-
-def journal_entries(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_endpoint_down_between_two_applied_calls(world, tmp_path):

@@ -163,7 +163,7 @@ def test_interlock_the_database_is_never_cut_off(world, tmp_path, engine):
     assert len([e for e in box.history() if e.kind == "aws-call"]) >= 2
 
 
-def plan_and_apply(tmp_path):
+def plan_and_apply(timeout=60.0, journal_path=None):
     """`fix --dry-run --plan-out`, the plan through JSON, then `apply --yes`, in-process."""
     import json
 
@@ -171,20 +171,22 @@ def plan_and_apply(tmp_path):
     from runbook.aws import Aws
     from runbook.confirm import AssumeYes, NonInteractive
     from runbook.engine import Engine, Options
+    from runbook.journal import Journal
 
     loaded = rb.load("apprunner-vpc")
     dry = Engine(Aws(read_only=True), loaded, "nerava-backend", confirmer=NonInteractive(), reporter=Recorder(),
                  options=Options(dry_run=True))
     plan = json.loads(json.dumps(dry.plan_document(dry.fix()), default=str))
     aws, recorder = Aws(), Recorder()
-    engine = Engine(aws, loaded, "nerava-backend", confirmer=AssumeYes(), reporter=recorder,
-                    options=Options(timeout=60, **TEST_PACE))
+    journal = Journal(journal_path, runbook=loaded.name, service="nerava-backend", region=aws.region) if journal_path else None
+    engine = Engine(aws, loaded, "nerava-backend", confirmer=AssumeYes(), reporter=recorder, journal=journal,
+                    options=Options(timeout=timeout, **TEST_PACE))
     return plan, engine.apply_plan(plan), recorder, aws
 
 
 def test_apply_sends_the_plan_then_waits_until_healthy(world, tmp_path):
     box = world(write_variant(tmp_path, "redis-ingress"))
-    plan, report, recorder, aws = plan_and_apply(tmp_path)
+    plan, report, recorder, aws = plan_and_apply()
     assert [c["call"]["operation"] for c in plan["changes"]] == ["authorize_security_group_ingress"]
     assert report.healthy and report.exit_code == 0, report.stopped
     assert mutating_calls(aws) == {"ec2:AuthorizeSecurityGroupIngress": 1}
@@ -200,10 +202,47 @@ def test_apply_sends_nothing_the_plan_does_not_hold(world, tmp_path):
     path = tmp_path / "held.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     world(str(path))
-    plan, report, _, aws = plan_and_apply(tmp_path)
+    plan, report, _, aws = plan_and_apply()
     assert [c["call"]["operation"] for c in plan["changes"]] == ["authorize_security_group_ingress"]
+    assert plan["held"] == [{"step": "rds-public-ingress", "operation": "revoke_security_group_ingress",
+                             "description": plan["held"][0]["description"], "held_by": ["rds-ingress"]}]
     assert mutating_calls(aws) == {"ec2:AuthorizeSecurityGroupIngress": 1}
     assert not report.healthy and report.exit_code == 1
     public = step(report, "rds-public-ingress").finding
     assert public.status.value == "fail" and [c.call.operation for c in public.changes] == ["revoke_security_group_ingress"]
-    assert report.stopped.startswith("applied a saved plan of 1 change(s); ")
+    assert report.stopped == "sent 1 of the plan's 1 change(s); the plan holds nothing more to send; what remains needs a new plan"
+
+
+def test_apply_keeps_the_interlock_and_times_out_while_a_deployment_runs(world, tmp_path):
+    """The field report's plan: authorize 6379, revoke public 5432. Its CREATE_SERVICE never ends here:
+    apply authorizes, waits for the deployment like fix, never revokes, and exits 4 with a journal."""
+    from helpers import journal_entries
+    from runbook.errors import EXIT_TIMEOUT
+
+    box = world("field-report")
+    box.faults.hang_deployments("nerava-backend")
+    journal = tmp_path / "journal.jsonl"
+    plan, report, recorder, aws = plan_and_apply(timeout=2, journal_path=journal)
+    assert sorted(c["call"]["operation"] for c in plan["changes"]) == ["authorize_security_group_ingress",
+                                                                       "revoke_security_group_ingress"]
+    assert report.exit_code == EXIT_TIMEOUT and not report.healthy
+    assert mutating_calls(aws) == {"ec2:AuthorizeSecurityGroupIngress": 1}
+    assert any(what == "deployment" for _, what, _ in recorder.of("waiting"))
+    assert report.stopped.startswith("sent 1 of the plan's 2 change(s); timed out")
+    entries = journal_entries(journal)
+    assert [(e["event"], e.get("call", {}).get("operation")) for e in entries if e["event"] in ("call", "result")] == [
+        ("call", "authorize_security_group_ingress"), ("result", None)]
+
+
+def test_apply_resends_a_masked_secret_as_configured_and_only_once(world, tmp_path):
+    """The CREATE_FAILED rebuild resends the environment: the plan holds DATABASE_URL masked, the call
+    that goes out holds the real password (else the app could not log in), and it goes out once."""
+    import json
+
+    box = world(write_variant(tmp_path, "service-status"))
+    plan, report, _, aws = plan_and_apply()
+    assert [c["call"]["operation"] for c in plan["changes"]] == ["update_service"]
+    assert "S3cr3t" not in json.dumps(plan) and "***" in json.dumps(plan)
+    assert report.healthy and report.exit_code == 0, report.stopped
+    assert mutating_calls(aws) == {"apprunner:UpdateService": 1}
+    assert box.app_health("nerava-backend")[0]

@@ -234,7 +234,7 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
     try:
         report = engine.fix()
     except RunbookError:
-        if journal and journal.path.exists():
+        if journal and journal.written:
             console.print(f"journal of what was sent before the error: {journal.path} (run {journal.run_id}; see runbook history)")
         raise
     if plan_out:
@@ -243,6 +243,9 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
         plan = engine.plan_document(report)
         _write(plan_out, json.dumps(plan, indent=2, default=str) + "\n")
         console.print(f"plan of {len(plan['changes'])} change(s) saved to {plan_out}; apply it with: runbook apply {plan_out}")
+        if plan["held"]:
+            console.print(f"{len(plan['held'])} more wait for other steps and are not in it "
+                          f"({', '.join(h['step'] for h in plan['held'])}): plan again after applying this one")
     if journal and any(a for r in report.results for a in r.applied):
         console.print(f"journal: {journal.path} (run {journal.run_id})")
     return report
@@ -314,8 +317,15 @@ def apply_plan(
     record = Journal(journal, runbook=loaded.name, service=doc["service"], region=aws.region)
     engine = Engine(aws, loaded, doc["service"], confirmer=confirmer, reporter=ConsoleReporter(console), journal=record,
                     options=Options(timeout=timeout))
-    report = engine.apply_plan(doc)
+    try:
+        report = engine.apply_plan(doc)
+    except RunbookError:
+        if record.written:
+            console.print(f"journal of what was sent before the error: {record.path} (run {record.run_id}; see runbook history)")
+        raise
     _emit(report, format, output)
+    if any(a for r in report.results for a in r.applied):
+        console.print(f"journal: {record.path} (run {record.run_id})")
     raise typer.Exit(report.exit_code)
 
 

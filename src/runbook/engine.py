@@ -256,7 +256,7 @@ class Engine:
                 if self._selected(r.step.id)
                 for c in r.finding.changes
                 if _key(c) not in sent and not c.recommendation
-                and (self.options.planned is None or self._masked_key(c) in self.options.planned)
+                and (self.options.planned is None or self._masked_key(c) in self.options.planned - sent)
             ]
             if self.options.dry_run:
                 return self._report(topology, results, started, "dry run: nothing applied")
@@ -273,7 +273,7 @@ class Engine:
                 report.exit_code = EXIT_TIMEOUT
                 return report
             if not acted:
-                if self.options.planned is not None:
+                if self._unplanned(results):
                     return self._report(topology, results, started, "the plan holds nothing more to send; what remains needs a new plan")
                 return self._report(topology, results, started, "nothing more can be done automatically")
 
@@ -294,6 +294,14 @@ class Engine:
             for c in r.finding.changes
             if not c.recommendation
         ]
+        # Not applied by `apply`: they wait for other steps; a plan made after applying this one holds them.
+        held = [
+            {"step": r.step.id, "operation": c.call.operation, "description": c.description, "held_by": list(r.held_by)}
+            for r in report.results
+            if self._selected(r.step.id)
+            for c in r.held
+            if not c.recommendation
+        ]
         return self.scrubber.data(
             {
                 "format": PLAN_FORMAT,
@@ -302,6 +310,7 @@ class Engine:
                 "region": self.aws.region,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "changes": changes,
+                "held": held,
             }
         )
 
@@ -319,13 +328,24 @@ class Engine:
                 now = f"{result.finding.status.value}: {result.finding.summary}" if result else "no such step"
                 stale.append(f"{entry['step']} no longer proposes {entry['call']['operation']} (now {now})")
         if stale:
+            self.reporter.evaluated(results, 1)
             raise PlanStale("the world changed since the plan; refusing it: " + "; ".join(stale))
         # The fix loop keeps its order and interlocks (authorize, wait, revoke, redeploy, wait),
         # restricted to the reviewed calls.
         self.options = replace(self.options, planned=frozenset(keys))
         report = self.fix()
-        report.stopped = f"applied a saved plan of {len(keys)} change(s); {report.stopped}"
+        done = sum(1 for r in report.results for a in r.applied if a.applied)
+        report.stopped = f"sent {done} of the plan's {len(keys)} change(s); {report.stopped}"
         return report
+
+    def _unplanned(self, results: list[StepResult]) -> list[Change]:
+        """Under a saved plan: changes the world now calls for that the plan does not hold."""
+        if self.options.planned is None:
+            return []
+        return [
+            c for r in results if self._selected(r.step.id) for c in (*r.finding.changes, *r.held)
+            if not c.recommendation and self._masked_key(c) not in self.options.planned
+        ]
 
     def _masked_key(self, change: Change) -> str:
         return json.dumps(self.scrubber.data(change.call.as_dict()), sort_keys=True, default=str)
@@ -366,6 +386,8 @@ class Engine:
         for result, change in items:
             record = applier.apply(result.step.id, change, lambda: self._drift(topology, result, change))
             sent.add(_key(change))
+            if self.options.planned is not None:
+                sent.add(self._masked_key(change))  # a reviewed call is sent once, even if a secret in it changes
             any_declined |= record.declined
             applied_by_step.setdefault(result.step.id, []).append(record)
         if any_declined:

@@ -38,6 +38,7 @@ class Journal:
         self.scrubber = Scrubber()
         self.caller: dict[str, Any] | None = None
         self._seq = 0
+        self.written = False  # has this run recorded anything?
 
     def _write(self, entry: dict[str, Any]) -> None:
         line = json.dumps(self.scrubber.data({"run": self.run_id, "time": _now(), **entry}), default=str)
@@ -47,6 +48,7 @@ class Journal:
                 handle.write(line + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
+            self.written = True
         except OSError as exc:
             # No record, no change: a call is only sent after its entry is on disk.
             raise UsageError(f"cannot write the journal {self.path}: {exc.strerror or exc}; pass --journal PATH") from None

@@ -107,8 +107,13 @@ def is_healthy(results: list[StepResult]) -> bool:
     )
 
 
+def _call_key(call: dict[str, Any]) -> str:
+    """A call (as ApiCall.as_dict gives it, or as a saved plan holds it) as a comparable string."""
+    return json.dumps(call, sort_keys=True, default=str)
+
+
 def _key(change: Change) -> str:
-    return json.dumps(change.call.as_dict(), sort_keys=True, default=str)
+    return _call_key(change.call.as_dict())
 
 
 class Applier:
@@ -256,7 +261,7 @@ class Engine:
                 if self._selected(r.step.id)
                 for c in r.finding.changes
                 if _key(c) not in sent and not c.recommendation
-                and (self.options.planned is None or self._masked_key(c) in self.options.planned - sent)
+                and (self.options.planned is None or self._unsent_planned(c, sent))
             ]
             if self.options.dry_run:
                 return self._report(topology, results, started, "dry run: nothing applied")
@@ -321,7 +326,7 @@ class Engine:
         current = {self._masked_key(c) for r in results for c in r.finding.changes if not c.recommendation}
         keys, stale = set(), []
         for entry in plan.get("changes", []):
-            key = json.dumps(entry["call"], sort_keys=True, default=str)
+            key = _call_key(entry["call"])
             keys.add(key)
             if key not in current:
                 result = next((r for r in results if r.step.id == entry["step"]), None)
@@ -338,6 +343,10 @@ class Engine:
         report.stopped = f"sent {done} of the plan's {len(keys)} change(s); {report.stopped}"
         return report
 
+    def _unsent_planned(self, change: Change, sent: set[str]) -> bool:
+        masked = self._masked_key(change)
+        return masked in self.options.planned and masked not in sent
+
     def _unplanned(self, results: list[StepResult]) -> list[Change]:
         """Under a saved plan: changes the world now calls for that the plan does not hold."""
         if self.options.planned is None:
@@ -348,7 +357,7 @@ class Engine:
         ]
 
     def _masked_key(self, change: Change) -> str:
-        return json.dumps(self.scrubber.data(change.call.as_dict()), sort_keys=True, default=str)
+        return _call_key(self.scrubber.data(change.call.as_dict()))
 
     def _selected(self, step_id: str) -> bool:
         return (not self.options.only or step_id in self.options.only) and step_id not in self.options.skip

@@ -57,7 +57,8 @@ def test_a_url_urlsplit_refuses_is_a_target_without_a_resource_not_a_crash():
     target = _database_target("DATABASE_URL", "postgresql://u:pa[ss@orders.cluster-abc.us-east-1.rds.amazonaws.com/x",
                               [MEMBER], [CLUSTER], SUBNET_GROUPS)
     assert target.resource_id is None
-    assert _is_aurora_cluster_endpoint("postgresql://u:pa[ss@orders.cluster-abc.us-east-1.rds.amazonaws.com/x") is False
+    assert target.source == "rds describe_db_instances"  # no host could be read, so no cluster was looked for
+    assert _is_aurora_cluster_endpoint("orders.cluster-ro-abc.us-east-1.rds.amazonaws.com")
 
 
 @pytest.mark.parametrize("scheme, port", [("postgresql", 5432), ("postgresql+psycopg2", 5432), ("mysql", 3306),

@@ -129,6 +129,11 @@ class Topology:
         return [self.subnets[s]["CidrBlock"] for s in subnet_ids if s in self.subnets]
 
     @property
+    def found_targets(self) -> list[Target]:
+        """The targets whose URL led to a resource of this account."""
+        return [t for t in self.targets.values() if t.resource_id]
+
+    @property
     def connector_vpc_ids(self) -> set[str]:
         return {self.subnets[s]["VpcId"] for s in self.connector_subnet_ids if s in self.subnets}
 
@@ -202,7 +207,7 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         ]
     if db_url:
         jobs["db_instances"] = lambda: aws.paginate("rds", "describe_db_instances", "DBInstances")
-        if _is_aurora_cluster_endpoint(db_url):
+        if _is_aurora_cluster_endpoint(_parse("database", "", db_url).host):
             # A cluster names its subnet group only by name: read the groups in the same round.
             jobs["db_clusters"] = lambda: aws.paginate("rds", "describe_db_clusters", "DBClusters")
             jobs["db_subnet_groups"] = lambda: aws.paginate("rds", "describe_db_subnet_groups", "DBSubnetGroups")
@@ -421,9 +426,9 @@ def _parse(kind: str, env_var: str, url: str) -> Target:
     )
 
 
-def _is_aurora_cluster_endpoint(url: str) -> bool:
+def _is_aurora_cluster_endpoint(host: str) -> bool:
     """Writer (.cluster-), reader (.cluster-ro-) and custom (.cluster-custom-) endpoints all say so."""
-    return ".cluster-" in _parse("database", "", url).host
+    return ".cluster-" in host
 
 
 def _database_target(env_var: str, url: str, instances: list[dict[str, Any]], clusters: list[dict[str, Any]] = (),
@@ -464,7 +469,7 @@ def _database_target(env_var: str, url: str, instances: list[dict[str, Any]], cl
                 vpc_id=group.get("VpcId"),
                 source="rds describe_db_instances",
             )
-    searched = "rds describe_db_clusters" if _is_aurora_cluster_endpoint(url) else "rds describe_db_instances"
+    searched = "rds describe_db_clusters" if _is_aurora_cluster_endpoint(target.host) else "rds describe_db_instances"
     return _replace(target, source=searched)
 
 

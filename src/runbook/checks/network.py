@@ -12,10 +12,6 @@ from runbook.registry import check
 EPHEMERAL = (1024, 65535)
 
 
-def _targets(topology: Topology):
-    return [t for t in topology.targets.values() if t.resource_id]
-
-
 @check(
     "network.same-vpc",
     permissions=("ec2:DescribeSubnets", "rds:DescribeDBInstances", "elasticache:DescribeCacheSubnetGroups"),
@@ -33,7 +29,8 @@ def same_vpc(topology: Topology, params: Mapping[str, Any]) -> Finding:
     connector_subnets = topology.connector_subnet_ids
     evidence = [Evidence("ec2 describe_subnets", f"connector subnets {', '.join(connector_subnets)} are in {', '.join(sorted(connector_vpcs)) or '?'}")]
     problems = []
-    for target in _targets(topology):
+    targets = topology.found_targets
+    for target in targets:
         overlap = [s for s in connector_subnets if s in target.subnet_ids]
         evidence.append(
             Evidence(
@@ -44,7 +41,7 @@ def same_vpc(topology: Topology, params: Mapping[str, Any]) -> Finding:
         )
         if target.vpc_id and target.vpc_id not in connector_vpcs:
             problems.append(f"{target.kind} {target.resource_id} is in {target.vpc_id}, the connector in {', '.join(sorted(connector_vpcs))}")
-    if not _targets(topology):
+    if not targets:
         return Finding(Status.SKIPPED, "no database or cache found to compare with", tuple(evidence))
     if problems:
         return Finding(Status.FAIL, "; ".join(problems) + ": a connector reaches only its own VPC", tuple(evidence))
@@ -172,7 +169,7 @@ def nacl(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """
     if not topology.connector:
         return Finding(Status.SKIPPED, "the service has no VPC connector")
-    targets = _targets(topology)
+    targets = topology.found_targets
     if not targets:
         return Finding(Status.SKIPPED, "no database or cache found")
 

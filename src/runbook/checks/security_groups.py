@@ -302,7 +302,7 @@ def connector_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """
     if not topology.connector:
         return Finding(Status.SKIPPED, "the service has no VPC connector")
-    targets = [t for t in topology.targets.values() if t.resource_id]
+    targets = topology.found_targets
     if not targets:
         return Finding(Status.SKIPPED, "no database or cache found")
     evidence, changes, fine, blocked = [], [], [], []

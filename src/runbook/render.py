@@ -70,6 +70,8 @@ def to_document(report: Report) -> dict[str, Any]:
         ],
         "stats": report.stats,
     }
+    if report.run_id:  # fix and apply: where `history` and `undo` find this run
+        doc.update(run_id=report.run_id, journal=report.journal)
     return report.scrubber.data(doc)
 
 

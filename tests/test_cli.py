@@ -170,6 +170,7 @@ def test_saved_plan_applies_as_reviewed_and_a_stale_plan_is_refused(world, tmp_p
     assert applied.returncode == 1, applied.stderr
     assert result["stopped"] == "sent 2 of the plan's 2 change(s); the plan holds nothing more to send; what remains needs a new plan"
     assert f"journal: {tmp_path / 'state'}" in applied.stderr
+    assert result["journal"] == str(tmp_path / "state" / "runbook" / "journal.jsonl") and result["run_id"] in applied.stderr
     status = next(s for s in result["steps"] if s["id"] == "service-status")
     assert status["status"] == "fail" and not any(c["applied"] for c in status["changes"])
 

@@ -431,11 +431,14 @@ def undo(
     console = _console()
     pending = journal_mod.undoable(run, all_runs)
     undone_by = list(dict.fromkeys(journal_mod.undone_calls(run, all_runs).values()))
+    irreversible = [f"{c['call']['service']} {c['call']['operation']} (call {c['seq']})" for c in journal_mod.landed(run) if not c.get("inverse")]
+    if irreversible:
+        console.print(f"not undone, they have no inverse: {', '.join(irreversible)}", markup=False)
 
     def finish(doc_extra: dict, exit_code: int) -> None:
         if format is HistoryFormat.json:
             doc = {"undo": run_id, "service": run["service"], "region": run["region"], "already_undone_by": undone_by,
-                   "changes": [], "refused": [], "no_inverse": [], "run_id": None, "journal": None, **doc_extra, "exit_code": exit_code}
+                   "changes": [], "refused": [], "no_inverse": irreversible, "run_id": None, "journal": None, **doc_extra, "exit_code": exit_code}
             typer.echo(json.dumps(doc, indent=2, default=str))
         raise typer.Exit(exit_code)
 
@@ -464,7 +467,7 @@ def undo(
     console.print(f"{stopped}" + (f"; journal run {record.run_id}" if record.written else ""))
     finish({"run_id": record.run_id, "journal": str(record.path) if record.written else None, "outcome": outcome, "stopped": stopped,
             "changes": [render.change_dict(d.change, aws.region, d) for d in result.done],
-            "refused": result.refused, "no_inverse": result.no_inverse}, exit_code)
+            "refused": result.refused, "no_inverse": irreversible + result.no_inverse}, exit_code)
 
 
 def _warn_if_healthy(aws, run, pending, console) -> None:

@@ -248,7 +248,7 @@ def undone_calls(run: dict[str, Any], all_runs: list[dict[str, Any]]) -> dict[in
 
 
 def undoable(run: dict[str, Any], all_runs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Calls of a run that changed the world and are not undone yet, newest first: what undo reverses.
+    """Calls of a run that changed the world, have an undo, and are not undone yet, newest first: what undo reverses.
 
     "already in place", failed and unsent calls changed nothing and are left
     alone; a call with no recorded answer (or an "unknown" one) may or may not
@@ -256,8 +256,13 @@ def undoable(run: dict[str, Any], all_runs: list[dict[str, Any]] | None = None) 
     rule is already gone).
     """
     undone = undone_calls(run, all_runs or [])
+    return [c for c in landed(run) if c.get("inverse") and c["seq"] not in undone]
+
+
+def landed(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Calls of a run that may have changed the world, newest first."""
     calls = sorted(run["calls"].values(), key=lambda c: c["seq"], reverse=True)
-    return [c for c in calls if _landed(c["outcome"]) and c["seq"] not in undone]
+    return [c for c in calls if _landed(c["outcome"])]
 
 
 def _kind(outcome: str | None) -> str:

@@ -179,6 +179,29 @@ def test_a_full_disk_is_an_io_error_exit_5_and_nothing_is_sent(world, tmp_path):
     assert _ingress(box, box.ids["sg:default"]) == before
 
 
+def test_a_journal_that_fills_up_mid_run_stops_the_run_with_an_io_error_and_stays_whole(world, tmp_path):
+    """The file-size limit stands in for a disk that fills up after the first entries."""
+    import resource
+    import signal
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill, as ENOSPC would be
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2500, 2500))
+
+    box = world("field-report")
+    env = {**sandbox_env(box, tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    journal = tmp_path / "journal.jsonl"
+    result = subprocess.run([*RUNBOOK, "fix", "apprunner-vpc", "-s", "nerava-backend", "--yes", "--journal", str(journal),
+                             "--timeout", "30"], capture_output=True, text=True, env=env, preexec_fn=small_disk, timeout=120)
+    assert result.returncode == 5, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"runbook: error: I/O error writing the journal {journal}: File too large"
+    assert journal.stat().st_size > 0
+    history = cli("history", "--journal", str(journal), "--format", "json", env=env)
+    assert history.returncode == 0 and "skipped" not in history.stderr, history.stderr
+    (run,) = json.loads(history.stdout)["runs"]
+    assert run["outcome"] == "interrupted or crashed"
+
+
 def test_history_of_a_directory_is_one_line_exit_2_and_of_a_binary_file_skips_its_lines(tmp_path):
     result = cli("history", "--journal", str(tmp_path))
     assert result.returncode == 2 and "is a directory" in result.stderr

@@ -123,16 +123,24 @@ def append(path: Path, line: str) -> None:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE)
     except OSError as exc:
         raise os_error("the journal", path, exc) from None
+    size = None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         data = (line + "\n").encode("utf-8")
         info = os.fstat(fd)
-        if stat.S_ISREG(info.st_mode) and info.st_size and os.pread(fd, 1, info.st_size - 1) != b"\n":
-            data = b"\n" + data  # a crash mid-write left a torn line: keep this entry off it
+        if stat.S_ISREG(info.st_mode):
+            size = info.st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # a crash mid-write left a torn line: keep this entry off it
         while data:
             data = data[os.write(fd, data):]
         os.fsync(fd)
     except OSError as exc:
+        if size is not None:
+            try:  # a full disk took part of the line: take it back, so the journal stays whole lines
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
         raise os_error("the journal", path, exc) from None
     finally:
         os.close(fd)  # releases the lock

@@ -263,38 +263,6 @@ def test_ctrl_c_at_the_prompt_exits_130_with_a_complete_journal(world, tmp_path)
     assert calls == results
 
 
-def test_history_and_undo_restore_the_world_and_record_themselves(world, tmp_path):
-    import boto3
-
-    box = world("field-report")
-    env = sandbox_env(box, tmp_path)
-    journal = tmp_path / "journal.jsonl"
-    ec2 = boto3.client("ec2", endpoint_url=box.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-
-    def ingress():
-        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [box.ids["sg:default"]]}])["SecurityGroupRules"]
-        return sorted((r["FromPort"], r.get("CidrIpv4") or r.get("ReferencedGroupInfo", {}).get("GroupId")) for r in rules if not r["IsEgress"])
-
-    before = ingress()
-    fixed = cli("fix", "apprunner-vpc", "-s", "nerava-backend", "--yes", "--journal", str(journal), "--timeout", "60", env=env)
-    assert fixed.returncode == 0, fixed.stderr
-    assert ingress() != before
-
-    history = cli("history", "--journal", str(journal), env=env)
-    run_id = json.loads(journal.read_text().splitlines()[0])["run"]
-    assert run_id in history.stdout and "applied" in history.stdout
-
-    undone = cli("undo", run_id, "--yes", "--journal", str(journal), env=env)
-    assert undone.returncode == 0, undone.stderr
-    assert ingress() == before  # the 6379 rule revoked by its id, the public 5432 rule re-created with its full body
-    runs = {json.loads(line)["run"] for line in journal.read_text().splitlines()}
-    assert len(runs) == 2  # the undo journaled itself
-
-    nothing = cli("undo", "no-such-run", "--yes", "--journal", str(journal), env=env)
-    assert nothing.returncode == 2 and "no run 'no-such-run'" in nothing.stderr
-
-
 def test_demo_of_a_scenario_without_a_service_is_exit_2(tmp_path):
     bare = tmp_path / "bare.yaml"
     bare.write_text("name: bare\nregion: us-east-1\nvpcs: {main: {cidr: 10.0.0.0/16, subnets: {a: {cidr: 10.0.1.0/24, az: us-east-1a}}}}\n")

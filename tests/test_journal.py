@@ -79,14 +79,14 @@ def test_history_and_undo_survive_bad_lines_say_how_runs_ended_and_an_undo_is_no
     text = cli("history", env=env)
     header, row = text.stdout.splitlines()
     assert header.split("\t")[:7] == ["run", "started", "runbook", "service", "region", "caller", "outcome"]
-    assert row.startswith(run_id + "\t") and "\thealthy\t" in row
+    assert row.startswith(run_id + "\t") and "\thealthy\t" in row and "applied" in row
 
     undone = cli("undo", run_id, "--yes", "--format", "json", env=env)
     assert undone.returncode == 0, undone.stderr
     doc = json.loads(undone.stdout)
     assert doc["outcome"] == "undone" and doc["journal"] == str(journal) and doc["run_id"] != run_id
     assert doc["changes"] and all(c["applied"] for c in doc["changes"])
-    assert _ingress(box, box.ids["sg:default"]) == before
+    assert _ingress(box, box.ids["sg:default"]) == before  # the 6379 rule revoked by its id, the public 5432 rule re-created
     # warned before the first change was proposed: the service was healthy and the undo reopens what the run fixed
     warning = undone.stderr.index("nerava-backend is healthy now")
     assert warning < undone.stderr.index("proposes"), undone.stderr
@@ -106,6 +106,9 @@ def test_history_and_undo_survive_bad_lines_say_how_runs_ended_and_an_undo_is_no
                            if f'"run": "{run_id}"' in line and '"event": "end"' not in line))
     (crashed,) = json.loads(cli("history", "--journal", str(cut), "--format", "json", env=env).stdout)["runs"]
     assert crashed["outcome"] == "interrupted or crashed" and crashed["exit_code"] is None
+
+    nothing = cli("undo", "no-such-run", "--yes", env=env)
+    assert nothing.returncode == 2 and "no run 'no-such-run'" in nothing.stderr
 
 
 def _forged_journal(path: Path, box) -> None:
@@ -170,36 +173,42 @@ def test_a_symlink_at_the_journal_path_is_refused_before_anything_is_sent(world,
     assert _ingress(box, box.ids["sg:default"]) == before
 
 
-def test_a_full_disk_is_an_io_error_exit_5_and_nothing_is_sent(world, tmp_path):
-    box = world("field-report")
-    before = _ingress(box, box.ids["sg:default"])
-    result = cli("fix", "apprunner-vpc", "-s", "nerava-backend", "--yes", "--journal", "/dev/full", "--timeout", "30", env=sandbox_env(box, tmp_path))
-    assert result.returncode == 5, result.stderr
-    assert result.stderr.strip().splitlines()[-1] == "runbook: error: I/O error writing the journal /dev/full: No space left on device"
-    assert _ingress(box, box.ids["sg:default"]) == before
-
-
-def test_a_journal_that_fills_up_mid_run_stops_the_run_with_an_io_error_and_stays_whole(world, tmp_path):
-    """The file-size limit stands in for a disk that fills up after the first entries."""
+def _fix_on_a_small_disk(box, tmp_path, limit):
+    """A fix whose files may not grow past `limit` bytes: the file-size limit stands in for a disk that fills up."""
     import resource
     import signal
 
     def small_disk():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill, as ENOSPC would be
-        resource.setrlimit(resource.RLIMIT_FSIZE, (2500, 2500))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    box = world("field-report")
     env = {**sandbox_env(box, tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
     journal = tmp_path / "journal.jsonl"
     result = subprocess.run([*RUNBOOK, "fix", "apprunner-vpc", "-s", "nerava-backend", "--yes", "--journal", str(journal),
                              "--timeout", "30"], capture_output=True, text=True, env=env, preexec_fn=small_disk, timeout=120)
     assert result.returncode == 5, result.stderr
     assert result.stderr.strip().splitlines()[-1] == f"runbook: error: I/O error writing the journal {journal}: File too large"
+    return journal, env
+
+
+def test_a_journal_that_fills_up_mid_run_stops_the_run_with_an_io_error_and_stays_whole(world, tmp_path):
+    box = world("field-report")
+    journal, env = _fix_on_a_small_disk(box, tmp_path, 2500)  # room for the first entries only
     assert journal.stat().st_size > 0
+    assert journal.read_bytes().endswith(b"\n")  # the part of a line that fitted was taken back
     history = cli("history", "--journal", str(journal), "--format", "json", env=env)
     assert history.returncode == 0 and "skipped" not in history.stderr, history.stderr
     (run,) = json.loads(history.stdout)["runs"]
     assert run["outcome"] == "interrupted or crashed"
+
+
+def test_a_journal_path_that_is_not_a_file_is_refused():
+    from runbook.errors import UsageError
+
+    with pytest.raises(UsageError, match="is not a regular file"):
+        journal_mod.append(Path("/dev/null"), "{}")
+    result = cli("history", "--journal", "/dev/zero")  # reads would never end
+    assert result.returncode == 2 and "is not a regular file" in result.stderr, result.stderr
 
 
 def test_history_of_a_directory_is_one_line_exit_2_and_of_a_binary_file_skips_its_lines(tmp_path):
@@ -268,13 +277,26 @@ def test_a_saved_plan_pins_its_runbook(world, tmp_path):
     assert "changed since the plan was made" in edited.stderr and edited.stderr.strip().count("\n") == 0
     assert _ingress(box, box.ids["sg:default"]) == before
 
-    for broken, message in ((dict(doc, region=5), "region: not a string"), (dict(doc, format="runbook-plan/1"), "make a new plan")):
-        plan.write_text(json.dumps(broken))
-        result = cli("apply", str(plan), "--yes", env=env)
-        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    from runbook import plan as plan_file
+    from runbook.errors import UsageError
+
+    for broken, message in ((dict(doc, region=5), "region: not a string"), (dict(doc, format="runbook-plan/1"), "make a new plan"),
+                            ({k: v for k, v in doc.items() if k != "runbook_sha256"}, "runbook_sha256: missing")):
+        with pytest.raises(UsageError, match=message):
+            plan_file.validate(broken, "plan.json")
+    plan.write_text("[" * 100_000)
+    with pytest.raises(UsageError, match="cannot read it: nested too deeply"):
+        plan_file.load(plan)
 
 
 def test_the_demo_says_its_journal_is_temporary(tmp_path):
-    result = cli("demo", "--scenario", "healthy", "--yes", "--deploy-seconds", "0.2", env={**os.environ, "XDG_STATE_HOME": str(tmp_path)})
-    assert result.returncode == 0, result.stderr
-    assert "the demo's journal is temporary" in result.stderr and "deleted with the sandbox when the demo ends" in result.stderr
+    """Said first, before the sandbox starts (the demo is stopped there: the rest is the sandbox's to test)."""
+    demo = subprocess.Popen([*RUNBOOK, "demo", "--scenario", "healthy", "--yes"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "TMPDIR": str(tmp_path)})
+    try:
+        line = demo.stderr.readline()
+    finally:
+        demo.kill()
+        demo.wait(10)
+    assert line.startswith(f"the demo's journal is temporary: {tmp_path}/runbook-demo-"), line
+    assert line.rstrip().endswith("journal.jsonl is deleted with the sandbox when the demo ends"), line

@@ -1,7 +1,8 @@
 """The `runbook` command: the only place that prints or prompts.
 
 Exit codes: 0 healthy, 1 problems remain, 2 bad usage or invalid input,
-3 AWS or network error, 4 timed out waiting, 130 interrupted.
+3 AWS or network error, 4 timed out waiting, 5 local I/O error (the journal,
+a plan or a report could not be written), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -284,8 +285,8 @@ def _close_run(journal, report: "Report") -> None:
     declined = sum(1 for r in report.results for a in r.applied if a.declined)
     outcome = {0: "healthy", 4: "timeout"}.get(report.exit_code) or ("declined" if declined else "problems")
     journal.finish(outcome, report.exit_code, report.stopped, declined)
-    report.run_id = journal.run_id
-    report.journal = str(journal.path) if journal.written else None
+    if journal.written:
+        report.run_id, report.journal = journal.run_id, str(journal.path)
 
 
 def _emit(report: "Report", fmt: Format, output: Optional[Path]) -> None:
@@ -482,6 +483,8 @@ def _warn_if_healthy(aws, run, pending, console) -> None:
     try:
         loaded = rb.load(source)
         report = Engine(aws, loaded, run["service"], confirmer=NonInteractive(), reporter=_Silent()).check()
+    except Interrupted:
+        raise
     except RunbookError as exc:
         console.print(f"cannot tell whether {run['service']} is healthy now ({exc})", markup=False)
         return
@@ -562,20 +565,21 @@ def demo(
     loaded = load_scenario(scenario)
     if not loaded.services:
         raise UsageError(f"scenario {scenario}: services: the demo needs a service to fix")
-    console = _console()
-    with Sandbox(deploy_seconds=deploy_seconds) as box:
-        box.load(loaded)
-        os.environ.update(box.env)
-        service = loaded.services[0].name
-        console.print(f"sandbox {loaded.name} is up; fixing service {service}")
-        import tempfile
+    import tempfile
 
-        with tempfile.TemporaryDirectory() as tmp:
-            # The sandbox's world ends with the demo: its runs could not be undone later, so they stay out of history.
-            console.print(f"the demo's journal is temporary: {Path(tmp) / 'journal.jsonl'} is deleted with the sandbox when the demo ends")
+    console = _console()
+    with tempfile.TemporaryDirectory(prefix="runbook-demo-") as tmp:
+        # The sandbox's world ends with the demo: its runs could not be undone later, so they stay out of history.
+        journal = Path(tmp) / "journal.jsonl"
+        console.print(f"the demo's journal is temporary: {journal} is deleted with the sandbox when the demo ends")
+        with Sandbox(deploy_seconds=deploy_seconds) as box:
+            box.load(loaded)
+            os.environ.update(box.env)
+            service = loaded.services[0].name
+            console.print(f"sandbox {loaded.name} is up; fixing service {service}")
             report = run_fix(
                 "apprunner-vpc", service, yes=yes, dry_run=False, timeout=timeout,
-                journal_path=Path(tmp) / "journal.jsonl", region=None, profile=None,
+                journal_path=journal, region=None, profile=None,
             )
             _emit(report, format, None)
     raise typer.Exit(report.exit_code)

@@ -76,8 +76,8 @@ class Report:
     stopped: str  # why the run ended, in one line
     stats: dict[str, Any] = field(default_factory=dict)
     scrubber: Scrubber = field(default_factory=Scrubber)
-    run_id: str | None = None  # the journal's run, for `history` and `undo`
-    journal: str | None = None  # the journal's path, when this run recorded anything
+    run_id: str | None = None  # the journal's run and path, for `history` and `undo`, when it recorded anything
+    journal: str | None = None
 
 
 def evaluate(runbook: Runbook, topology: Topology) -> list[StepResult]:

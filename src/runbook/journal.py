@@ -120,18 +120,22 @@ def append(path: Path, line: str) -> None:
     if path.is_symlink():
         raise UsageError(f"the journal {path} is a symbolic link: refusing to follow it; pass --journal with a real file")
     try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE)
+        # O_NONBLOCK: a FIFO at the path must not hang the run (it is refused below, like any non-file).
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, PRIVATE_FILE)
     except OSError as exc:
         raise os_error("the journal", path, exc) from None
     size = None
     try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"the journal {path} is not a regular file; pass --journal with a journal file")
+        if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+            os.fchmod(fd, PRIVATE_FILE)  # a journal an older version left readable by others
         fcntl.flock(fd, fcntl.LOCK_EX)
         data = (line + "\n").encode("utf-8")
-        info = os.fstat(fd)
-        if stat.S_ISREG(info.st_mode):
-            size = info.st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                data = b"\n" + data  # a crash mid-write left a torn line: keep this entry off it
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # a crash mid-write left a torn line: keep this entry off it
         while data:
             data = data[os.write(fd, data):]
         os.fsync(fd)
@@ -158,8 +162,12 @@ def read(path: Path | None = None) -> Contents:
     path = path or default_path()
     if path.is_dir():
         raise UsageError(f"the journal {path} is a directory; pass --journal with a journal file")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"the journal {path} is not a regular file; pass --journal with a journal file")
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)  # no half line of an append in progress
+            raw = handle.read()
     except FileNotFoundError:
         return Contents()
     except OSError as exc:

@@ -70,8 +70,8 @@ def to_document(report: Report) -> dict[str, Any]:
         ],
         "stats": report.stats,
     }
-    if report.run_id:  # fix and apply: where `history` and `undo` find this run
-        doc.update(run_id=report.run_id, journal=report.journal)
+    # Where `history` and `undo` find this run; both null when it recorded nothing (check, a dry run, nothing to do).
+    doc.update(run_id=report.run_id, journal=report.journal)
     return report.scrubber.data(doc)
 
 

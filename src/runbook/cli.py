@@ -382,7 +382,8 @@ def history(
     rows = []
     for run in summaries:
         calls = ", ".join(f"{n} {kind}" for kind, n in run["counts"].items()) or "nothing sent"
-        outcome = run["outcome"] + (f", undone by {', '.join(run['undone_by'])}" if run["undone_by"] else "")
+        outcome = run["outcome"] + (f" (undo of {run['undoes']})" if run["undoes"] else "")
+        outcome += f", undone by {', '.join(run['undone_by'])}" if run["undone_by"] else ""
         rows.append(tuple(str(v) for v in (run["run"], run["time"][:19], run["runbook"], run["service"], run["region"],
                                            run["caller"] or "?", outcome, ", ".join(run["changed_steps"]) or "-", calls)))
     console = _console(stderr=False)
@@ -447,10 +448,11 @@ def undo(
         if undone_by:
             console.print(f"run {run_id} was already undone by {', '.join(undone_by)}; nothing to do", markup=False)
         else:
-            console.print(f"run {run_id} changed nothing that can be undone")
+            console.print(f"run {run_id} changed nothing that can be undone", markup=False)
         finish({}, 0)
     if undone_by:
-        console.print(f"run {run_id} was partly undone already by {', '.join(undone_by)}; undoing the {len(pending)} change(s) left")
+        console.print(f"run {run_id} was partly undone already by {', '.join(undone_by)}; undoing the {len(pending)} change(s) left",
+                      markup=False)
     confirmer = _confirmer(yes, console)
     aws = Aws(run["region"] or None, profile, read_only=isinstance(confirmer, NonInteractive))
     _warn_if_healthy(aws, run, pending, console)
@@ -465,7 +467,7 @@ def undo(
     outcome = "undone" if complete else ("declined" if declined else "problems")
     stopped = f"undid {undone} of {len(result.done)} change(s)" + (f"; refused {len(result.refused)} journal entr{'y' if len(result.refused) == 1 else 'ies'}" if result.refused else "")
     record.finish(outcome, exit_code, stopped, declined)
-    console.print(f"{stopped}" + (f"; journal run {record.run_id}" if record.written else ""))
+    console.print(stopped + (f"; journal run {record.run_id}" if record.written else ""))
     finish({"run_id": record.run_id, "journal": str(record.path) if record.written else None, "outcome": outcome, "stopped": stopped,
             "changes": [render.change_dict(d.change, aws.region, d) for d in result.done],
             "refused": result.refused, "no_inverse": irreversible + result.no_inverse}, exit_code)

@@ -215,7 +215,8 @@ def _well_formed(entry: Any) -> bool:
     if event == "result":
         return (_is_seq(entry.get("seq")) and isinstance(entry.get("outcome"), str)
                 and (entry.get("inverse") is None or _is_call(entry["inverse"])))
-    return isinstance(entry.get("outcome"), str) and _is_seq(entry.get("exit_code", 0)) and _is_seq(entry.get("declined", 0))
+    return (isinstance(entry.get("outcome"), str) and isinstance(entry.get("stopped", ""), str)
+            and _is_seq(entry.get("exit_code", 0)) and _is_seq(entry.get("declined", 0)))
 
 
 def runs(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

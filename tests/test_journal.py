@@ -300,3 +300,41 @@ def test_the_demo_says_its_journal_is_temporary(tmp_path):
         demo.wait(10)
     assert line.startswith(f"the demo's journal is temporary: {tmp_path}/runbook-demo-"), line
     assert line.rstrip().endswith("journal.jsonl is deleted with the sandbox when the demo ends"), line
+
+
+def test_every_fix_a_check_proposes_has_its_undo_accepted():
+    """The inverse table covers each change the checks send, as they record it: a new kind of fix
+    without an entry there would leave its runs impossible to undo."""
+    from dataclasses import replace
+
+    from runbook import inverses
+    from runbook.checks.apprunner import health_check_config, service_status
+    from runbook.checks.network import vpc_dns
+    from runbook.checks.security_groups import connector_egress, ingress_from_connector, no_public_ingress
+    from topologies import CONNECTOR_SG, DB_SG, VPC, rule, topology
+
+    base = topology()
+    config = {"Protocol": "HTTP", "Path": "/", "Interval": 5, "Timeout": 2, "HealthyThreshold": 1, "UnhealthyThreshold": 5}
+    findings = [
+        ingress_from_connector(base, {"target": "cache"}),
+        no_public_ingress(topology(db_rules=[rule(DB_SG, "sgr-0a1b2c3d4e5f60718", ports=(5432, 5432), cidr="0.0.0.0/0")]), {"target": "database"}),
+        no_public_ingress(topology(db_rules=[rule(DB_SG, "sgr-0a1b2c3d4e5f60719", ports=(5432, 5432), cidr6="::/0")]), {"target": "database"}),
+        connector_egress(topology(connector_rules=[rule(CONNECTOR_SG, "sgr-0e", egress=True, ports=(443, 443), cidr="0.0.0.0/0")]), {}),
+        vpc_dns(replace(base, vpcs={VPC: {"EnableDnsSupport": False, "EnableDnsHostnames": False}}), {}),
+        service_status(replace(base, service={**base.service, "Status": "PAUSED"}), {}),
+        health_check_config(replace(base, service={**base.service, "HealthCheckConfiguration": config}), {"health_path": "/healthz"}),
+    ]
+    changes = [c for f in findings for c in f.changes if not c.recommendation]
+    assert {c.call.operation for c in changes} == {"authorize_security_group_ingress", "revoke_security_group_ingress",
+                                                     "authorize_security_group_egress", "modify_vpc_attribute", "resume_service",
+                                                     "update_service"}
+    for change in changes:
+        assert inverses.undo_of(change.call.as_dict(), change.inverse.as_dict()) == change.inverse, change
+        if change.call.operation.startswith("authorize"):  # as the applier records it once AWS named the created rule
+            by_id = {"service": "ec2", "operation": change.inverse.operation,
+                     "params": {"GroupId": change.call.params["GroupId"], "SecurityGroupRuleIds": ["sgr-0123456789abcdef0"]}}
+            assert inverses.undo_of(change.call.as_dict(), by_id).as_dict() == by_id
+            with pytest.raises(inverses.Refused):  # more rules than the call could have created
+                inverses.undo_of(change.call.as_dict(), {**by_id, "params": {**by_id["params"], "SecurityGroupRuleIds": ["sgr-01", "sgr-02"]}})
+    rebuild = service_status(replace(base, service={**base.service, "Status": "CREATE_FAILED", "SourceConfiguration": {}}), {}).changes[0]
+    assert inverses.undo_of(rebuild.call.as_dict(), None) is None

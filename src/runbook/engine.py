@@ -25,7 +25,8 @@ from tenacity import (
     wait_random,
 )
 
-from runbook import inverses, plan, registry
+from runbook import inverses, registry
+from runbook import plan as saved_plan
 from runbook.aws import ApiError, Aws, EndpointUnreachable
 from runbook.confirm import Confirmer
 from runbook.discovery import Topology, discover, refresh
@@ -285,7 +286,7 @@ class Engine:
     # -- saved plans ----------------------------------------------------------
     def plan_document(self, report: Report) -> dict[str, Any]:
         """The exact calls a dry run proposes, secrets masked, to be applied later as reviewed."""
-        return plan.dump(report, self.runbook, self.aws.region, self._selected, self.scrubber)
+        return saved_plan.dump(report, self.runbook, self.aws.region, self._selected, self.scrubber)
 
     def apply_plan(self, plan: dict[str, Any]) -> Report:
         """Apply exactly the planned calls, after checking the world still calls for each of them,

@@ -120,8 +120,13 @@ def pinned_runbook(doc: dict[str, Any], label: str) -> "Runbook":
         raise UsageError(f"plan {label}: runbook: {path} is not an absolute path; make a new plan")
     if not path.is_file():
         raise UsageError(f"plan {label}: the runbook it was made with, {path}, no longer exists; make a new plan")
-    digest = runbook_digest(path)
-    if digest != doc["runbook_sha256"]:
-        raise UsageError(f"plan {label}: the runbook {path} changed since the plan was made "
-                         f"(sha256 {digest[:12]}…, the plan pinned {doc['runbook_sha256'][:12]}…); refusing it: make a new plan")
-    return rb.load(str(path))
+    def check() -> None:
+        digest = runbook_digest(path)
+        if digest != doc["runbook_sha256"]:
+            raise UsageError(f"plan {label}: the runbook {path} changed since the plan was made "
+                             f"(sha256 {digest[:12]}…, the plan pinned {doc['runbook_sha256'][:12]}…); refusing it: make a new plan")
+
+    check()
+    loaded = rb.load(str(path))
+    check()  # and it did not change while it was being read
+    return loaded

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import boto3
+import pexpect
 import pytest
 
 import subprocess
@@ -80,6 +81,16 @@ def test_history_and_undo_survive_bad_lines_say_how_runs_ended_and_an_undo_is_no
     header, row = text.stdout.splitlines()
     assert header.split("\t")[:7] == ["run", "started", "runbook", "service", "region", "caller", "outcome"]
     assert row.startswith(run_id + "\t") and "\thealthy\t" in row and "applied" in row
+
+    # At a terminal the warning comes before the first question; declining every change sends nothing.
+    child = pexpect.spawn(RUNBOOK[0], [*RUNBOOK[1:], "undo", run_id], env={**env, "TERM": "xterm"}, encoding="utf-8",
+                          timeout=60, dimensions=(50, 200))
+    child.expect("nerava-backend is healthy now; undoing run")
+    while child.expect(["Apply this change", pexpect.EOF]) == 0:
+        child.send("n")
+    child.close()
+    assert child.exitstatus == 1
+    assert _ingress(box, box.ids["sg:default"]) != before
 
     undone = cli("undo", run_id, "--yes", "--format", "json", env=env)
     assert undone.returncode == 0, undone.stderr

@@ -243,6 +243,25 @@ def test_a_torn_last_line_is_terminated_before_the_next_entry(tmp_path):
     assert contents.skipped == 1
 
 
+def test_entries_and_plans_nested_deeper_than_anything_written_are_refused_before_use(tmp_path):
+    """900 levels parse, but would overflow whatever recursed into them later (the scrubber, json.dumps)."""
+    from runbook import plan as plan_file
+    from runbook.errors import UsageError
+
+    deep: dict = {}
+    for _ in range(900):
+        deep = {"a": deep}
+    call = {"service": "ec2", "operation": "authorize_security_group_ingress", "params": deep}
+    path = tmp_path / "journal.jsonl"
+    path.write_text(json.dumps({"run": "r", "time": "t", "event": "call", "seq": 1, "step": "s", "call": call}) + "\n")
+    assert (journal_mod.read(path).entries, journal_mod.read(path).skipped) == ([], 1)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"format": plan_file.FORMAT, "runbook": "/r.yaml", "runbook_sha256": "0" * 64, "service": "s",
+                                "changes": [{"step": "s", "call": call}]}))
+    with pytest.raises(UsageError, match="nested too deeply"):
+        plan_file.load(plan)
+
+
 def test_appends_wait_for_the_lock(tmp_path):
     path = tmp_path / "journal.jsonl"
     path.write_text("")

@@ -14,6 +14,22 @@ PRIVATE_DIR = 0o700
 _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS}
 
 
+# Deeper than anything this tool writes: JSON nested further is refused before any code recurses into it.
+MAX_DEPTH = 64
+
+
+def too_deep(value, limit: int = MAX_DEPTH) -> bool:
+    """Is this parsed JSON nested more than `limit` levels? (iterative: the check itself cannot overflow)"""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
 def os_error(what: str, path: Path, exc: OSError) -> RunbookError:
     reason = exc.strerror or str(exc)
     if exc.errno in _DISK_ERRORS:

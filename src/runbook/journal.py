@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.errors import UsageError
-from runbook.files import PRIVATE_DIR, PRIVATE_FILE, os_error
+from runbook.files import PRIVATE_DIR, PRIVATE_FILE, os_error, too_deep
 from runbook.model import Change
 from runbook.secrets import Scrubber
 
@@ -181,7 +181,7 @@ def read(path: Path | None = None) -> Contents:
         except (UnicodeDecodeError, ValueError, RecursionError):
             contents.skipped += 1
             continue
-        if _well_formed(entry):
+        if not too_deep(entry) and _well_formed(entry):
             contents.entries.append(entry)
         else:
             contents.skipped += 1

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from runbook.errors import UsageError
-from runbook.files import write_private
+from runbook.files import too_deep, write_private
 
 if TYPE_CHECKING:
     from runbook.engine import Report
@@ -81,6 +81,8 @@ def load(path: Path) -> dict[str, Any]:
     except (OSError, ValueError, RecursionError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else ("nested too deeply" if isinstance(exc, RecursionError) else exc)
         raise UsageError(f"plan {path}: cannot read it: {reason}") from None
+    if too_deep(doc):
+        raise UsageError(f"plan {path}: cannot read it: nested too deeply")
     return validate(doc, str(path))
 
 

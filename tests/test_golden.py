@@ -93,4 +93,5 @@ def test_plan(world):
     plan = engine.plan_document(engine.fix())
     plan["runbook"] = Path(plan["runbook"]).name
     plan["created"] = "<time>"
+    plan["runbook_sha256"] = "<sha256 of the runbook file>"  # changes with every edit of the bundled runbook
     check_golden("field-report-plan.json", json.dumps(plan, indent=2) + "\n")

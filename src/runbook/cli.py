@@ -1,7 +1,8 @@
 """The `runbook` command: the only place that prints or prompts.
 
 Exit codes: 0 healthy, 1 problems remain, 2 bad usage or invalid input,
-3 AWS or network error, 4 timed out waiting, 130 interrupted.
+3 AWS or network error, 4 timed out waiting, 5 local I/O error (the journal,
+a plan or a report could not be written), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -221,7 +222,8 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
     confirmer = NonInteractive() if dry_run else _confirmer(yes, console)
     dry_run = dry_run or isinstance(confirmer, NonInteractive)
     aws = Aws(region, profile, read_only=dry_run)
-    journal = None if dry_run else Journal(journal_path, runbook=loaded.name, service=service, region=aws.region)
+    journal = None if dry_run else Journal(journal_path, runbook=loaded.name, service=service, region=aws.region,
+                                           runbook_file=str(Path(loaded.source).resolve()))
     engine = Engine(
         aws,
         loaded,
@@ -231,17 +233,15 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
         journal=journal,
         options=Options(timeout=timeout, dry_run=dry_run, only=frozenset(only), skip=frozenset(skip)),
     )
-    try:
+    with _journaled(journal, console):
         report = engine.fix()
-    except RunbookError:
-        if journal and journal.written:
-            console.print(f"journal of what was sent before the error: {journal.path} (run {journal.run_id}; see runbook history)")
-        raise
+    if journal:
+        _close_run(journal, report)
     if plan_out:
-        import json
+        from runbook import plan as plan_file
 
         plan = engine.plan_document(report)
-        _write(plan_out, json.dumps(plan, indent=2, default=str) + "\n")
+        plan_file.write(plan_out, plan)
         console.print(f"plan of {len(plan['changes'])} change(s) saved to {plan_out}; apply it with: runbook apply {plan_out}")
         if plan["held"]:
             console.print(f"{len(plan['held'])} more wait for other steps and are not in it "
@@ -252,10 +252,41 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
 
 
 def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    from runbook.files import write_private
+
+    write_private(path, text)
+
+
+class _journaled:
+    """Around a run that journals: if it ends by an error, an interrupt or a crash, the journal's
+    last entry for it says so (best effort: the disk may be what failed)."""
+
+    def __init__(self, journal, console):
+        self.journal, self.console = journal, console
+
+    def __enter__(self):
+        return self.journal
+
+    def __exit__(self, kind, exc, tb):
+        if exc is None or self.journal is None or not self.journal.written:
+            return False
+        interrupted = isinstance(exc, (Interrupted, KeyboardInterrupt))
+        try:
+            self.journal.finish("interrupted" if interrupted else "error", getattr(exc, "exit_code", 1), str(exc) or type(exc).__name__)
+        except RunbookError:
+            pass  # the error being raised says why
+        if isinstance(exc, RunbookError):
+            self.console.print(f"journal of what was sent before the error: {self.journal.path} (run {self.journal.run_id}; see runbook history)")
+        return False
+
+
+def _close_run(journal, report: "Report") -> None:
+    """The run's end entry, and the run id and journal path in the report."""
+    declined = sum(1 for r in report.results for a in r.applied if a.declined)
+    outcome = {0: "healthy", 4: "timeout"}.get(report.exit_code) or ("declined" if declined else "problems")
+    journal.finish(outcome, report.exit_code, report.stopped, declined)
+    if journal.written:
+        report.run_id, report.journal = journal.run_id, str(journal.path)
 
 
 def _emit(report: "Report", fmt: Format, output: Optional[Path]) -> None:
@@ -287,74 +318,80 @@ def apply_plan(
 
     Example: runbook apply plan.json --yes --timeout 1200
     """
-    import json
-
-    from runbook import runbook as rb
+    from runbook import plan as plan_file
     from runbook.aws import Aws
     from runbook.confirm import NonInteractive
-    from runbook.engine import PLAN_FORMAT, Engine, Options
+    from runbook.engine import Engine, Options
     from runbook.journal import Journal
 
-    try:
-        doc = json.loads(plan.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"plan {plan}: cannot read it: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT or not isinstance(doc.get("changes"), list):
-        raise UsageError(f"plan {plan}: not a runbook plan (expected format {PLAN_FORMAT})")
-    for key in ("runbook", "service"):
-        if not isinstance(doc.get(key), str):
-            raise UsageError(f"plan {plan}: {key}: missing or not a string")
-    for index, entry in enumerate(doc["changes"]):
-        if not (isinstance(entry, dict) and isinstance(entry.get("step"), str) and isinstance(entry.get("call"), dict)
-                and isinstance(entry["call"].get("operation"), str)):
-            raise UsageError(f"plan {plan}: changes[{index}]: needs step and call.operation")
-    loaded = rb.load(doc["runbook"])
+    doc = plan_file.load(plan)
+    loaded = plan_file.pinned_runbook(doc, str(plan))
     console = _console()
     confirmer = _confirmer(yes, console)
     if isinstance(confirmer, NonInteractive):
         raise UsageError("no terminal to confirm on: pass --yes to apply a saved plan")
     aws = Aws(doc.get("region"), profile)
-    record = Journal(journal, runbook=loaded.name, service=doc["service"], region=aws.region)
+    record = Journal(journal, runbook=loaded.name, service=doc["service"], region=aws.region, runbook_file=doc["runbook"])
     engine = Engine(aws, loaded, doc["service"], confirmer=confirmer, reporter=ConsoleReporter(console), journal=record,
                     options=Options(timeout=timeout))
-    try:
+    with _journaled(record, console):
         report = engine.apply_plan(doc)
-    except RunbookError:
-        if record.written:
-            console.print(f"journal of what was sent before the error: {record.path} (run {record.run_id}; see runbook history)")
-        raise
+    _close_run(record, report)
     _emit(report, format, output)
     if any(a for r in report.results for a in r.applied):
         console.print(f"journal: {record.path} (run {record.run_id})")
     raise typer.Exit(report.exit_code)
 
 
-@app.command()
-def history(journal: JournalOpt = None) -> None:
-    """List the runs recorded in the journal, newest last.
+class HistoryFormat(str, Enum):
+    text = "text"
+    json = "json"
 
-    Example: runbook history
+
+@app.command()
+def history(
+    journal: JournalOpt = None,
+    format: Annotated[HistoryFormat, typer.Option("--format", "-f", help="text (a table on a terminal, tab-separated lines otherwise) or json.")] = HistoryFormat.text,
+) -> None:
+    """List the runs recorded in the journal, newest last: how each ended, the steps it changed, its calls.
+
+    Examples:
+      runbook history
+      runbook history --format json
     """
+    import json
+
     from rich.table import Table
 
     from runbook import journal as journal_mod
 
-    runs = journal_mod.runs(journal_mod.read(journal))
-    if not runs:
-        typer.echo(f"no runs recorded in {journal or journal_mod.default_path()}")
+    path = journal or journal_mod.default_path()
+    contents = journal_mod.read(path)
+    runs = journal_mod.runs(contents.entries)
+    if contents.skipped:
+        typer.echo(f"runbook: skipped {contents.skipped} line(s) of {path} that are not journal entries", err=True)
+    summaries = [journal_mod.summary(run, runs) for run in runs]
+    if format is HistoryFormat.json:
+        doc = {"journal": str(path), "skipped_lines": contents.skipped, "runs": summaries}
+        typer.echo(json.dumps(doc, indent=2, default=str))
         return
+    if not runs:
+        typer.echo(f"no runs recorded in {path}")
+        return
+    header = ("run", "started", "runbook", "service", "region", "caller", "outcome", "changed", "calls")
     rows = []
-    for run in runs:
-        outcomes = [c["outcome"] or "no answer recorded" for c in run["calls"].values()]
-        summary = ", ".join(f"{outcomes.count(o)} {o}" for o in dict.fromkeys(outcomes)) or "nothing sent"
-        caller = (run.get("caller") or {}).get("Arn") or "?"
-        rows.append((run["run"], run["started"][:19], run["runbook"], run["service"], run["region"], caller, summary))
+    for run in summaries:
+        calls = ", ".join(f"{n} {kind}" for kind, n in run["counts"].items()) or "nothing sent"
+        outcome = run["outcome"] + (f" (undo of {run['undoes']})" if run["undoes"] else "")
+        outcome += f", undone by {', '.join(run['undone_by'])}" if run["undone_by"] else ""
+        rows.append(tuple(str(v) for v in (run["run"], run["time"][:19], run["runbook"], run["service"], run["region"],
+                                           run["caller"] or "?", outcome, ", ".join(run["changed_steps"]) or "-", calls)))
     console = _console(stderr=False)
-    if not console.is_terminal:  # scripts get one tab-separated line per run
-        for row in rows:
+    if not console.is_terminal:  # scripts get a header and one tab-separated line per run
+        for row in (header, *rows):
             typer.echo("\t".join(row))
         return
-    table = Table("run", "started", "runbook", "service", "region", "caller", "calls")
+    table = Table(*header)
     for row in rows:
         table.add_row(*row)
     console.print(table)
@@ -366,31 +403,107 @@ def undo(
     yes: YesOpt = False,
     journal: JournalOpt = None,
     profile: ProfileOpt = None,
+    format: Annotated[HistoryFormat, typer.Option("--format", "-f", help="text, or json: one document on stdout.")] = HistoryFormat.text,
 ) -> None:
     """Undo a run: apply the inverses of its changes, newest first, after confirmation. The undo is journaled too.
 
+    Each inverse is recomputed from the journaled call; an entry whose undo is not one runbook sends is refused.
+
     Example: runbook undo 20261128T223000Z-ab12cd --yes
     """
+    import json
+
     from runbook import journal as journal_mod
+    from runbook import render
     from runbook.aws import Aws
     from runbook.confirm import NonInteractive
     from runbook.engine import undo as undo_run
 
-    runs = {r["run"]: r for r in journal_mod.runs(journal_mod.read(journal))}
+    path = journal or journal_mod.default_path()
+    contents = journal_mod.read(path)
+    if contents.skipped:
+        typer.echo(f"runbook: skipped {contents.skipped} line(s) of {path} that are not journal entries", err=True)
+    all_runs = journal_mod.runs(contents.entries)
+    runs = {r["run"]: r for r in all_runs}
     if run_id not in runs:
         raise UsageError(f"no run {run_id!r} in the journal; see `runbook history`")
     run = runs[run_id]
+    if run["undoes"]:
+        raise UsageError(f"run {run_id} is the undo of run {run['undoes']}: an undo is not undone; run `runbook fix` to apply what is needed again")
     console = _console()
+    pending = journal_mod.undoable(run, all_runs)
+    undone_by = list(dict.fromkeys(journal_mod.undone_calls(run, all_runs).values()))
+    irreversible = [f"{c['call']['service']} {c['call']['operation']} (call {c['seq']})" for c in journal_mod.landed(run) if not c.get("inverse")]
+    if irreversible:
+        console.print(f"not undone, they have no inverse: {', '.join(irreversible)}", markup=False)
+
+    def finish(doc_extra: dict, exit_code: int) -> None:
+        if format is HistoryFormat.json:
+            doc = {"undo": run_id, "service": run["service"], "region": run["region"], "already_undone_by": undone_by,
+                   "changes": [], "refused": [], "no_inverse": irreversible, "run_id": None, "journal": None, **doc_extra, "exit_code": exit_code}
+            typer.echo(json.dumps(doc, indent=2, default=str))
+        raise typer.Exit(exit_code)
+
+    if not pending:
+        if undone_by:
+            console.print(f"run {run_id} was already undone by {', '.join(undone_by)}; nothing to do", markup=False)
+        else:
+            console.print(f"run {run_id} changed nothing that can be undone", markup=False)
+        finish({}, 0)
+    if undone_by:
+        console.print(f"run {run_id} was partly undone already by {', '.join(undone_by)}; undoing the {len(pending)} change(s) left",
+                      markup=False)
     confirmer = _confirmer(yes, console)
     aws = Aws(run["region"] or None, profile, read_only=isinstance(confirmer, NonInteractive))
-    record = journal_mod.Journal(journal, runbook=f"undo {run_id}", service=run["service"], region=aws.region)
-    done = undo_run(aws, run, confirmer=confirmer, reporter=ConsoleReporter(console), journal=record)
-    if not done:
-        console.print(f"run {run_id} changed nothing that can be undone")
-        raise typer.Exit(0)
-    undone = sum(1 for d in done if d.applied)
-    console.print(f"undid {undone} of {len(done)} change(s); journal run {record.run_id}")
-    raise typer.Exit(0 if undone == len(done) else 1)
+    _warn_if_healthy(aws, run, pending, console)
+    record = journal_mod.Journal(journal, runbook=run["runbook"], service=run["service"], region=aws.region,
+                                 runbook_file=run["runbook_file"], undoes=run_id)
+    with _journaled(record, console):
+        result = undo_run(aws, pending, confirmer=confirmer, reporter=ConsoleReporter(console), journal=record)
+    undone = sum(1 for d in result.done if d.applied)
+    complete = undone == len(result.done) and not result.refused
+    declined = sum(1 for d in result.done if d.declined)
+    exit_code = 0 if complete else 1
+    outcome = "undone" if complete else ("declined" if declined else "problems")
+    stopped = f"undid {undone} of {len(result.done)} change(s)" + (f"; refused {len(result.refused)} journal entr{'y' if len(result.refused) == 1 else 'ies'}" if result.refused else "")
+    record.finish(outcome, exit_code, stopped, declined)
+    console.print(stopped + (f"; journal run {record.run_id}" if record.written else ""))
+    finish({"run_id": record.run_id, "journal": str(record.path) if record.written else None, "outcome": outcome, "stopped": stopped,
+            "changes": [render.change_dict(d.change, aws.region, d) for d in result.done],
+            "refused": result.refused, "no_inverse": irreversible + result.no_inverse}, exit_code)
+
+
+def _warn_if_healthy(aws, run, pending, console) -> None:
+    """Before asking: if the service is healthy now, undoing puts back what its steps failed on."""
+    from rich.markup import escape
+
+    from runbook import runbook as rb
+    from runbook.confirm import NonInteractive
+    from runbook.engine import Engine
+
+    source = run.get("runbook_file") or run["runbook"]
+    try:
+        loaded = rb.load(source)
+        report = Engine(aws, loaded, run["service"], confirmer=NonInteractive(), reporter=_Silent()).check()
+    except Interrupted:
+        raise
+    except RunbookError as exc:
+        console.print(f"cannot tell whether {run['service']} is healthy now ({exc})", markup=False)
+        return
+    if report.healthy:
+        steps = ", ".join(dict.fromkeys(c["step"] for c in pending))
+        console.print(f"[bold yellow]warning:[/bold yellow] {escape(run['service'])} is healthy now; undoing run {escape(run['run'])} "
+                      f"puts back the state that failed {escape(steps)} before that run")
+
+
+class _Silent:
+    """A reporter for a read-only look that prints nothing."""
+
+    def evaluated(self, results, round_no): ...
+    def proposing(self, step_id, change): ...
+    def applied(self, step_id, applied): ...
+    def waiting(self, what, state, elapsed, budget): ...
+    def note(self, message): ...
 
 
 # -- the sandbox ----------------------------------------------------------------
@@ -454,18 +567,21 @@ def demo(
     loaded = load_scenario(scenario)
     if not loaded.services:
         raise UsageError(f"scenario {scenario}: services: the demo needs a service to fix")
-    console = _console()
-    with Sandbox(deploy_seconds=deploy_seconds) as box:
-        box.load(loaded)
-        os.environ.update(box.env)
-        service = loaded.services[0].name
-        console.print(f"sandbox {loaded.name} is up; fixing service {service}")
-        import tempfile
+    import tempfile
 
-        with tempfile.TemporaryDirectory() as tmp:
+    console = _console()
+    with tempfile.TemporaryDirectory(prefix="runbook-demo-") as tmp:
+        # The sandbox's world ends with the demo: its runs could not be undone later, so they stay out of history.
+        journal = Path(tmp) / "journal.jsonl"
+        console.print(f"the demo's journal is temporary: {journal} is deleted with the sandbox when the demo ends")
+        with Sandbox(deploy_seconds=deploy_seconds) as box:
+            box.load(loaded)
+            os.environ.update(box.env)
+            service = loaded.services[0].name
+            console.print(f"sandbox {loaded.name} is up; fixing service {service}")
             report = run_fix(
                 "apprunner-vpc", service, yes=yes, dry_run=False, timeout=timeout,
-                journal_path=Path(tmp) / "journal.jsonl", region=None, profile=None,
+                journal_path=journal, region=None, profile=None,
             )
             _emit(report, format, None)
     raise typer.Exit(report.exit_code)

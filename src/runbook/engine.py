@@ -25,7 +25,8 @@ from tenacity import (
     wait_random,
 )
 
-from runbook import registry
+from runbook import inverses, registry
+from runbook import plan as saved_plan
 from runbook.aws import ApiError, Aws, EndpointUnreachable
 from runbook.confirm import Confirmer
 from runbook.discovery import Topology, discover, refresh
@@ -34,8 +35,6 @@ from runbook.journal import Journal
 from runbook.model import ApiCall, AppliedChange, Change, Finding, Phase, Runbook, Status, StepResult
 from runbook.probe import probe, service_url
 from runbook.secrets import Scrubber
-
-PLAN_FORMAT = "runbook-plan/1"
 
 # Outcomes AWS reports as errors that mean the world is already as we want it.
 _ALREADY_DONE = {
@@ -78,6 +77,8 @@ class Report:
     stopped: str  # why the run ended, in one line
     stats: dict[str, Any] = field(default_factory=dict)
     scrubber: Scrubber = field(default_factory=Scrubber)
+    run_id: str | None = None  # the journal's run and path, for `history` and `undo`, when it recorded anything
+    journal: str | None = None
 
 
 def evaluate(runbook: Runbook, topology: Topology) -> list[StepResult]:
@@ -285,39 +286,7 @@ class Engine:
     # -- saved plans ----------------------------------------------------------
     def plan_document(self, report: Report) -> dict[str, Any]:
         """The exact calls a dry run proposes, secrets masked, to be applied later as reviewed."""
-        changes = [
-            {
-                "step": r.step.id,
-                "description": c.description,
-                "phase": c.phase.name.lower(),
-                "call": c.call.as_dict(),
-                "cli": c.call.cli(self.aws.region),
-                "inverse": c.inverse.as_dict() if c.inverse else None,
-            }
-            for r in report.results
-            if self._selected(r.step.id)
-            for c in r.finding.changes
-            if not c.recommendation
-        ]
-        # Not applied by `apply`: they wait for other steps; a plan made after applying this one holds them.
-        held = [
-            {"step": r.step.id, "operation": c.call.operation, "description": c.description, "held_by": list(r.held_by)}
-            for r in report.results
-            if self._selected(r.step.id)
-            for c in r.held
-            if not c.recommendation
-        ]
-        return self.scrubber.data(
-            {
-                "format": PLAN_FORMAT,
-                "runbook": self.runbook.source,
-                "service": report.service,
-                "region": self.aws.region,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "changes": changes,
-                "held": held,
-            }
-        )
+        return saved_plan.dump(report, self.runbook, self.aws.region, self._selected, self.scrubber)
 
     def apply_plan(self, plan: dict[str, Any]) -> Report:
         """Apply exactly the planned calls, after checking the world still calls for each of them,
@@ -530,29 +499,44 @@ class Engine:
         )
 
 
-def undo(aws: Aws, run: dict[str, Any], *, confirmer: Confirmer, reporter: Reporter, journal: Journal | None) -> list[AppliedChange]:
-    """Apply the inverses of a journaled run, newest first, each confirmed and journaled like any change."""
-    from runbook import journal as journal_mod
+@dataclass
+class UndoResult:
+    done: list[AppliedChange] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # journal entries whose undo this tool would not send
+    no_inverse: list[str] = field(default_factory=list)  # calls that have no undo (a redeploy)
 
+
+def undo(aws: Aws, calls: list[dict[str, Any]], *, confirmer: Confirmer, reporter: Reporter, journal: Journal | None) -> UndoResult:
+    """Apply the inverses of a run's journaled calls (newest first), each recomputed from the call,
+    confirmed and journaled like any change. An entry whose undo this tool would not send is refused."""
     applier = Applier(aws, confirmer, reporter, journal, Scrubber())
-    done: list[AppliedChange] = []
-    for entry in journal_mod.undoable(run):
-        inverse = entry.get("inverse")
-        if not inverse:
-            reporter.note(f"cannot undo {entry['call']['operation']} (call {entry['seq']}): it has no inverse")
+    result = UndoResult()
+    for entry in calls:
+        what = f"{entry['call']['service']} {entry['call']['operation']} (call {entry['seq']})"
+        try:
+            inverse = inverses.undo_of(entry["call"], entry.get("inverse"))
+        except inverses.Refused as exc:
+            reporter.note(f"refusing to undo {what}: {exc}")
+            result.refused.append(f"{what}: {exc}")
+            continue
+        if inverse is None:
+            reporter.note(f"cannot undo {what}: it has no inverse")
+            result.no_inverse.append(what)
             continue
         change = Change(
-            ApiCall(inverse["service"], inverse["operation"], inverse["params"]),
-            f"undo {entry['description']}",
+            inverse,
+            f"undo {entry.get('description') or entry['call']['operation']}",
             Phase.AUTHORIZE,
             inverse=ApiCall(entry["call"]["service"], entry["call"]["operation"], entry["call"]["params"]),
         )
+        if journal:
+            journal.undoing = entry["seq"]
         try:
-            done.append(applier.apply(entry.get("step", "undo"), change))
+            result.done.append(applier.apply(entry.get("step", "undo"), change))
         except ApiError as exc:  # journaled by the applier; the other inverses are still worth trying
-            reporter.note(f"could not undo {entry['call']['operation']} (call {entry['seq']}): {exc}")
-            done.append(AppliedChange(change, False, f"failed: {exc.code}"))
-    return done
+            reporter.note(f"could not undo {what}: {exc}")
+            result.done.append(AppliedChange(change, False, f"failed: {exc.code}"))
+    return result
 
 
 class PlanStale(RunbookError):

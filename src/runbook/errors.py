@@ -13,6 +13,7 @@ EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 EXIT_AWS = 3
 EXIT_TIMEOUT = 4
+EXIT_LOCAL_IO = 5
 EXIT_INTERRUPTED = 130
 
 
@@ -30,6 +31,12 @@ class AwsError(RunbookError):
     """AWS refused or could not be reached: credentials, access, endpoint."""
 
     exit_code = EXIT_AWS
+
+
+class LocalIOError(RunbookError):
+    """The local disk failed us: the journal, a plan or a report could not be written (disk full, I/O error)."""
+
+    exit_code = EXIT_LOCAL_IO
 
 
 class Interrupted(RunbookError):

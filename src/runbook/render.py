@@ -70,6 +70,8 @@ def to_document(report: Report) -> dict[str, Any]:
         ],
         "stats": report.stats,
     }
+    # Where `history` and `undo` find this run; both null when it recorded nothing (check, a dry run, nothing to do).
+    doc.update(run_id=report.run_id, journal=report.journal)
     return report.scrubber.data(doc)
 
 

@@ -33,7 +33,7 @@ from runbook.errors import EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_TIMEOUT, RunbookErr
 from runbook.journal import Journal
 from runbook.model import ApiCall, AppliedChange, Change, Finding, Phase, Runbook, Status, StepResult
 from runbook.probe import probe, service_url
-from runbook.secrets import Scrubber
+from runbook.secrets import Scrubber, ScrubbingReporter
 
 PLAN_FORMAT = "runbook-plan/1"
 
@@ -137,12 +137,7 @@ class Applier:
 
     def _display(self, change: Change) -> Change:
         """A copy safe to show: secrets in the parameters masked (the real call keeps them)."""
-        mask = self.scrubber.data
-        return replace(
-            change,
-            call=replace(change.call, params=mask(dict(change.call.params))),
-            inverse=replace(change.inverse, params=mask(dict(change.inverse.params))) if change.inverse else None,
-        )
+        return self.scrubber.view(change)
 
     def _send(self, step_id: str, change: Change) -> AppliedChange:
         if self.journal and self.journal.caller is None:
@@ -202,7 +197,7 @@ class Engine:
         self.runbook = runbook
         self.service_ref = service_ref
         self.confirmer = confirmer
-        self.reporter = reporter
+        self.reporter = ScrubbingReporter(reporter, lambda: self.scrubber)
         self.journal = journal
         self.options = options or Options()
         self.probes = 0
@@ -212,7 +207,7 @@ class Engine:
     def snapshot(self) -> tuple[Topology, list[StepResult]]:
         topology = discover(self.aws, self.service_ref, dict(self.runbook.params))
         self.probes += 1 if topology.probe else 0
-        self.scrubber = Scrubber(set(self.scrubber.secrets) | set(topology.secrets))
+        self.scrubber = self.scrubber.extended(topology.secrets, shown_env={t.env_var for t in topology.targets.values()})
         if self.journal:
             self.journal.scrubber = self.scrubber
         return topology, evaluate(self.runbook, topology)
@@ -291,7 +286,7 @@ class Engine:
                 "description": c.description,
                 "phase": c.phase.name.lower(),
                 "call": c.call.as_dict(),
-                "cli": c.call.cli(self.aws.region),
+                "cli": self.scrubber.call(c.call).cli(self.aws.region),
                 "inverse": c.inverse.as_dict() if c.inverse else None,
             }
             for r in report.results
@@ -502,8 +497,8 @@ class Engine:
         def poll() -> tuple[bool, str]:
             result = probe(url)
             self.probes += 1
-            streak["n"] = streak["n"] + 1 if result.status == 200 else 0
-            shown = f"HTTP {result.status}" if result.status else (result.error or "no answer")
+            streak["n"] = streak["n"] + 1 if result.healthy else 0
+            shown = result.headline
             return streak["n"] >= needed, f"{shown} ({streak['n']}/{needed} consecutive 200s)"
 
         # Probes are cheap and N of them must pass in a row: a steady pace, not a backoff.
@@ -534,7 +529,9 @@ def undo(aws: Aws, run: dict[str, Any], *, confirmer: Confirmer, reporter: Repor
     """Apply the inverses of a journaled run, newest first, each confirmed and journaled like any change."""
     from runbook import journal as journal_mod
 
-    applier = Applier(aws, confirmer, reporter, journal, Scrubber())
+    scrubber = Scrubber()
+    reporter = ScrubbingReporter(reporter, lambda: scrubber)
+    applier = Applier(aws, confirmer, reporter, journal, scrubber)
     done: list[AppliedChange] = []
     for entry in journal_mod.undoable(run):
         inverse = entry.get("inverse")

@@ -205,7 +205,9 @@ def secrets_in_env(env: dict[str, str]) -> set[str]:
 
 def forms(secret: str) -> set[str]:
     """How a secret may be spelled in text: raw, URL-encoded, URL-decoded."""
-    spelled = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret), unquote(secret), unquote_plus(secret)}
+    spelled = set()
+    for plain in {secret, unquote(secret), unquote_plus(secret)}:
+        spelled |= {plain, quote(plain, safe=""), quote(plain), quote_plus(plain)}
     return {s for s in spelled if len(s) >= _MIN_SECRET}
 
 

@@ -172,3 +172,16 @@ def test_scrubbing_reporter_scrubs_what_it_forwards_whatever_the_method():
     assert seen[0].call.params == {"SourceConfiguration": {"RuntimeEnvironmentVariables": {"A": MASK}}}
     assert seen[0].description == "rebuild with ***" and seen[0].phase is Phase.REDEPLOY
     assert seen[1:] == ["failed: ***\\x1b[2J", (("x ***",), "***")]
+
+
+def test_a_traceback_is_scrubbed_like_any_output():
+    """--debug re-raises: the traceback goes through the same scrubber as the report."""
+    import subprocess
+    import sys
+
+    code = ("from runbook.secrets import Scrubber, install_excepthook\n"
+            "Scrubber({'hunter22-pw'}); install_excepthook()\n"
+            "raise RuntimeError('login failed with hunter22-pw \\x1b[2J')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "RuntimeError: login failed with *** \\x1b[2J" in result.stderr
+    assert "hunter22-pw" not in result.stderr and "\x1b" not in result.stderr

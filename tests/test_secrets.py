@@ -185,3 +185,8 @@ def test_a_traceback_is_scrubbed_like_any_output():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "RuntimeError: login failed with *** \\x1b[2J" in result.stderr
     assert "hunter22-pw" not in result.stderr and "\x1b" not in result.stderr
+
+
+def test_a_known_secret_is_masked_whole_before_any_pattern_cuts_it():
+    scrub = Scrubber(secrets_in_env({"PASSPHRASE": "correct horse battery staple"}))
+    assert scrub.text("PASSPHRASE=correct horse battery staple!") == "PASSPHRASE=***!"

@@ -235,12 +235,14 @@ class Scrubber:
         return Scrubber({*self.secrets, *secrets}, {*self.shown_env, *shown_env})
 
     def text(self, value: str, *, multiline: bool = False) -> str:
-        value = _redact_urls(value)
-        if "=" in value or ":" in value:
-            value = _PAIR.sub(self._pair, value)
+        # Known secrets first, whole: a pair or URL masked first could leave a secret's tail
+        # ("PASSPHRASE=correct horse battery staple" masked up to the first space).
         for form in self._forms:
             if form in value:
                 value = value.replace(form, MASK)
+        value = _redact_urls(value)
+        if "=" in value or ":" in value:
+            value = _PAIR.sub(self._pair, value)
         return sanitize(value, multiline=multiline)
 
     @staticmethod

@@ -83,7 +83,7 @@ class ApiCall:
                 parts[-1] = f"--{_kebab(key)}" if value else f"--no-{_kebab(key)}"
                 continue
             read_back = _READ_BACK.get((self.service, self.operation, key))
-            if read_back and _holds_environment(value):
+            if read_back and read_back[1] in self.params and _holds_environment(value):
                 operation, id_param, query = read_back
                 reader = ["aws", self.service, _kebab(operation), f"--{_kebab(id_param)}", shlex.quote(str(self.params[id_param])),
                           "--query", query, "--output", "json", *tail]

@@ -27,7 +27,7 @@ import traceback
 from collections import Counter
 from dataclasses import fields, is_dataclass, replace
 from enum import Enum
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 MASK = "***"
@@ -63,8 +63,7 @@ _HEX_KEY = re.compile(r"[0-9a-f]{32,}+|[0-9A-F]{32,}+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _CONTROL_BLOCK = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
-# scheme:// — found by its "://" (a search for the scheme itself would retry at every letter).
-_SCHEME_BACK = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,31}\Z")
+# A URL is found by its "://" (a search for the scheme would retry at every letter) and ends here.
 _URL_END = re.compile(r"[\s\"'<>`\\]")
 # name=value, name: value, "name": "value". The lookbehind starts a name only where a word starts
 # and the possessive, bounded name cannot backtrack: linear in the text.
@@ -99,13 +98,12 @@ def is_credential_shaped(value: str) -> bool:
 
 # -- URLs -------------------------------------------------------------------------
 def _url_spans(text: str):
-    """(start, after "://", end) of each scheme://… URL in the text, in one left-to-right pass."""
+    """(after "://", end) of each scheme://… URL in the text, in one left-to-right pass."""
     position = 0
     while (found := text.find("://", position)) != -1:
-        scheme = _SCHEME_BACK.search(text, max(0, found - 32), found)
         end_match = _URL_END.search(text, found + 3)
         end = end_match.start() if end_match else len(text)
-        yield (scheme.start() if scheme else found), found + 3, end
+        yield found + 3, end
         position = max(end, found + 3)
 
 
@@ -154,7 +152,7 @@ def _redact_urls(text: str) -> str:
     if "://" not in text:
         return text
     out, last = [], 0
-    for start, rest, end in _url_spans(text):
+    for rest, end in _url_spans(text):
         at, authority_end = _split_url(text, rest, end)
         body_start = at + 1 if at != -1 else rest
         query = min((i for i in (text.find(c, authority_end, end) for c in "?#") if i != -1), default=end)
@@ -167,7 +165,7 @@ def _redact_urls(text: str) -> str:
 def _url_secrets(value: str) -> set[str]:
     """The credentials inside the URLs of a value: passwords, DSN keys, secret query values."""
     found: set[str] = set()
-    for start, rest, end in _url_spans(value):
+    for rest, end in _url_spans(value):
         at, authority_end = _split_url(value, rest, end)
         if at != -1:
             user, colon, password = value[rest:at].partition(":")
@@ -255,12 +253,13 @@ class Scrubber:
         """An environment as a call shows it: every value masked but the evidence."""
         shown = {}
         for name, value in env.items():
+            key = sanitize(name) if isinstance(name, str) else name
             if isinstance(value, str) and name in self.shown_env and "://" in value:
-                shown[name] = self.text(redact_url(value))
+                shown[key] = self.text(value)  # userinfo and query values masked, like any URL in text
             elif isinstance(value, str) and name in PLAIN_ENV and value.isdigit():
-                shown[name] = value
+                shown[key] = value
             else:
-                shown[name] = MASK
+                shown[key] = MASK
         return shown
 
     def data(self, value: Any) -> Any:
@@ -280,9 +279,9 @@ class Scrubber:
             return value
         if isinstance(value, str):
             return self.text(value)
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):
             return {
-                (sanitize(k) if isinstance(k, str) else k): (self.env(v) if k == ENV_KEY and isinstance(v, dict) else self._walk(v, keep_types))
+                (sanitize(k) if isinstance(k, str) else k): (self.env(v) if k == ENV_KEY and isinstance(v, Mapping) else self._walk(v, keep_types))
                 for k, v in value.items()
             }
         if isinstance(value, (list, tuple)):
@@ -292,8 +291,6 @@ class Scrubber:
             if hasattr(value, "operation") and hasattr(value, "params"):  # an ApiCall
                 return self.call(value)
             return replace(value, **{f.name: self._walk(getattr(value, f.name), keep_types) for f in fields(value) if f.init})
-        if keep_types and hasattr(value, "items") and hasattr(value, "keys"):  # a read-only Mapping
-            return self._walk(dict(value), keep_types)
         return value
 
 

@@ -153,7 +153,11 @@ def test_healthz_tells_proxy_from_app():
                       alternate_probes=[ProbeResult("http://127.0.0.1:1/health", 200, {"x-envoy-upstream-service-time": "1"}, "ok")])
     finding = healthz(app_404, {"health_path": "/healthz"})
     assert "application" in finding.summary and "/health" in finding.summary and finding.waits_for is None
-    assert healthz(replace(topology(), probe=_probe(200)), {"health_path": "/healthz"}).status is Status.OK
+    from_app = {"server": "envoy", "x-envoy-upstream-service-time": "2"}
+    assert healthz(replace(topology(), probe=_probe(200, from_app)), {"health_path": "/healthz"}).status is Status.OK
+    # A 200 that never reached the app (a proxy's page) proves nothing about the app.
+    not_app = healthz(replace(topology(), probe=_probe(200, {"server": "squid"})), {"health_path": "/healthz"})
+    assert not_app.status is Status.FAIL and "not from the application" in not_app.summary
     crashed = healthz(replace(topology(), probe=_probe(503, {"server": "envoy"}, "upstream connect error")), {"health_path": "/healthz"})
     assert "not listening or crashed" in crashed.summary
 

@@ -656,12 +656,15 @@ def main() -> None:
     def interrupt(*_):
         raise Interrupted("interrupted")
 
+    from runbook.secrets import install_excepthook, scrub_line
+
     # click turns KeyboardInterrupt into a generic abort with exit 1; ours keeps 130.
     signal.signal(signal.SIGINT, interrupt)
+    install_excepthook()  # a traceback (--debug, or a bug) is scrubbed like every other output
     try:
         app()
     except RunbookError as exc:
         if _debug:
             raise
-        typer.echo(f"runbook: error: {exc}" if not isinstance(exc, Interrupted) else "runbook: interrupted", err=True)
+        typer.echo(f"runbook: error: {scrub_line(str(exc))}" if not isinstance(exc, Interrupted) else "runbook: interrupted", err=True)
         sys.exit(exc.exit_code)

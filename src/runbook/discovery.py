@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from runbook.aws import Aws
 from runbook.errors import UsageError
 from runbook.probe import ProbeResult, probe, service_url
-from runbook.secrets import redact_url, secrets_in_env
+from runbook.secrets import Scrubber, redact_url, secrets_in_env
 
 # Runbook-level parameters (`params:` at the top of a runbook file): discovery reads them, so
 # the checks that declare them must see the same value; a step cannot override them.
@@ -38,6 +38,7 @@ LOG_PAGE_SIZE = 500
 LOG_EVENTS = 2000  # per log group and discovery, oldest first; then the last LOG_TAIL_SECONDS
 LOG_CALLS = 8
 LOG_TAIL_SECONDS = 300
+LOG_LINE_LIMIT = 4096  # characters of one log event kept (CloudWatch allows 256 KB)
 _DNS_ATTRIBUTES = {"enableDnsSupport": "EnableDnsSupport", "enableDnsHostnames": "EnableDnsHostnames"}  # request -> answer key
 
 # What every discovery reads, whichever steps a runbook has: the IAM policy's floor.
@@ -286,6 +287,10 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         found = _concurrently({p: (lambda p=p: probe(service_url(service["ServiceUrl"], p))) for p in paths})
         alternates = [found[p] for p in paths]
 
+    # What the app wrote (log lines, the probe's answer) is scrubbed as it is read: a check that
+    # quotes part of it can never cut a secret in two and show half.
+    secrets = secrets_in_env(env)
+    scrub = Scrubber(secrets)
     rules: dict[str, list[dict[str, Any]]] = {g: [] for g in group_ids}
     for rule in got3.get("rules", []):
         rules.setdefault(rule["GroupId"], []).append(rule)
@@ -303,11 +308,11 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         vpcs=vpcs,
         route_tables=got3.get("route_tables", []) + got4.get("route_tables", []),
         network_acls=got3.get("network_acls", []) + got4.get("network_acls", []),
-        log_events=[e for suffix in ("service", "application") for e in got3[f"logs:{suffix}"][0]],
+        log_events=[{**e, "message": scrub.text(e["message"])} for suffix in ("service", "application") for e in got3[f"logs:{suffix}"][0]],
         logs_unread=tuple(got3[f"logs:{suffix}"][1] for suffix in ("service", "application") if got3[f"logs:{suffix}"][1]),
-        probe=got["probe"],
-        alternate_probes=alternates,
-        secrets=frozenset(secrets_in_env(env)),
+        probe=got["probe"].scrubbed(scrub) if got["probe"] else None,
+        alternate_probes=[alt.scrubbed(scrub) for alt in alternates],
+        secrets=frozenset(secrets),
         timings=timings,
     )
 
@@ -330,7 +335,8 @@ def _recent_log_events(aws: Aws, group: str, since: int) -> tuple[list[dict[str,
     def keep(page: dict[str, Any]) -> None:
         for e in page.get("events", []):
             key = e.get("eventId") or f"{e.get('logStreamName')}:{e.get('timestamp')}:{e.get('message')}"
-            events.setdefault(key, {"logGroupName": group, "message": e.get("message", ""), "timestamp": e.get("timestamp")})
+            events.setdefault(key, {"logGroupName": group, "message": str(e.get("message", ""))[:LOG_LINE_LIMIT],
+                                    "timestamp": e.get("timestamp")})
 
     try:
         page = read(startTime=since)

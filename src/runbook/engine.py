@@ -34,7 +34,7 @@ from runbook.errors import EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_TIMEOUT, RunbookErr
 from runbook.journal import Journal
 from runbook.model import ApiCall, AppliedChange, Change, Finding, Phase, Runbook, Status, StepResult
 from runbook.probe import probe, service_url
-from runbook.secrets import Scrubber
+from runbook.secrets import Scrubber, ScrubbingReporter
 
 # Outcomes AWS reports as errors that mean the world is already as we want it.
 _ALREADY_DONE = {
@@ -138,12 +138,7 @@ class Applier:
 
     def _display(self, change: Change) -> Change:
         """A copy safe to show: secrets in the parameters masked (the real call keeps them)."""
-        mask = self.scrubber.data
-        return replace(
-            change,
-            call=replace(change.call, params=mask(dict(change.call.params))),
-            inverse=replace(change.inverse, params=mask(dict(change.inverse.params))) if change.inverse else None,
-        )
+        return self.scrubber.view(change)
 
     def _send(self, step_id: str, change: Change) -> AppliedChange:
         if self.journal and self.journal.caller is None:
@@ -203,7 +198,7 @@ class Engine:
         self.runbook = runbook
         self.service_ref = service_ref
         self.confirmer = confirmer
-        self.reporter = reporter
+        self.reporter = ScrubbingReporter(reporter, lambda: self.scrubber)
         self.journal = journal
         self.options = options or Options()
         self.probes = 0
@@ -213,7 +208,7 @@ class Engine:
     def snapshot(self) -> tuple[Topology, list[StepResult]]:
         topology = discover(self.aws, self.service_ref, dict(self.runbook.params))
         self.probes += 1 if topology.probe else 0
-        self.scrubber = Scrubber(set(self.scrubber.secrets) | set(topology.secrets))
+        self.scrubber = self.scrubber.extended(topology.secrets, shown_env={t.env_var for t in topology.targets.values()})
         if self.journal:
             self.journal.scrubber = self.scrubber
         return topology, evaluate(self.runbook, topology)
@@ -471,8 +466,8 @@ class Engine:
         def poll() -> tuple[bool, str]:
             result = probe(url)
             self.probes += 1
-            streak["n"] = streak["n"] + 1 if result.status == 200 else 0
-            shown = f"HTTP {result.status}" if result.status else (result.error or "no answer")
+            streak["n"] = streak["n"] + 1 if result.healthy else 0
+            shown = result.headline
             return streak["n"] >= needed, f"{shown} ({streak['n']}/{needed} consecutive 200s)"
 
         # Probes are cheap and N of them must pass in a row: a steady pace, not a backoff.
@@ -509,7 +504,9 @@ class UndoResult:
 def undo(aws: Aws, calls: list[dict[str, Any]], *, confirmer: Confirmer, reporter: Reporter, journal: Journal | None) -> UndoResult:
     """Apply the inverses of a run's journaled calls (newest first), each recomputed from the call,
     confirmed and journaled like any change. An entry whose undo this tool would not send is refused."""
-    applier = Applier(aws, confirmer, reporter, journal, Scrubber())
+    scrubber = Scrubber()
+    reporter = ScrubbingReporter(reporter, lambda: scrubber)
+    applier = Applier(aws, confirmer, reporter, journal, scrubber)
     result = UndoResult()
     for entry in calls:
         what = f"{entry['call']['service']} {entry['call']['operation']} (call {entry['seq']})"

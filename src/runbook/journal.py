@@ -75,7 +75,8 @@ class Journal:
                 "event": "plan",
                 **self.context,
                 "changes": [
-                    {"step": step_id, "call": change.call.as_dict(), "cli": change.call.cli(region)} for step_id, change in items
+                    {"step": step_id, "call": change.call.as_dict(), "cli": self.scrubber.call(change.call).cli(region)}
+                    for step_id, change in items
                 ],
             }
         )
@@ -90,7 +91,7 @@ class Journal:
             "step": step_id,
             "description": change.description,
             "call": change.call.as_dict(),
-            "cli": change.call.cli(region),
+            "cli": self.scrubber.call(change.call).cli(region),
             "inverse": change.inverse.as_dict() if change.inverse else None,
         }
         if self.undoing is not None:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Any, Mapping
 
+from runbook.secrets import ENV_KEY, MASK
+
 
 class Status(str, Enum):
     OK = "ok"
@@ -39,6 +41,22 @@ def _kebab(name: str) -> str:
     return name.replace("_", "-").lower()
 
 
+# (service, operation, parameter) -> (the describe call, its id parameter, the --query of the value):
+# parameters resent as AWS described them, which a CLI twin reads back instead of printing.
+_READ_BACK = {
+    ("apprunner", "update_service", "SourceConfiguration"): ("describe_service", "ServiceArn", "Service.SourceConfiguration"),
+}
+
+
+def _holds_environment(value: Any) -> bool:
+    """Whether a value holds RuntimeEnvironmentVariables (at any depth), or a masked one."""
+    if isinstance(value, dict):
+        return ENV_KEY in value or any(_holds_environment(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_environment(v) for v in value)
+    return isinstance(value, str) and MASK in value
+
+
 @dataclass(frozen=True)
 class ApiCall:
     """One AWS API call as data: what the plan prints is what apply sends."""
@@ -48,20 +66,37 @@ class ApiCall:
     params: Mapping[str, Any]
 
     def cli(self, region: str | None = None) -> str:
-        """The `aws` CLI twin of this call (complex parameters as JSON)."""
+        """The `aws` CLI twin of this call (complex parameters as JSON).
+
+        A twin never carries a masked secret as a value to paste (it would set the password to
+        `***`). A parameter the tool resends as AWS described it (the rebuild's
+        SourceConfiguration, environment included) is read back from AWS by the twin itself, so
+        the real values go from AWS to AWS and are never printed; any other parameter holding a
+        masked value makes the line a shell comment that says so.
+        """
+        tail = ["--region", region] if region else []
         parts = ["aws", self.service, _kebab(self.operation)]
+        masked = []
         for key, value in self.params.items():
             parts.append(f"--{_kebab(key)}")
             if isinstance(value, bool):
                 parts[-1] = f"--{_kebab(key)}" if value else f"--no-{_kebab(key)}"
                 continue
-            if isinstance(value, (dict, list)):
-                parts.append(shlex.quote(json.dumps(value, separators=(",", ":"), sort_keys=False)))
-            else:
-                parts.append(shlex.quote(str(value)))
-        if region:
-            parts += ["--region", region]
-        return " ".join(parts)
+            read_back = _READ_BACK.get((self.service, self.operation, key))
+            if read_back and read_back[1] in self.params and _holds_environment(value):
+                operation, id_param, query = read_back
+                reader = ["aws", self.service, _kebab(operation), f"--{_kebab(id_param)}", shlex.quote(str(self.params[id_param])),
+                          "--query", query, "--output", "json", *tail]
+                parts.append(f'"$({" ".join(reader)})"')
+                continue
+            text = json.dumps(value, separators=(",", ":"), sort_keys=False) if isinstance(value, (dict, list)) else str(value)
+            if MASK in text:
+                masked.append(key)
+            parts.append(shlex.quote(text))
+        command = " ".join(parts + tail)
+        if masked:
+            return f"# not pasteable: {', '.join(masked)} holds secrets shown as {MASK}: {command}"
+        return command
 
     @property
     def mutating(self) -> bool:

@@ -39,7 +39,7 @@ def dump(report: "Report", runbook: "Runbook", region: str, selected: Callable[[
             "description": c.description,
             "phase": c.phase.name.lower(),
             "call": c.call.as_dict(),
-            "cli": c.call.cli(region),
+            "cli": scrubber.call(c.call).cli(region),
             "inverse": c.inverse.as_dict() if c.inverse else None,
         }
         for r in report.results

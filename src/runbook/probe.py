@@ -1,4 +1,4 @@
-"""The HTTP health probe: one GET, everything it answered kept as evidence."""
+"""The HTTP health probe: one GET, never a redirect followed, what it answered kept as bounded evidence."""
 
 from __future__ import annotations
 
@@ -8,9 +8,17 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-BODY_LIMIT = 2048
+from runbook.secrets import MASK, Scrubber
+
+BODY_LIMIT = 2048  # bytes of body read
+HEADER_LIMIT = 40  # headers kept
+HEADER_VALUE_LIMIT = 512  # characters of each header value kept
+READ_SECONDS = 10.0  # the whole answer, however slowly it drips
+# Headers whose values are credentials whatever the app put in them.
+_CREDENTIAL_HEADERS = frozenset({"set-cookie", "cookie", "authorization", "proxy-authorization", "www-authenticate",
+                                 "proxy-authenticate", "x-api-key", "x-amz-security-token"})
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,39 @@ class ProbeResult:
         """Envoy adds this header only to responses that came from the application."""
         return "x-envoy-upstream-service-time" in self.headers
 
+    @property
+    def healthy(self) -> bool:
+        """200 from the application itself: not a redirect's target, not a proxy's page."""
+        return self.status == 200 and self.from_app
+
+    @property
+    def redirect(self) -> str | None:
+        """Where a 3xx points (its Location), or None when it is no redirect."""
+        if self.status is not None and 300 <= self.status < 400:
+            return self.headers.get("location", "(no Location header)")
+        return None
+
+    @property
+    def headline(self) -> str:
+        """One line for a progress display."""
+        if self.status is None:
+            return self.error or "no answer"
+        if self.redirect:
+            return f"HTTP {self.status}, redirects to {self.redirect}"
+        if self.status == 200 and not self.from_app:
+            return "HTTP 200 but not from the application"
+        return f"HTTP {self.status}"
+
+    def scrubbed(self, scrubber: Scrubber) -> ProbeResult:
+        """This answer with the secrets in its headers, body and error masked."""
+        return replace(
+            self,
+            url=scrubber.text(self.url),
+            headers={k: scrubber.text(v) for k, v in self.headers.items()},
+            body=scrubber.text(self.body, multiline=True),
+            error=scrubber.text(self.error) if self.error else None,
+        )
+
 
 def service_url(service_url_host: str, path: str) -> str:
     """`https://` + ServiceUrl, or `http://` when the host is a loopback address (the sandbox)."""
@@ -42,28 +83,53 @@ def service_url(service_url_host: str, path: str) -> str:
     return f"{scheme}://{host}{path if path.startswith('/') else '/' + path}"
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx is the answer: following it would report another page's (or host's) 200 as this one's."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+# Proxies from the environment still apply (an engineer behind one must reach the service).
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def probe(url: str, timeout: float = 5.0) -> ProbeResult:
     started = time.monotonic()
     request = urllib.request.Request(url, headers={"User-Agent": "runbook-probe"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return _result(url, response.status, response.headers, response.read(BODY_LIMIT), started)
+        with _OPENER.open(request, timeout=timeout) as response:
+            return _result(url, response.status, response.headers, _read(response, started), started)
     except urllib.error.HTTPError as exc:
-        body = exc.read(BODY_LIMIT) if exc.fp else b""
+        body = _read(exc, started) if exc.fp else b""
         return _result(url, exc.code, exc.headers, body, started)
-    except (urllib.error.URLError, socket.timeout, ConnectionError, http.client.HTTPException, OSError) as exc:
+    except (urllib.error.URLError, socket.timeout, ConnectionError, http.client.HTTPException, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        return ProbeResult(url, None, error=f"{type(exc).__name__}: {reason}", elapsed_ms=_ms(started))
+        return ProbeResult(url, None, error=f"{type(exc).__name__}: {reason}"[:HEADER_VALUE_LIMIT], elapsed_ms=_ms(started))
+
+
+def _read(response, started: float) -> bytes:
+    """At most BODY_LIMIT bytes, within READ_SECONDS however slowly they come."""
+    chunks, size = [], 0
+    read = getattr(response, "read1", response.read)
+    try:
+        while size < BODY_LIMIT and time.monotonic() - started < READ_SECONDS:
+            chunk = read(BODY_LIMIT - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except (socket.timeout, ConnectionError, http.client.HTTPException, OSError):
+        pass  # what came before the stall is the body seen
+    return b"".join(chunks)
 
 
 def _result(url, status, headers, body: bytes, started) -> ProbeResult:
-    return ProbeResult(
-        url,
-        status,
-        {k.lower(): v for k, v in headers.items()},
-        body.decode("utf-8", "replace"),
-        elapsed_ms=_ms(started),
-    )
+    kept: dict[str, str] = {}
+    for name, value in list(headers.items())[:HEADER_LIMIT]:
+        name = name.lower()[:64]
+        kept[name] = MASK if name in _CREDENTIAL_HEADERS else str(value)[:HEADER_VALUE_LIMIT]
+    return ProbeResult(url, status, kept, body.decode("utf-8", "replace"), elapsed_ms=_ms(started))
 
 
 def _ms(started: float) -> float:

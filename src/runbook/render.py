@@ -1,6 +1,7 @@
 """Turn a Report into text (Rich), JSON (the contract in design.md) or Markdown.
 
-Every string passes through the report's Scrubber: no secret reaches any output.
+Every string passes through the report's Scrubber (secrets masked, terminal control characters
+made visible), and every call is shown, CLI twin included, as the Scrubber masks it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from runbook.engine import Report
 from runbook.model import AppliedChange, Change, Status, StepResult
+from runbook.secrets import Scrubber
 
 STATUS_STYLE = {
     Status.OK: "green",
@@ -21,12 +23,15 @@ STATUS_STYLE = {
 }
 
 
-def change_dict(change: Change, region: str, applied: AppliedChange | None = None, held_by=()) -> dict[str, Any]:
+def change_dict(change: Change, region: str, applied: AppliedChange | None = None, held_by=(), scrubber: Scrubber | None = None) -> dict[str, Any]:
+    """A change as the report shows it: its parameters and CLI twins built from the masked call."""
+    scrubber = scrubber or Scrubber()
+    call = scrubber.call(change.call)
     doc: dict[str, Any] = {
-        "service": change.call.service,
-        "operation": change.call.operation,
-        "params": dict(change.call.params),
-        "cli": change.call.cli(region),
+        "service": call.service,
+        "operation": call.operation,
+        "params": dict(call.params),
+        "cli": call.cli(region),
         "applied": bool(applied and applied.applied),
         "description": change.description,
     }
@@ -35,14 +40,14 @@ def change_dict(change: Change, region: str, applied: AppliedChange | None = Non
     if held_by:
         doc["held_until"] = list(held_by)
     if change.inverse:
-        doc["undo"] = {"operation": change.inverse.operation, "cli": change.inverse.cli(region)}
+        doc["undo"] = {"operation": change.inverse.operation, "cli": scrubber.call(change.inverse).cli(region)}
     return doc
 
 
-def step_changes(result: StepResult, region: str) -> list[dict[str, Any]]:
-    changes = [change_dict(a.change, region, a) for a in result.applied]
-    changes += [change_dict(c, region) for c in result.finding.changes]
-    changes += [change_dict(c, region, held_by=result.held_by) for c in result.held]
+def step_changes(result: StepResult, region: str, scrubber: Scrubber | None = None) -> list[dict[str, Any]]:
+    changes = [change_dict(a.change, region, a, scrubber=scrubber) for a in result.applied]
+    changes += [change_dict(c, region, scrubber=scrubber) for c in result.finding.changes]
+    changes += [change_dict(c, region, held_by=result.held_by, scrubber=scrubber) for c in result.held]
     return changes
 
 
@@ -64,7 +69,7 @@ def to_document(report: Report) -> dict[str, Any]:
                     {"source": e.source, "observation": e.observation, **({"data": dict(e.data)} if e.data else {})}
                     for e in r.finding.evidence
                 ],
-                "changes": step_changes(r, report.region),
+                "changes": step_changes(r, report.region, report.scrubber),
             }
             for r in report.results
         ],

@@ -9,7 +9,7 @@ from runbook.model import Evidence, Finding, Status
 from runbook.probe import ProbeResult
 from runbook.registry import check
 
-_SHOWN_HEADERS = ("server", "x-envoy-upstream-service-time", "content-type", "content-length")
+_SHOWN_HEADERS = ("server", "x-envoy-upstream-service-time", "location", "content-type", "content-length")
 
 
 def probe_evidence(result: ProbeResult) -> Evidence:
@@ -29,6 +29,12 @@ def classify(result: ProbeResult) -> str:
     """Who answered, and what it means."""
     if result.status is None:
         return "the service URL did not answer at all"
+    if result.redirect:
+        who = "the application" if result.from_app else "the proxy"
+        return (f"not healthy: redirects to {result.redirect} (HTTP {result.status} from {who}); "
+                "a health path must answer 200 itself, and the probe never follows a redirect")
+    if result.status == 200 and not result.from_app:
+        return "HTTP 200 but not from the application (no x-envoy-upstream-service-time): the request never reached the app"
     if result.status == 200:
         return "the application answered 200"
     if result.status == 404 and not result.from_app:
@@ -52,11 +58,14 @@ def healthz(topology: Topology, params: Mapping[str, Any]) -> Finding:
     if result is None:
         return Finding(Status.SKIPPED, "the service has no URL to probe")
     evidence = (probe_evidence(result),)
-    if result.status == 200:
-        return Finding(Status.OK, f"{params['health_path']} answered 200", evidence)
+    if result.healthy:
+        return Finding(Status.OK, f"{params['health_path']} answered 200 from the application", evidence)
+    if result.redirect:
+        # A redirect is the app's (or a proxy's) configuration: it does not go away by waiting.
+        return Finding(Status.FAIL, classify(result), evidence)
     if result.status == 404 and result.from_app:
         tried = [probe_evidence(alt) for alt in topology.alternate_probes]
-        answering = [alt.url for alt in topology.alternate_probes if alt.status == 200]
+        answering = [alt.url for alt in topology.alternate_probes if alt.healthy]
         hint = f"; 200 at {', '.join(answering)}" if answering else "; no other usual path answers 200 either"
         return Finding(Status.FAIL, classify(result) + hint, evidence + tuple(tried))
     return Finding(Status.FAIL, classify(result), evidence, waits_for="health")

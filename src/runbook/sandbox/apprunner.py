@@ -278,7 +278,10 @@ class AppRunnerEmulator:
         def health_status() -> int:
             return faults.health_status(record.name) if faults is not None else 200
 
-        record.envoy = EnvoyServer(upstream, health_status)
+        def health_answer():
+            return faults.health_answer(record.name) if faults is not None else None
+
+        record.envoy = EnvoyServer(upstream, health_status, health_answer)
         record.envoy.start()
 
     # ------------------------------------------------------------------ queries for the sandbox

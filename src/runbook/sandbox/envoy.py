@@ -8,6 +8,8 @@ One stdlib ``ThreadingHTTPServer`` per service on 127.0.0.1 at a free port.
 * Serving: the request reaches the app (``x-envoy-upstream-service-time``
   is set). The app, a FastAPI service, answers its health path with ``200
   {"status":"ok"}`` and any other path with ``404 {"detail":"Not Found"}``.
+* Set answers (``Faults.answer``): the health path answers GET/HEAD with a
+  given status, body and headers (a redirect, a page that echoes the config).
 * Flapping (``Faults.flap``): the health path answers GET/HEAD with the
   fault's next status code; anything but 200 comes from the app, as
   ``{"detail": "<reason phrase>"}`` (503: ``{"detail":"Service Unavailable"}``).
@@ -35,9 +37,11 @@ class Upstream:
 
 class EnvoyServer:
     def __init__(self, upstream: Callable[[], Upstream | None],
-                 health_status: Callable[[], int] | None = None) -> None:
+                 health_status: Callable[[], int] | None = None,
+                 health_answer: Callable[[], tuple[int, bytes, tuple[tuple[str, str], ...]] | None] | None = None) -> None:
         self._upstream = upstream
         self._health_status = health_status or (lambda: 200)
+        self._health_answer = health_answer or (lambda: None)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.address = ""
@@ -50,6 +54,7 @@ class EnvoyServer:
 
         Handler.upstream = staticmethod(upstream)  # type: ignore[assignment]
         Handler.health_status = staticmethod(self._health_status)  # type: ignore[assignment]
+        Handler.health_answer = staticmethod(self._health_answer)  # type: ignore[assignment]
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         self._server = server
@@ -75,6 +80,7 @@ class _EnvoyHandler(BaseHTTPRequestHandler):
     sys_version = ""
     upstream: Callable[[], Upstream | None]
     health_status: Callable[[], int]
+    health_answer: Callable[[], tuple[int, bytes, tuple[tuple[str, str], ...]] | None]
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass
@@ -97,7 +103,11 @@ class _EnvoyHandler(BaseHTTPRequestHandler):
         if path == target.health_path:
             if self.command in ("GET", "HEAD"):
                 code = type(self).health_status()
-                if code == 200:
+                answer = type(self).health_answer()
+                if answer is not None:
+                    status, body, extra = answer
+                    self._send(status, body, "application/json", upstream=True, extra=extra)
+                elif code == 200:
                     self._send(200, b'{"status":"ok"}', "application/json", upstream=True)
                 else:
                     body = json.dumps({"detail": reason(code)}, separators=(",", ":")).encode()
@@ -107,9 +117,11 @@ class _EnvoyHandler(BaseHTTPRequestHandler):
             return
         self._send(404, b'{"detail":"Not Found"}', "application/json", upstream=True)
 
-    def _send(self, code: int, body: bytes, content_type: str | None, *, upstream: bool) -> None:
+    def _send(self, code: int, body: bytes, content_type: str | None, *, upstream: bool, extra=()) -> None:
         self.send_response_only(code)
         self.send_header("server", "envoy")
+        for name, value in extra:
+            self.send_header(name, value)
         self.send_header("date", formatdate(usegmt=True))
         if content_type:
             self.send_header("content-type", content_type)

@@ -262,6 +262,7 @@ class Faults:
         self._denied: dict[str, str] = {}  # action pattern -> principal
         self._triggers: list[_Trigger] = []
         self._flaps: dict[str, list[Any]] = {}  # service name -> [pattern, next index]
+        self._answers: dict[str, tuple[int, bytes, tuple[tuple[str, str], ...]]] = {}  # service name -> answer
         self._hang_all = False
         self._hung: set[str] = set()
         self._injected: list[Injected] = []
@@ -325,6 +326,27 @@ class Faults:
                                     for c in codes):
                 raise ValueError("flap(pattern=): a non-empty sequence of HTTP status codes (200-599)")
             self._flaps[service_name] = [tuple(codes), 0]
+
+    def answer(self, service_name: str, status: int | None = 200, body: str | bytes = b"",
+               headers: dict[str, str] | None = None) -> None:
+        """While ``service_name`` serves, the app answers GET/HEAD on its health path with this
+        status, body and extra headers (a redirect's ``location``, say), instead of
+        ``200 {"status":"ok"}``; ``status=None`` lifts it. A flap takes precedence."""
+        self._check_service_name(service_name)
+        with self._lock:
+            if status is None:
+                self._answers.pop(service_name, None)
+                return
+            if not (isinstance(status, int) and 100 <= status <= 599):
+                raise ValueError("answer(status=): an HTTP status code (100-599)")
+            raw = body.encode() if isinstance(body, str) else bytes(body)
+            self._answers[service_name] = (status, raw, tuple((headers or {}).items()))
+
+    def health_answer(self, service_name: str) -> tuple[int, bytes, tuple[tuple[str, str], ...]] | None:
+        with self._lock:
+            if service_name in self._flaps:
+                return None
+            return self._answers.get(service_name)
 
     def hang_deployments(self, service_name: str | None = None) -> None:
         """Operations of ``service_name`` (``None``: every service, including ones created
@@ -440,6 +462,7 @@ class Faults:
             self._denied = {}
             self._triggers = []
             self._flaps = {}
+            self._answers = {}
             self._hang_all = False
             self._hung = set()
             self._injected = []

@@ -39,8 +39,17 @@ def env_endpoints(topology: Topology, params: Mapping[str, Any]) -> Finding:
             problems.append(f"{var} uses port {target.port} but {target.resource_id} listens on {target.endpoint_port}")
         if target.vpc_id and topology.connector_vpc_ids and target.vpc_id not in topology.connector_vpc_ids:
             problems.append(f"{var} names {target.resource_id} in {target.vpc_id}, another VPC than the connector's")
-        if kind == "cache" and target.transit_encryption and target.scheme == "redis":
-            problems.append(f"{var} uses redis:// but {target.resource_id} has transit encryption on: use rediss://")
+        if kind == "cache" and target.transit_encryption is not None:
+            # TLS must match both ways: each side refuses the other's handshake.
+            tls = f"{target.resource_id} TransitEncryptionEnabled={target.transit_encryption}"
+            mismatch = None
+            if target.transit_encryption and target.scheme == "redis":
+                mismatch = f"{var} uses redis:// but {tls}: the cache accepts only TLS; use rediss://"
+            elif not target.transit_encryption and target.scheme == "rediss":
+                mismatch = f"{var} uses rediss:// but {tls}: the TLS handshake fails against a cache without TLS; use redis://"
+            if mismatch:
+                problems.append(mismatch)
+                evidence.append(Evidence(target.source, f"{var} scheme {target.scheme}://; {tls}"))
     if problems:
         return Finding(Status.FAIL, "; ".join(problems), tuple(evidence))
     if not topology.targets:

@@ -42,18 +42,18 @@ def classify(result: ProbeResult) -> str:
 
 @check("http.healthz", params={"health_path": "/healthz"})
 def healthz(topology: Topology, params: Mapping[str, Any]) -> Finding:
-    """The service URL's health path answers 200.
+    """The service URL's health path answers 200: the path of the service's HTTP health check, else the runbook's.
 
     Example:
       - id: healthz
-        check: http.healthz   # probes the runbook's params.health_path
+        check: http.healthz   # with a TCP health check, probes the runbook's params.health_path
     """
     result = topology.probe
     if result is None:
         return Finding(Status.SKIPPED, "the service has no URL to probe")
     evidence = (probe_evidence(result),)
     if result.status == 200:
-        return Finding(Status.OK, f"{params['health_path']} answered 200", evidence)
+        return Finding(Status.OK, f"{topology.health_path} answered 200", evidence)
     if result.status == 404 and result.from_app:
         tried = [probe_evidence(alt) for alt in topology.alternate_probes]
         answering = [alt.url for alt in topology.alternate_probes if alt.status == 200]

@@ -70,23 +70,24 @@ def _nat_leads_out(topology: Topology, nat_id: str) -> tuple[str | None, Evidenc
     state, connectivity = nat.get("State"), nat.get("ConnectivityType") or "public"
     subnet = nat.get("SubnetId")
     shown = f"{nat_id} State={state} ConnectivityType={connectivity}"
+    route = None
     if nat.get("AvailabilityMode") == "regional":
         shown += " AvailabilityMode=regional"
     elif subnet:
-        shown += f" in {subnet}"
+        table = topology.route_table_for(subnet, nat.get("VpcId"))
+        route = _default_route(table)
+        shown += f" in {subnet}; {subnet} uses {(table or {}).get('RouteTableId', 'no route table found')}: {_route_target(route)}"
+    evidence = Evidence(source, shown)
     if state != "available":
-        return f"{nat_id} is {state}, not available", Evidence(source, shown)
+        return f"{nat_id} is {state}, not available", evidence
     if connectivity != "public":
-        return f"{nat_id} is a private NAT gateway: it reaches other networks, never the internet", Evidence(source, shown)
+        return f"{nat_id} is a private NAT gateway: it reaches other networks, never the internet", evidence
     if not subnet:
         # A regional NAT gateway has no subnet of its own: AWS sends it out through the VPC's internet gateway.
-        return None, Evidence(source, shown)
-    table = topology.route_table_for(subnet, nat.get("VpcId"))
-    route = _default_route(table)
-    shown += f"; {subnet} uses {(table or {}).get('RouteTableId', 'no route table found')}: {_route_target(route)}"
+        return None, evidence
     if route is None or not str(route.get("GatewayId", "")).startswith("igw-") or route.get("State") == "blackhole":
-        return f"{nat_id}'s subnet {subnet} does not route 0.0.0.0/0 to an internet gateway", Evidence(source, shown)
-    return None, Evidence(source, shown)
+        return f"{nat_id}'s subnet {subnet} does not route 0.0.0.0/0 to an internet gateway", evidence
+    return None, evidence
 
 
 @check("network.nat-egress", permissions=("ec2:DescribeRouteTables", "ec2:DescribeNatGateways"))
@@ -114,7 +115,7 @@ def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
         evidence.append(Evidence("ec2 describe_route_tables", f"{subnet} uses {table['RouteTableId']}: {_route_target(default)}"))
         if default and str(default.get("GatewayId", "")).startswith("igw-"):
             public.append(subnet)
-        elif not default or not default.get("NatGatewayId") or default.get("State") == "blackhole":
+        elif not default or not default.get("NatGatewayId"):
             no_nat.append(subnet)
         else:
             nat_id = default["NatGatewayId"]
@@ -122,7 +123,7 @@ def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
                 why, seen = _nat_leads_out(topology, nat_id)
                 dead[nat_id] = why
                 evidence.append(seen)
-            if dead[nat_id]:
+            if dead[nat_id] or default.get("State") == "blackhole":
                 no_nat.append(subnet)
     consequence = "with VPC egress, calls to the internet (third-party APIs) time out, if the app makes any"
     if public:

@@ -41,7 +41,8 @@ def change_dict(change: Change, region: str, applied: AppliedChange | None = Non
 
 def step_changes(result: StepResult, region: str) -> list[dict[str, Any]]:
     changes = [change_dict(a.change, region, a) for a in result.applied]
-    changes += [change_dict(c, region) for c in result.finding.changes]
+    # A change declined (or not sent) is still proposed by the check: shown once, with its outcome.
+    changes += [change_dict(c, region) for c in result.finding.changes if all(a.change.call != c.call for a in result.applied)]
     changes += [change_dict(c, region, held_by=result.held_by) for c in result.held]
     return changes
 

@@ -169,6 +169,9 @@ def test_nat_routes():
     # No API shows whether it does, so a warning, never a failure.
     assert nat_egress(replace(topology(), route_tables=_tables({"GatewayId": "igw-1"})), {}).status is Status.WARN
     assert nat_egress(replace(topology(), route_tables=_tables({"NatGatewayId": "nat-1", "State": "blackhole"})), {}).status is Status.WARN
+    # A transit gateway may well lead to a central egress VPC: not followed, and not called broken.
+    tgw = nat_egress(replace(topology(), route_tables=_tables({"TransitGatewayId": "tgw-1"})), {})
+    assert tgw.status is Status.WARN and "not followed" in tgw.summary and "no working route" not in tgw.summary
 
 
 @pytest.mark.parametrize("nat, route, why", [

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from runbook.checks.http import probe_evidence
-from runbook.discovery import Topology
+from runbook.discovery import Topology, service_health_path
 from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
 from runbook.registry import check
 
@@ -156,7 +156,9 @@ def health_check_config(topology: Topology, params: Mapping[str, Any]) -> Findin
     if result is not None:
         evidence.append(probe_evidence(result))
     if protocol == "HTTP":
-        path = config.get("Path") or "/"
+        path = service_health_path(service, expected)
+        if topology.health_path != path:
+            result = None  # the probe asked another path: it says nothing about this one
         if result is not None and result.status == 404 and result.from_app:
             return _http_path_fails(topology, config, path, evidence)
         if notes:

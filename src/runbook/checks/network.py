@@ -104,7 +104,7 @@ def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """
     if not topology.connector:
         return Finding(Status.SKIPPED, "the service has no VPC connector")
-    evidence, public, no_nat, dead = [], [], [], {}
+    evidence, public, no_nat, elsewhere, dead = [], [], [], [], {}
     for subnet in topology.connector_subnet_ids:
         table = topology.route_table_for(subnet)
         if table is None:
@@ -115,8 +115,10 @@ def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
         evidence.append(Evidence("ec2 describe_route_tables", f"{subnet} uses {table['RouteTableId']}: {_route_target(default)}"))
         if default and str(default.get("GatewayId", "")).startswith("igw-"):
             public.append(subnet)
-        elif not default or not default.get("NatGatewayId"):
+        elif not default or (not default.get("NatGatewayId") and default.get("State") == "blackhole"):
             no_nat.append(subnet)
+        elif not default.get("NatGatewayId"):
+            elsewhere.append(subnet)  # a transit gateway, an appliance, a peering: not followed
         else:
             nat_id = default["NatGatewayId"]
             if nat_id not in dead:
@@ -139,6 +141,13 @@ def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
             Status.WARN,
             f"{', '.join(no_nat)} have no working route to the internet through a NAT gateway"
             + (f" ({reasons})" if reasons else "") + f": {consequence}",
+            tuple(evidence),
+        )
+    if elsewhere:
+        return Finding(
+            Status.WARN,
+            f"{', '.join(elsewhere)} route 0.0.0.0/0 to something other than a NAT gateway; where it leads is not followed, "
+            "so whether the app can reach the internet is not known",
             tuple(evidence),
         )
     return Finding(Status.OK, "every connector subnet routes 0.0.0.0/0 to an available public NAT gateway that routes to an internet gateway", tuple(evidence))

@@ -1,8 +1,9 @@
 """Worlds written as the bundled `healthy` scenario with a few changes, and the list of those that are healthy.
 
-`PASSING` is the list test_healthy_worlds.py runs `fix --yes` on: every world in it must come out
-with exit 0 and not one mutating call. A new kind of world that the tool should judge healthy
-belongs there: add `"name": mutate` (a function that edits the scenario document in place).
+`PASSING` (and `PASSING_FILES`, for scenario files) is the list test_healthy_worlds.py runs
+`fix --yes` on: every world in it must come out with exit 0 and not one mutating call. A new kind of
+world that the tool should judge healthy belongs there: add `"name": (mutate, ...)` (functions that
+edit the scenario document in place), or `"name": path` to a scenario file.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import yaml
 
 from runbook.sandbox import scenario as scenario_module
 
+TESTS = Path(__file__).parent
 HEALTHY = yaml.safe_load((Path(scenario_module.__file__).parent / "scenarios" / "healthy.yaml").read_text())
 
 Mutate = Callable[[dict], None]
@@ -119,4 +121,8 @@ PASSING: dict[str, tuple[Mutate, ...]] = {
     "connector-in-public-subnets": (connector_in_public_subnets,),
     "private-nat-gateway": (nat_gateway(connectivity="private"),),
     "deleted-nat-gateway": (nat_gateway(state="deleted"),),
+}
+
+PASSING_FILES: dict[str, str] = {
+    "custom-nacl": str(TESTS / "sandbox" / "scenarios" / "nacl.yaml"),
 }

@@ -190,11 +190,14 @@ def test_a_nat_route_must_lead_to_the_internet(nat, route, why):
     assert nat_egress(missing, {}).status is Status.WARN
 
 
-def test_a_regional_nat_gateway_has_no_subnet_route_to_check():
-    regional = _nat_world({"AvailabilityMode": "regional", "SubnetId": None})
-    finding = nat_egress(regional, {})
-    assert finding.status is Status.OK and any("AvailabilityMode=regional" in e.observation for e in finding.evidence)
-    assert nat_egress(_nat_world({"AvailabilityMode": "regional", "SubnetId": None, "State": "deleting"}), {}).status is Status.WARN
+def test_a_regional_nat_gateway_is_followed_through_its_own_route_table():
+    regional = {"AvailabilityMode": "regional", "SubnetId": None, "RouteTableId": "rtb-pub"}
+    finding = nat_egress(_nat_world(regional), {})
+    assert finding.status is Status.OK and any("AvailabilityMode=regional" in e.observation and "igw-1" in e.observation
+                                               for e in finding.evidence)
+    assert nat_egress(_nat_world({**regional, "State": "deleting"}), {}).status is Status.WARN
+    unread = nat_egress(_nat_world({**regional, "RouteTableId": "rtb-elsewhere"}), {})
+    assert unread.status is Status.WARN and "not followed" in unread.summary
 
 
 def test_vpc_dns_off_proposes_modify():

@@ -60,8 +60,13 @@ def _default_route(table: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     return next((r for r in (table or {}).get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"), None)
 
 
+# _nat_leads_out's answer when the NAT gateway's own way out was not read.
+NAT_UNFOLLOWED = "not followed"
+
+
 def _nat_leads_out(topology: Topology, nat_id: str) -> tuple[str | None, Evidence]:
-    """Why traffic sent to this NAT gateway does not reach the internet (None: it does), with the evidence."""
+    """Why traffic sent to this NAT gateway does not reach the internet (None: it does;
+    NAT_UNFOLLOWED: where it leads was not read), with the evidence."""
     nat = topology.nat_gateways.get(nat_id)
     source = f"ec2 describe_nat_gateways vpc-id={','.join(sorted(topology.connector_vpc_ids)) or '?'}"
     if nat is None:
@@ -70,23 +75,28 @@ def _nat_leads_out(topology: Topology, nat_id: str) -> tuple[str | None, Evidenc
     state, connectivity = nat.get("State"), nat.get("ConnectivityType") or "public"
     subnet = nat.get("SubnetId")
     shown = f"{nat_id} State={state} ConnectivityType={connectivity}"
-    route = None
+    table = None
     if nat.get("AvailabilityMode") == "regional":
+        # A regional NAT gateway has no subnet: its own route table (RouteTableId) leads it out.
         shown += " AvailabilityMode=regional"
+        table = next((t for t in topology.route_tables if t.get("RouteTableId") == nat.get("RouteTableId")), None)
+        where = f"its route table {nat.get('RouteTableId') or '(none named)'}"
     elif subnet:
         table = topology.route_table_for(subnet, nat.get("VpcId"))
-        route = _default_route(table)
-        shown += f" in {subnet}; {subnet} uses {(table or {}).get('RouteTableId', 'no route table found')}: {_route_target(route)}"
+        where = f"{subnet} uses {(table or {}).get('RouteTableId', 'no route table found')}"
+        shown += f" in {subnet}"
+    route = _default_route(table)
+    if table is not None or subnet:
+        shown += f"; {where}: {_route_target(route)}"
     evidence = Evidence(source, shown)
     if state != "available":
         return f"{nat_id} is {state}, not available", evidence
     if connectivity != "public":
         return f"{nat_id} is a private NAT gateway: it reaches other networks, never the internet", evidence
-    if not subnet:
-        # A regional NAT gateway has no subnet of its own: AWS sends it out through the VPC's internet gateway.
-        return None, evidence
+    if table is None and not subnet:
+        return NAT_UNFOLLOWED, evidence
     if route is None or not str(route.get("GatewayId", "")).startswith("igw-") or route.get("State") == "blackhole":
-        return f"{nat_id}'s subnet {subnet} does not route 0.0.0.0/0 to an internet gateway", evidence
+        return f"{nat_id}'s {'subnet ' + subnet if subnet else 'route table'} does not route 0.0.0.0/0 to an internet gateway", evidence
     return None, evidence
 
 
@@ -104,7 +114,7 @@ def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """
     if not topology.connector:
         return Finding(Status.SKIPPED, "the service has no VPC connector")
-    evidence, public, no_nat, elsewhere, dead = [], [], [], [], {}
+    evidence, public, no_nat, elsewhere, nats = [], [], [], [], {}
     for subnet in topology.connector_subnet_ids:
         table = topology.route_table_for(subnet)
         if table is None:
@@ -121,12 +131,13 @@ def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
             elsewhere.append(subnet)  # a transit gateway, an appliance, a peering: not followed
         else:
             nat_id = default["NatGatewayId"]
-            if nat_id not in dead:
-                why, seen = _nat_leads_out(topology, nat_id)
-                dead[nat_id] = why
+            if nat_id not in nats:
+                nats[nat_id], seen = _nat_leads_out(topology, nat_id)
                 evidence.append(seen)
-            if dead[nat_id] or default.get("State") == "blackhole":
+            if default.get("State") == "blackhole" or nats[nat_id] not in (None, NAT_UNFOLLOWED):
                 no_nat.append(subnet)
+            elif nats[nat_id] == NAT_UNFOLLOWED:
+                elsewhere.append(subnet)
     consequence = "with VPC egress, calls to the internet (third-party APIs) time out, if the app makes any"
     if public:
         return Finding(
@@ -136,7 +147,7 @@ def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
             tuple(evidence),
         )
     if no_nat:
-        reasons = "; ".join(why for why in dead.values() if why)
+        reasons = "; ".join(why for why in nats.values() if why and why != NAT_UNFOLLOWED)
         return Finding(
             Status.WARN,
             f"{', '.join(no_nat)} have no working route to the internet through a NAT gateway"
@@ -146,7 +157,7 @@ def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     if elsewhere:
         return Finding(
             Status.WARN,
-            f"{', '.join(elsewhere)} route 0.0.0.0/0 to something other than a NAT gateway; where it leads is not followed, "
+            f"{', '.join(elsewhere)} route 0.0.0.0/0 to something whose way out is not followed here, "
             "so whether the app can reach the internet is not known",
             tuple(evidence),
         )

@@ -5,7 +5,6 @@ The passing halves are also in worlds.PASSING, where `fix --yes` must change not
 
 from __future__ import annotations
 
-import boto3
 import pytest
 
 from helpers import mutating_calls, run, step
@@ -56,15 +55,6 @@ def test_a_health_check_path_the_app_does_not_serve_is_moved_only_to_a_path_that
     assert finding.status.value == "fail" and not finding.changes, finding
     fixed, _, aws = run(timeout=30)
     assert "apprunner:UpdateService" not in mutating_calls(aws) and fixed.exit_code == 1
-
-
-def test_the_rolled_back_update_of_the_acceptance_run_is_not_sent(world, tmp_path):
-    """The world of the issue: healthy on its own HTTP path; fix --yes used to overwrite it with the runbook's."""
-    box = world(write_world(tmp_path, "own-path", *PASSING["health-check-on-the-apps-own-path"]))
-    report, _, aws = run(timeout=30, healthy_probes=1)
-    assert report.exit_code == 0 and not mutating_calls(aws)
-    ops = boto3.client("apprunner").list_operations(ServiceArn=box.ids["service:nerava-backend"])
-    assert [o["Type"] for o in ops["OperationSummaryList"]] == ["CREATE_SERVICE"]
 
 
 # -- TLS must match both ways ---------------------------------------------------------

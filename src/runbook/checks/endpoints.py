@@ -8,6 +8,10 @@ from runbook.discovery import Topology
 from runbook.model import Evidence, Finding, Status
 from runbook.registry import check
 
+# Redis and Valkey URL schemes, each with its twin: `rediss://`/`valkeys://` speak TLS.
+PLAIN_SCHEMES = {"redis": "rediss", "valkey": "valkeys"}
+TLS_SCHEMES = {tls: plain for plain, tls in PLAIN_SCHEMES.items()}
+
 
 @check(
     "env.endpoints",
@@ -43,10 +47,11 @@ def env_endpoints(topology: Topology, params: Mapping[str, Any]) -> Finding:
             # TLS must match both ways: each side refuses the other's handshake.
             tls = f"{target.resource_id} TransitEncryptionEnabled={target.transit_encryption}"
             mismatch = None
-            if target.transit_encryption and target.scheme == "redis":
-                mismatch = f"{var} uses redis:// but {tls}: the cache accepts only TLS; use rediss://"
-            elif not target.transit_encryption and target.scheme == "rediss":
-                mismatch = f"{var} uses rediss:// but {tls}: the TLS handshake fails against a cache without TLS; use redis://"
+            if target.transit_encryption and target.scheme in PLAIN_SCHEMES:
+                mismatch = f"{var} uses {target.scheme}:// but {tls}: the cache accepts only TLS; use {PLAIN_SCHEMES[target.scheme]}://"
+            elif not target.transit_encryption and target.scheme in TLS_SCHEMES:
+                mismatch = (f"{var} uses {target.scheme}:// but {tls}: the TLS handshake fails against a cache without TLS; "
+                            f"use {TLS_SCHEMES[target.scheme]}://")
             if mismatch:
                 problems.append(mismatch)
                 evidence.append(Evidence(target.source, f"{var} scheme {target.scheme}://; {tls}"))

@@ -137,6 +137,8 @@ def test_env_endpoints_unknown_host_and_tls():
     assert any("scheme rediss://" in e.observation and "TransitEncryptionEnabled=False" in e.observation for e in finding.evidence)
     both = replace(base.targets["cache"], scheme="rediss", transit_encryption=True)
     assert env_endpoints(replace(base, targets={**base.targets, "cache": both}), ENV).status is Status.OK
+    migrating = replace(base.targets["cache"], transit_encryption=True, resource={"TransitEncryptionMode": "preferred"})
+    assert env_endpoints(replace(base, targets={**base.targets, "cache": migrating}), ENV).status is Status.OK
     valkey = replace(base.targets["cache"], scheme="valkeys", transit_encryption=False)
     assert "use valkey://" in env_endpoints(replace(base, targets={**base.targets, "cache": valkey}), ENV).summary
     assert env_endpoints(base, ENV).status is Status.OK

@@ -46,8 +46,10 @@ def env_endpoints(topology: Topology, params: Mapping[str, Any]) -> Finding:
         if kind == "cache" and target.transit_encryption is not None:
             # TLS must match both ways: each side refuses the other's handshake.
             tls = f"{target.resource_id} TransitEncryptionEnabled={target.transit_encryption}"
+            # TransitEncryptionMode=preferred (a migration to TLS) accepts plain-text clients too.
+            preferred = (target.resource or {}).get("TransitEncryptionMode") == "preferred"
             mismatch = None
-            if target.transit_encryption and target.scheme in PLAIN_SCHEMES:
+            if target.transit_encryption and not preferred and target.scheme in PLAIN_SCHEMES:
                 mismatch = f"{var} uses {target.scheme}:// but {tls}: the cache accepts only TLS; use {PLAIN_SCHEMES[target.scheme]}://"
             elif not target.transit_encryption and target.scheme in TLS_SCHEMES:
                 mismatch = (f"{var} uses {target.scheme}:// but {tls}: the TLS handshake fails against a cache without TLS; "

@@ -31,6 +31,7 @@ FIELD_REPORT_BUDGET = {
     "ec2:DescribeSecurityGroupRules": 1,
     "ec2:DescribeSubnets": 1,  # the connector's, database's and cache's subnets together
     "ec2:DescribeRouteTables": 1,
+    "ec2:DescribeNatGateways": 1,  # where the connector subnets' NAT routes lead, in the same round
     "ec2:DescribeNetworkAcls": 1,
     "ec2:DescribeVpcAttribute": 2,  # DNS support and DNS host names: one attribute per call
     "logs:FilterLogEvents": 2,  # the service and application log groups

@@ -66,15 +66,59 @@ def test_default_egress_fails_vpc_connector():
     assert vpc_connector(topology(), {}).status is Status.OK
 
 
-def test_health_check_on_wrong_path_resends_whole_block():
-    config = {"Protocol": "HTTP", "Path": "/", "Interval": 5, "Timeout": 2, "HealthyThreshold": 1, "UnhealthyThreshold": 5}
-    finding = health_check_config(with_service(HealthCheckConfiguration=config), {"health_path": "/healthz"})
+APP = {"server": "envoy", "x-envoy-upstream-service-time": "2"}
+HEALTH_CONFIG = {"Protocol": "HTTP", "Path": "/", "Interval": 5, "Timeout": 2, "HealthyThreshold": 1, "UnhealthyThreshold": 5}
+
+
+def _answer(path, status, headers=APP):
+    return ProbeResult(f"http://127.0.0.1:1{path}", status, dict(headers), "{}")
+
+
+def test_health_check_on_a_failing_path_resends_whole_block_only_for_a_path_that_answers():
+    """The app answers 404 on the configured path and 200 on the runbook's: that path is proposed,
+    the whole block resent. Without a 200 elsewhere, nothing is proposed."""
+    failing = with_service(HealthCheckConfiguration=HEALTH_CONFIG)
+    probed = replace(failing, probe=_answer("/", 404), health_path="/",
+                     alternate_probes=[_answer("/healthz", 200), _answer("/v1/healthz", 404)])
+    finding = health_check_config(probed, {"health_path": "/healthz"})
     assert finding.status is Status.FAIL
     (change,) = finding.changes
-    assert change.call.params["HealthCheckConfiguration"] == {**config, "Path": "/healthz"}
+    assert not change.recommendation
+    assert change.call.params["HealthCheckConfiguration"] == {**HEALTH_CONFIG, "Path": "/healthz"}
     assert set(change.call.params) == {"ServiceArn", "HealthCheckConfiguration"}
-    tcp = health_check_config(with_service(HealthCheckConfiguration={"Protocol": "TCP"}), {"health_path": "/healthz"})
-    assert tcp.status is Status.WARN
+    assert change.inverse.params["HealthCheckConfiguration"] == HEALTH_CONFIG
+    assert any("HTTP 404" in e.observation for e in finding.evidence) and any("HTTP 200" in e.observation for e in finding.evidence)
+
+    # 200 only from envoy itself is no answer from the app: nothing proposed.
+    nowhere = replace(probed, alternate_probes=[_answer("/healthz", 404), _answer("/health", 200, {"server": "envoy"})])
+    finding = health_check_config(nowhere, {"health_path": "/healthz"})
+    assert finding.status is Status.FAIL and not finding.changes
+
+
+def test_a_health_check_path_that_answers_200_is_right_whatever_the_runbook_says():
+    config = {**HEALTH_CONFIG, "Path": "/health"}
+    working = replace(with_service(HealthCheckConfiguration=config), probe=_answer("/health", 200), health_path="/health")
+    finding = health_check_config(working, {"health_path": "/healthz"})
+    assert finding.status is Status.OK and not finding.changes and "/health" in finding.summary
+    assert healthz(working, {"health_path": "/healthz"}).summary == "/health answered 200 from the application"
+
+
+def test_without_an_answer_from_the_app_a_health_check_path_is_never_changed():
+    unprobed = with_service(HealthCheckConfiguration=HEALTH_CONFIG)
+    proxy_only = replace(unprobed, probe=_answer("/", 404, {"server": "envoy"}), health_path="/")
+    for top in (unprobed, proxy_only):
+        finding = health_check_config(top, {"health_path": "/healthz"})
+        assert finding.status is Status.WARN
+        assert finding.changes and all(c.recommendation and not c.offer for c in finding.changes)
+    same = with_service(HealthCheckConfiguration={**HEALTH_CONFIG, "Path": "/healthz"})
+    assert health_check_config(same, {"health_path": "/healthz"}).status is Status.OK
+
+
+def test_a_tcp_health_check_is_app_runners_default_and_never_changed():
+    for probe in (None, _answer("/healthz", 200), _answer("/healthz", 404, {"server": "envoy"})):
+        top = replace(with_service(HealthCheckConfiguration={"Protocol": "TCP"}), probe=probe)
+        finding = health_check_config(top, {"health_path": "/healthz"})
+        assert finding.status is Status.OK and not finding.changes, finding
 
 
 def test_env_endpoints_unknown_host_and_tls():
@@ -86,6 +130,17 @@ def test_env_endpoints_unknown_host_and_tls():
     tls = replace(base.targets["cache"], transit_encryption=True)
     finding = env_endpoints(replace(base, targets={**base.targets, "cache": tls}), ENV)
     assert finding.status is Status.FAIL and "rediss://" in finding.summary
+    assert any("scheme redis://" in e.observation and "TransitEncryptionEnabled=True" in e.observation for e in finding.evidence)
+    plain = replace(base.targets["cache"], scheme="rediss", transit_encryption=False)
+    finding = env_endpoints(replace(base, targets={**base.targets, "cache": plain}), ENV)
+    assert finding.status is Status.FAIL and "TLS handshake fails" in finding.summary
+    assert any("scheme rediss://" in e.observation and "TransitEncryptionEnabled=False" in e.observation for e in finding.evidence)
+    both = replace(base.targets["cache"], scheme="rediss", transit_encryption=True)
+    assert env_endpoints(replace(base, targets={**base.targets, "cache": both}), ENV).status is Status.OK
+    migrating = replace(base.targets["cache"], transit_encryption=True, resource={"TransitEncryptionMode": "preferred"})
+    assert env_endpoints(replace(base, targets={**base.targets, "cache": migrating}), ENV).status is Status.OK
+    valkey = replace(base.targets["cache"], scheme="valkeys", transit_encryption=False)
+    assert "use valkey://" in env_endpoints(replace(base, targets={**base.targets, "cache": valkey}), ENV).summary
     assert env_endpoints(base, ENV).status is Status.OK
     other = replace(base.targets["database"], vpc_id="vpc-other")
     assert "another VPC" in env_endpoints(replace(base, targets={**base.targets, "database": other}), ENV).summary
@@ -103,10 +158,50 @@ def _tables(target):
              "Routes": [{"DestinationCidrBlock": "0.0.0.0/0", "State": "active", **target}]}]
 
 
+def _nat_world(nat=None, nat_subnet_route=None):
+    """Connector subnets (main table) -> nat-1, which sits in subnet-pub with its own table."""
+    nat = {"NatGatewayId": "nat-1", "State": "available", "ConnectivityType": "public", "SubnetId": "subnet-pub",
+           "VpcId": VPC, **(nat or {})}
+    public = {"RouteTableId": "rtb-pub", "VpcId": VPC, "Associations": [{"SubnetId": "subnet-pub"}],
+              "Routes": [{"DestinationCidrBlock": "0.0.0.0/0", "State": "active", **(nat_subnet_route or {"GatewayId": "igw-1"})}]}
+    return replace(topology(), route_tables=_tables({"NatGatewayId": "nat-1"}) + [public], nat_gateways={"nat-1": nat})
+
+
 def test_nat_routes():
-    assert nat_egress(replace(topology(), route_tables=_tables({"NatGatewayId": "nat-1"})), {}).status is Status.OK
-    assert nat_egress(replace(topology(), route_tables=_tables({"GatewayId": "igw-1"})), {}).status is Status.FAIL
+    assert nat_egress(_nat_world(), {}).status is Status.OK
+    # A connector in public subnets, or with no working NAT: the app's internet calls fail, if it makes any.
+    # No API shows whether it does, so a warning, never a failure.
+    assert nat_egress(replace(topology(), route_tables=_tables({"GatewayId": "igw-1"})), {}).status is Status.WARN
     assert nat_egress(replace(topology(), route_tables=_tables({"NatGatewayId": "nat-1", "State": "blackhole"})), {}).status is Status.WARN
+    # A transit gateway may well lead to a central egress VPC: not followed, and not called broken.
+    tgw = nat_egress(replace(topology(), route_tables=_tables({"TransitGatewayId": "tgw-1"})), {})
+    assert tgw.status is Status.WARN and "not followed" in tgw.summary and "no working route" not in tgw.summary
+
+
+@pytest.mark.parametrize("nat, route, why", [
+    ({"State": "failed"}, None, "nat-1 is failed"),
+    ({"State": "pending"}, None, "nat-1 is pending"),
+    ({"ConnectivityType": "private"}, None, "private NAT gateway"),
+    (None, {"NatGatewayId": "nat-2"}, "does not route 0.0.0.0/0 to an internet gateway"),
+    (None, {"GatewayId": "igw-1", "State": "blackhole"}, "does not route 0.0.0.0/0 to an internet gateway"),
+])
+def test_a_nat_route_must_lead_to_the_internet(nat, route, why):
+    finding = nat_egress(_nat_world(nat, route), {})
+    assert finding.status is Status.WARN and why in finding.summary and not finding.changes
+    (seen,) = [e for e in finding.evidence if e.source.startswith("ec2 describe_nat_gateways")]
+    assert "nat-1" in seen.observation and "subnet-pub" in seen.observation
+    missing = replace(_nat_world(), nat_gateways={})
+    assert nat_egress(missing, {}).status is Status.WARN
+
+
+def test_a_regional_nat_gateway_is_followed_through_its_own_route_table():
+    regional = {"AvailabilityMode": "regional", "SubnetId": None, "RouteTableId": "rtb-pub"}
+    finding = nat_egress(_nat_world(regional), {})
+    assert finding.status is Status.OK and any("AvailabilityMode=regional" in e.observation and "igw-1" in e.observation
+                                               for e in finding.evidence)
+    assert nat_egress(_nat_world({**regional, "State": "deleting"}), {}).status is Status.WARN
+    unread = nat_egress(_nat_world({**regional, "RouteTableId": "rtb-elsewhere"}), {})
+    assert unread.status is Status.WARN and "not followed" in unread.summary
 
 
 def test_vpc_dns_off_proposes_modify():

@@ -96,6 +96,50 @@ def test_connector_egress_missing_proposes_egress_rule():
     assert connector_egress(topology(), {}).status is Status.OK
 
 
-def test_public_rules_are_left_alone_without_a_connector():
+def test_public_rules_are_reported_never_revoked_without_a_connector():
+    """EgressType=DEFAULT: the app may reach its database over the internet, so a public rule is an exposure
+    to warn about, with the rule as evidence, never a revoke (not even as advice)."""
     public = rule(DB_SG, "sgr-pub", ports=(5432, 5432), cidr="0.0.0.0/0")
-    assert no_public_ingress(topology(db_rules=[public], connector=None), {"target": "database"}).status is Status.SKIPPED
+    finding = no_public_ingress(topology(db_rules=[public], connector=None), {"target": "database"})
+    assert finding.status is Status.WARN and not finding.changes
+    assert any("sgr-pub" in e.observation and "0.0.0.0/0" in e.observation for e in finding.evidence)
+    assert no_public_ingress(topology(db_rules=[], connector=None), {"target": "database"}).status is Status.OK
+
+
+def _shared_group(db_rules, cache_in_db_group=True):
+    """The cache shares the database's group (its own group emptied) when `cache_in_db_group`."""
+    from dataclasses import replace
+
+    top = topology(db_rules=db_rules)
+    if cache_in_db_group:
+        top.targets["cache"] = replace(top.targets["cache"], security_group_ids=(DB_SG,))
+    return top
+
+
+WIDE = rule(DB_SG, "sgr-wide", protocol="-1", cidr="0.0.0.0/0")
+OWN_5432 = rule(DB_SG, "sgr-5432", ports=(5432, 5432), source_group=CONNECTOR_SG)
+OWN_6379 = rule(DB_SG, "sgr-6379", ports=(6379, 6379), source_group=CONNECTOR_SG)
+
+
+def test_a_wide_public_rule_is_offered_only_once_the_connector_has_every_port_it_serves():
+    """All traffic from 0.0.0.0/0 on a group the database and cache share serves 5432 and 6379: it is
+    advice (never applied under --yes) and offered at a terminal only when both ports have the connector's
+    own rule, with what else it closes listed."""
+    for rules in ([WIDE], [WIDE, OWN_5432], [WIDE, OWN_6379]):
+        (change,) = no_public_ingress(_shared_group(rules), {"target": "database"}).changes
+        assert change.recommendation and not change.offer, rules
+        assert "offered at a terminal once the connector has its own rule on" in change.description
+    (change,) = no_public_ingress(_shared_group([WIDE, OWN_5432, OWN_6379]), {"target": "database"}).changes
+    assert change.recommendation and change.offer
+    assert change.call.params == {"GroupId": DB_SG, "SecurityGroupRuleIds": ["sgr-wide"]}
+    closes = "\n".join(change.offer)
+    assert "tcp/5432 of database nerava-db" in closes and "sgr-5432" in closes
+    assert "tcp/6379 of cache nerava-redis" in closes and "sgr-6379" in closes
+    assert "every protocol and port" in closes and "every member of" in closes
+    # A group only the database uses: 5432 is all it serves of ours.
+    (change,) = no_public_ingress(_shared_group([WIDE, OWN_5432], cache_in_db_group=False), {"target": "database"}).changes
+    assert change.offer and "6379" not in "\n".join(change.offer)
+    # A range that misses the cache port does not serve the cache.
+    ranged = rule(DB_SG, "sgr-range", ports=(5000, 6000), cidr="0.0.0.0/0")
+    (change,) = no_public_ingress(_shared_group([ranged, OWN_5432]), {"target": "database"}).changes
+    assert change.offer and "6379" not in "\n".join(change.offer) and "tcp/5000-6000" in "\n".join(change.offer)

@@ -623,6 +623,10 @@ class ConsoleReporter:
         self.console.print(f"  [dim]CLI:[/dim] {escape(change.call.cli())}", soft_wrap=True)
         if change.inverse:
             self.console.print(f"  [dim]undo:[/dim] {escape(change.inverse.cli())}", soft_wrap=True)
+        if change.offer:
+            self.console.print("  [bold]advice, applied only if you say so; it closes all of this:[/bold]")
+            for line in change.offer:
+                self.console.print(f"    - {escape(line)}", soft_wrap=True)
 
     def applied(self, step_id: str, applied: "AppliedChange") -> None:
         from rich.markup import escape

@@ -5,8 +5,9 @@ Each level of the dependency chain is one round of concurrent calls:
   2. its operations, its connector, the databases, caches and cache subnet
      groups its environment may name, and the health probe;
   3. the security groups, their rules and the subnets of all of them together,
-     with the route tables, network ACLs and DNS attributes of the VPCs the
-     database and cache name, and the logs since the last good deployment;
+     with the route tables, network ACLs, DNS attributes (and, for a service
+     with a connector, NAT gateways) of the VPCs the database and cache name,
+     and the logs since the last good deployment;
   4. only when the connector sits in a VPC neither names: that VPC's routes,
      ACLs and DNS attributes.
 Checks then share this snapshot; nothing is described twice.
@@ -57,6 +58,7 @@ PERMISSIONS = (
     "ec2:DescribeSecurityGroupRules",
     "ec2:DescribeSubnets",
     "ec2:DescribeRouteTables",
+    "ec2:DescribeNatGateways",  # only for a service with a VPC connector
     "ec2:DescribeNetworkAcls",
     "ec2:DescribeVpcAttribute",
     "logs:FilterLogEvents",
@@ -97,10 +99,13 @@ class Topology:
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
     vpcs: dict[str, dict[str, Any]] = field(default_factory=dict)  # VpcId -> {EnableDnsSupport, EnableDnsHostnames}
     route_tables: list[dict[str, Any]] = field(default_factory=list)
+    nat_gateways: dict[str, dict[str, Any]] = field(default_factory=dict)  # NatGatewayId -> describe_nat_gateways entry
     network_acls: list[dict[str, Any]] = field(default_factory=list)
     log_events: list[dict[str, Any]] = field(default_factory=list)  # {logGroupName, message, timestamp}
     logs_unread: tuple[str, ...] = ()  # log groups read only in part: their oldest events and the last minutes
     probe: ProbeResult | None = None
+    # The path `probe` asked for: the service's own HTTP health check path, else the runbook's health_path.
+    health_path: str = DEFAULTS["health_path"]
     alternate_probes: list[ProbeResult] = field(default_factory=list)  # other paths, tried when the app 404s
     secrets: frozenset[str] = frozenset()
     timings: dict[str, float] = field(default_factory=dict)
@@ -138,9 +143,9 @@ class Topology:
     def connector_vpc_ids(self) -> set[str]:
         return {self.subnets[s]["VpcId"] for s in self.connector_subnet_ids if s in self.subnets}
 
-    def route_table_for(self, subnet_id: str) -> dict[str, Any] | None:
-        """The subnet's explicit route table, else its VPC's main one."""
-        vpc = self.subnets.get(subnet_id, {}).get("VpcId")
+    def route_table_for(self, subnet_id: str, vpc_id: str | None = None) -> dict[str, Any] | None:
+        """The subnet's explicit route table, else its VPC's main one (`vpc_id` for a subnet not described)."""
+        vpc = self.subnets.get(subnet_id, {}).get("VpcId", vpc_id)
         main = None
         for table in self.route_tables:
             for assoc in table.get("Associations", []):
@@ -162,6 +167,16 @@ def runtime_env(service: Mapping[str, Any]) -> dict[str, str]:
     image = source.get("ImageRepository", {}).get("ImageConfiguration", {})
     code = source.get("CodeRepository", {}).get("CodeConfiguration", {}).get("CodeConfigurationValues", {})
     return dict(image.get("RuntimeEnvironmentVariables") or code.get("RuntimeEnvironmentVariables") or {})
+
+
+def service_health_path(service: Mapping[str, Any], default: str) -> str:
+    """The path App Runner's own health check asks for when it is HTTP: the app answering 200 there
+    is what keeps the service deployed. A TCP check names no path: the runbook's is probed."""
+    config = service.get("HealthCheckConfiguration") or {}
+    if config.get("Protocol") == "HTTP":
+        path = config.get("Path") or "/"
+        return path if path.startswith("/") else "/" + path
+    return default
 
 
 def find_service(aws: Aws, name_or_arn: str) -> dict[str, Any]:
@@ -194,13 +209,14 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     connector_arn = service.get("NetworkConfiguration", {}).get("EgressConfiguration", {}).get("VpcConnectorArn")
     db_url = env.get(params["database_url_var"])
     cache_url = env.get(params["redis_url_var"])
+    health_path = service_health_path(service, params["health_path"])
 
     level = time.monotonic()
     jobs: dict[str, Callable[[], Any]] = {
         "operations": lambda: aws.call("apprunner", "list_operations", ServiceArn=arn, MaxResults=20).get(
             "OperationSummaryList", []
         ),
-        "probe": lambda: probe(service_url(service["ServiceUrl"], params["health_path"])) if service.get("ServiceUrl") else None,
+        "probe": lambda: probe(service_url(service["ServiceUrl"], health_path)) if service.get("ServiceUrl") else None,
     }
     if connector_arn:
         jobs["connector"] = lambda: aws.call("apprunner", "describe_vpc_connector", VpcConnectorArn=connector_arn)[
@@ -248,7 +264,9 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     known_vpcs = sorted({t.vpc_id for t in targets.values() if t.vpc_id})
 
     level = time.monotonic()
-    jobs = _vpc_jobs(aws, known_vpcs)
+    # NAT gateways matter only where the connector sends the service's egress.
+    nat = bool(connector_arn)
+    jobs = _vpc_jobs(aws, known_vpcs, nat)
     # Logs wait for this round to start where the running version's deployment did: older lines
     # are about a version that no longer runs, and a chatty app's window is then pages shorter.
     since = int((time.time() - float(params["log_window_seconds"])) * 1000)
@@ -275,15 +293,15 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     got4: dict[str, Any] = {}
     if late_vpcs:
         level = time.monotonic()
-        got4 = _concurrently(_vpc_jobs(aws, late_vpcs))
+        got4 = _concurrently(_vpc_jobs(aws, late_vpcs, nat))
         timings["vpc"] = time.monotonic() - level
     vpcs = _vpc_attributes(known_vpcs, got3) | _vpc_attributes(late_vpcs, got4)
 
     alternates: list[ProbeResult] = []
     first = got["probe"]
     if first is not None and first.status == 404 and first.from_app:
-        # The app runs but not on this path: ask where it does answer.
-        paths = [p for p in ALTERNATE_HEALTH_PATHS if p != params["health_path"]]
+        # The app runs but not on this path: ask where it does answer, the runbook's health path first.
+        paths = [p for p in dict.fromkeys((params["health_path"], *ALTERNATE_HEALTH_PATHS)) if p != health_path]
         found = _concurrently({p: (lambda p=p: probe(service_url(service["ServiceUrl"], p))) for p in paths})
         alternates = [found[p] for p in paths]
 
@@ -307,10 +325,12 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         subnets=subnets,
         vpcs=vpcs,
         route_tables=got3.get("route_tables", []) + got4.get("route_tables", []),
+        nat_gateways={n["NatGatewayId"]: n for n in got3.get("nat_gateways", []) + got4.get("nat_gateways", [])},
         network_acls=got3.get("network_acls", []) + got4.get("network_acls", []),
         log_events=[{**e, "message": scrub.text(e["message"])} for suffix in ("service", "application") for e in got3[f"logs:{suffix}"][0]],
         logs_unread=tuple(got3[f"logs:{suffix}"][1] for suffix in ("service", "application") if got3[f"logs:{suffix}"][1]),
         probe=got["probe"].scrubbed(scrub) if got["probe"] else None,
+        health_path=health_path,
         alternate_probes=[alt.scrubbed(scrub) for alt in alternates],
         secrets=frozenset(secrets),
         timings=timings,
@@ -373,8 +393,8 @@ def _cache_subnet_group(cache: Target | None, groups: list[dict[str, Any]]) -> d
     return next((g for g in groups if g.get("CacheSubnetGroupName") == name), None)
 
 
-def _vpc_jobs(aws: Aws, vpc_ids: list[str]) -> dict[str, Callable[[], Any]]:
-    """Route tables, network ACLs and DNS attributes of these VPCs."""
+def _vpc_jobs(aws: Aws, vpc_ids: list[str], nat_gateways: bool = False) -> dict[str, Callable[[], Any]]:
+    """Route tables, network ACLs and DNS attributes of these VPCs, and their NAT gateways if asked."""
     if not vpc_ids:
         return {}
     vpc_filter = [{"Name": "vpc-id", "Values": vpc_ids}]
@@ -382,6 +402,9 @@ def _vpc_jobs(aws: Aws, vpc_ids: list[str]) -> dict[str, Callable[[], Any]]:
         "route_tables": lambda: aws.paginate("ec2", "describe_route_tables", "RouteTables", Filters=vpc_filter),
         "network_acls": lambda: aws.paginate("ec2", "describe_network_acls", "NetworkAcls", Filters=vpc_filter),
     }
+    if nat_gateways:
+        # The one EC2 describe whose filter parameter is singular.
+        jobs["nat_gateways"] = lambda: aws.paginate("ec2", "describe_nat_gateways", "NatGateways", Filter=vpc_filter)
     for vpc in vpc_ids:
         for attribute in _DNS_ATTRIBUTES:
             jobs[f"vpc:{vpc}:{attribute}"] = lambda vpc=vpc, attribute=attribute: aws.call(

@@ -256,7 +256,7 @@ class Engine:
                 for r in results
                 if self._selected(r.step.id)
                 for c in r.finding.changes
-                if _key(c) not in sent and not c.recommendation
+                if _key(c) not in sent and (not c.recommendation or self._offered(c))
                 and (self.options.planned is None or self._unsent_planned(c, sent))
             ]
             if self.options.dry_run:
@@ -323,6 +323,10 @@ class Engine:
     def _masked_key(self, change: Change) -> str:
         return _call_key(self.scrubber.data(change.call.as_dict()))
 
+    def _offered(self, change: Change) -> bool:
+        """Advice with an offer is asked about when a person answers (never under --yes or a plan)."""
+        return bool(change.offer) and bool(getattr(self.confirmer, "asks_offers", False))
+
     def _selected(self, step_id: str) -> bool:
         return (not self.options.only or step_id in self.options.only) and step_id not in self.options.skip
 
@@ -356,12 +360,14 @@ class Engine:
         if self.journal:
             self.journal.planned([(r.step.id, c) for r, c in items], self.aws.region)
         any_declined = False
+        # An offer is its own question, after the changes the fix needs; declining it declines nothing else.
+        items = sorted(items, key=lambda item: bool(item[1].offer))
         for result, change in items:
             record = applier.apply(result.step.id, change, lambda: self._drift(topology, result, change))
             sent.add(_key(change))
             if self.options.planned is not None:
                 sent.add(self._masked_key(change))  # a reviewed call is sent once, even if a secret in it changes
-            any_declined |= record.declined
+            any_declined |= record.declined and not change.offer
             applied_by_step.setdefault(result.step.id, []).append(record)
         if any_declined:
             raise _Declined()
@@ -459,7 +465,7 @@ class Engine:
         self._wait("deployment", poll, deadline)
 
     def _wait_health(self, topology: Topology, deadline: float) -> None:
-        url = service_url(topology.service["ServiceUrl"], self.runbook.params.get("health_path", "/healthz"))
+        url = service_url(topology.service["ServiceUrl"], topology.health_path)
         streak = {"n": 0}
         needed = self.options.healthy_probes
 

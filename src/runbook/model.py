@@ -116,6 +116,9 @@ class Change:
     inverse: ApiCall | None = None
     # Shown as advice only: never applied, not even with --yes.
     recommendation: bool = False
+    # Advice that a person at a terminal is still asked about, as a change of its own (default No):
+    # what else it changes, one line each, shown before the question. Never applied under --yes.
+    offer: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

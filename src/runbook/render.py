@@ -46,7 +46,9 @@ def change_dict(change: Change, region: str, applied: AppliedChange | None = Non
 
 def step_changes(result: StepResult, region: str, scrubber: Scrubber | None = None) -> list[dict[str, Any]]:
     changes = [change_dict(a.change, region, a, scrubber=scrubber) for a in result.applied]
-    changes += [change_dict(c, region, scrubber=scrubber) for c in result.finding.changes]
+    # A change declined (or not sent) is still proposed by the check: shown once, with its outcome.
+    changes += [change_dict(c, region, scrubber=scrubber) for c in result.finding.changes
+                if all(a.change.call != c.call for a in result.applied)]
     changes += [change_dict(c, region, held_by=result.held_by, scrubber=scrubber) for c in result.held]
     return changes
 

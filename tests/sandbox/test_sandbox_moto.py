@@ -114,6 +114,43 @@ def test_vpc_attributes_and_routes(load):
                for r in tables[0]["Routes"])
 
 
+NAT_WORLD = """
+vpcs:
+  main:
+    cidr: 10.0.0.0/16
+    internet_gateway: igw
+    nat_gateways:
+      up: {subnet: public-a}
+      inner: {subnet: private-a, connectivity: private}
+      gone: {subnet: public-a, state: deleted}
+    route_tables:
+      public: {routes: [{destination: 0.0.0.0/0, internet_gateway: igw}]}
+      to-gone: {routes: [{destination: 0.0.0.0/0, nat_gateway: gone}]}
+    subnets:
+      public-a: {cidr: 10.0.0.0/24, route_table: public}
+      private-a: {cidr: 10.0.1.0/24, route_table: to-gone}
+"""
+
+
+def test_nat_gateways_connectivity_state_and_a_blackhole_route(load, yaml_scenario):
+    """The NAT gateway fields nat-egress reads, and shim 7: a route to a deleted NAT gateway is a blackhole."""
+    sb = load(yaml_scenario(NAT_WORLD))
+    ec2 = sb.client("ec2")
+    nats = ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [sb.ids["vpc:main"]]}])["NatGateways"]
+    seen = {n["NatGatewayId"]: (n["State"], n["ConnectivityType"], n["SubnetId"]) for n in nats}
+    assert seen == {
+        sb.ids["nat:up"]: ("available", "public", sb.ids["subnet:public-a"]),
+        sb.ids["nat:inner"]: ("available", "private", sb.ids["subnet:private-a"]),
+        sb.ids["nat:gone"]: ("deleted", "public", sb.ids["subnet:public-a"]),
+    }
+    (route,) = [r for r in ec2.describe_route_tables(RouteTableIds=[sb.ids["rtb:to-gone"]])["RouteTables"][0]["Routes"]
+                if r["DestinationCidrBlock"] == "0.0.0.0/0"]
+    assert (route["NatGatewayId"], route["State"]) == (sb.ids["nat:gone"], "blackhole")
+    (igw_route,) = [r for r in ec2.describe_route_tables(RouteTableIds=[sb.ids["rtb:public"]])["RouteTables"][0]["Routes"]
+                    if r["DestinationCidrBlock"] == "0.0.0.0/0"]
+    assert igw_route["State"] == "active"
+
+
 def test_reset_between_loads_leaves_no_trace(load):
     sb = load("field-report")
     first_vpc = sb.ids["vpc:main"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
-from runbook.discovery import Topology
+from runbook.checks.http import probe_evidence
+from runbook.discovery import Topology, service_health_path
 from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
 from runbook.registry import check
 
@@ -129,11 +131,15 @@ def vpc_connector(topology: Topology, params: Mapping[str, Any]) -> Finding:
     params={"health_path": "/healthz"},
 )
 def health_check_config(topology: Topology, params: Mapping[str, Any]) -> Finding:
-    """App Runner's own health check probes the path the app serves, on the app's port.
+    """App Runner's own health check probes a path the app serves, on the app's port.
+
+    A configured HTTP path that answers 200 from the app is right, whatever the runbook's
+    health_path; a new path is proposed only when the app answers 404 on the configured one
+    and 200 on the new one (the probes show both).
 
     Example:
       - id: health-check-config
-        check: apprunner.health-check-config   # the path is the runbook's params.health_path
+        check: apprunner.health-check-config   # the runbook's params.health_path is tried first when the path fails
     """
     service = topology.service
     config = dict(service.get("HealthCheckConfiguration") or {})
@@ -146,30 +152,67 @@ def health_check_config(topology: Topology, params: Mapping[str, Any]) -> Findin
     notes = []
     if image_port and env_port and str(env_port) != str(image_port):
         notes.append(f"the image port is {image_port} but PORT={env_port}: App Runner routes and health-checks {image_port}")
-    if protocol == "HTTP" and config.get("Path", "/") != expected:
-        fixed = {**config, "Protocol": "HTTP", "Path": expected}
+    result = topology.probe
+    if result is not None:
+        evidence.append(probe_evidence(result))
+    if protocol == "HTTP":
+        path = service_health_path(service, expected)
+        if topology.health_path != path:
+            result = None  # the probe asked another path: it says nothing about this one
+        if result is not None and result.status == 404 and result.from_app:
+            return _http_path_fails(topology, config, path, evidence)
+        if notes:
+            return Finding(Status.WARN, "; ".join(notes), tuple(evidence))
+        if result is not None and result.from_app:
+            answer = "answers 200 there" if result.status == 200 else f"serves that path (HTTP {result.status} now: see healthz)"
+            return Finding(Status.OK, f"HTTP health check on {path}: the app {answer}", tuple(evidence))
+        if path == expected:
+            return Finding(Status.OK, f"HTTP health check on {path}", tuple(evidence))
+        # Nothing shows which path the app serves: the configuration may well be right.
         return Finding(
-            Status.FAIL,
-            f"HTTP health check on {config.get('Path', '/')} but the app serves {expected}: every deployment fails its health check",
+            Status.WARN,
+            f"HTTP health check on {path}, not the runbook's {expected}; no instance answers to show which one the app serves, so nothing is changed",
             tuple(evidence),
-            (
-                Change(
-                    ApiCall("apprunner", "update_service", {"ServiceArn": topology.service_arn, "HealthCheckConfiguration": fixed}),
-                    f"point the HTTP health check at {expected} (the whole HealthCheckConfiguration is resent; nothing else changes)",
-                    Phase.REDEPLOY,
-                    inverse=ApiCall("apprunner", "update_service", {"ServiceArn": topology.service_arn, "HealthCheckConfiguration": config}),
-                ),
-            ),
+            (_path_change(topology, config, expected, f"point the HTTP health check at {expected} once you know the app serves it", advice=True),),
         )
     if notes:
         return Finding(Status.WARN, "; ".join(notes), tuple(evidence))
-    if protocol == "TCP":
+    # App Runner's default: the deployment passes once the port accepts connections.
+    return Finding(Status.OK, f"TCP health check on port {image_port or '8080'}: App Runner checks that the port accepts connections", tuple(evidence))
+
+
+def _http_path_fails(topology: Topology, config: Mapping[str, Any], path: str, evidence: list[Evidence]) -> Finding:
+    """The app answered 404 on the configured path: propose a path where it answered 200, if one did."""
+    tried = topology.alternate_probes
+    evidence = evidence + [probe_evidence(alt) for alt in tried]
+    answering = [alt for alt in tried if alt.status == 200 and alt.from_app]
+    if not answering:
+        shown = ", ".join(urlsplit(alt.url).path for alt in tried) or "none"
         return Finding(
-            Status.WARN,
-            f"TCP health check: it proves only that port {image_port or '8080'} accepts connections, not that the app serves {expected}",
+            Status.FAIL,
+            f"HTTP health check on {path}, where the app answers 404: every deployment fails its health check; "
+            f"no other path tried answers 200 ({shown}), so no path is proposed",
             tuple(evidence),
         )
-    return Finding(Status.OK, f"HTTP health check on {expected}", tuple(evidence))
+    found = urlsplit(answering[0].url).path
+    return Finding(
+        Status.FAIL,
+        f"HTTP health check on {path}, where the app answers 404; it answers 200 on {found}: every deployment fails its health check",
+        tuple(evidence),
+        (_path_change(topology, config, found, f"point the HTTP health check at {found}, where the app answers 200 "
+                      "(the whole HealthCheckConfiguration is resent; nothing else changes)"),),
+    )
+
+
+def _path_change(topology: Topology, config: Mapping[str, Any], path: str, description: str, advice: bool = False) -> Change:
+    fixed = {**config, "Protocol": "HTTP", "Path": path}
+    return Change(
+        ApiCall("apprunner", "update_service", {"ServiceArn": topology.service_arn, "HealthCheckConfiguration": fixed}),
+        description,
+        Phase.REDEPLOY,
+        inverse=ApiCall("apprunner", "update_service", {"ServiceArn": topology.service_arn, "HealthCheckConfiguration": dict(config)}),
+        recommendation=advice,
+    )
 
 
 @check(

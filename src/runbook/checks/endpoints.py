@@ -8,6 +8,10 @@ from runbook.discovery import Topology
 from runbook.model import Evidence, Finding, Status
 from runbook.registry import check
 
+# Redis and Valkey URL schemes, each with its twin: `rediss://`/`valkeys://` speak TLS.
+PLAIN_SCHEMES = {"redis": "rediss", "valkey": "valkeys"}
+TLS_SCHEMES = {tls: plain for plain, tls in PLAIN_SCHEMES.items()}
+
 
 @check(
     "env.endpoints",
@@ -39,8 +43,20 @@ def env_endpoints(topology: Topology, params: Mapping[str, Any]) -> Finding:
             problems.append(f"{var} uses port {target.port} but {target.resource_id} listens on {target.endpoint_port}")
         if target.vpc_id and topology.connector_vpc_ids and target.vpc_id not in topology.connector_vpc_ids:
             problems.append(f"{var} names {target.resource_id} in {target.vpc_id}, another VPC than the connector's")
-        if kind == "cache" and target.transit_encryption and target.scheme == "redis":
-            problems.append(f"{var} uses redis:// but {target.resource_id} has transit encryption on: use rediss://")
+        if kind == "cache" and target.transit_encryption is not None:
+            # TLS must match both ways: each side refuses the other's handshake.
+            tls = f"{target.resource_id} TransitEncryptionEnabled={target.transit_encryption}"
+            # TransitEncryptionMode=preferred (a migration to TLS) accepts plain-text clients too.
+            preferred = (target.resource or {}).get("TransitEncryptionMode") == "preferred"
+            mismatch = None
+            if target.transit_encryption and not preferred and target.scheme in PLAIN_SCHEMES:
+                mismatch = f"{var} uses {target.scheme}:// but {tls}: the cache accepts only TLS; use {PLAIN_SCHEMES[target.scheme]}://"
+            elif not target.transit_encryption and target.scheme in TLS_SCHEMES:
+                mismatch = (f"{var} uses {target.scheme}:// but {tls}: the TLS handshake fails against a cache without TLS; "
+                            f"use {TLS_SCHEMES[target.scheme]}://")
+            if mismatch:
+                problems.append(mismatch)
+                evidence.append(Evidence(target.source, f"{var} scheme {target.scheme}://; {tls}"))
     if problems:
         return Finding(Status.FAIL, "; ".join(problems), tuple(evidence))
     if not topology.targets:

@@ -48,18 +48,18 @@ def classify(result: ProbeResult) -> str:
 
 @check("http.healthz", params={"health_path": "/healthz"})
 def healthz(topology: Topology, params: Mapping[str, Any]) -> Finding:
-    """The service URL's health path answers 200.
+    """The service URL's health path answers 200: the path of the service's HTTP health check, else the runbook's.
 
     Example:
       - id: healthz
-        check: http.healthz   # probes the runbook's params.health_path
+        check: http.healthz   # with a TCP health check, probes the runbook's params.health_path
     """
     result = topology.probe
     if result is None:
         return Finding(Status.SKIPPED, "the service has no URL to probe")
     evidence = (probe_evidence(result),)
     if result.healthy:
-        return Finding(Status.OK, f"{params['health_path']} answered 200 from the application", evidence)
+        return Finding(Status.OK, f"{topology.health_path} answered 200 from the application", evidence)
     if result.redirect:
         # A redirect is the app's (or a proxy's) configuration: it does not go away by waiting.
         return Finding(Status.FAIL, classify(result), evidence)

@@ -48,9 +48,65 @@ def same_vpc(topology: Topology, params: Mapping[str, Any]) -> Finding:
     return Finding(Status.OK, f"connector, database and cache share {', '.join(sorted(connector_vpcs))}", tuple(evidence))
 
 
-@check("network.nat-egress", permissions=("ec2:DescribeRouteTables",))
+def _route_target(route: Mapping[str, Any] | None) -> str:
+    if route is None:
+        return "no 0.0.0.0/0 route"
+    target = (route.get("NatGatewayId") or route.get("GatewayId") or route.get("TransitGatewayId")
+              or route.get("NetworkInterfaceId") or route.get("VpcPeeringConnectionId") or "?")
+    return f"0.0.0.0/0 -> {target} ({route.get('State', '?')})"
+
+
+def _default_route(table: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    return next((r for r in (table or {}).get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"), None)
+
+
+# _nat_leads_out's answer when the NAT gateway's own way out was not read.
+NAT_UNFOLLOWED = "not followed"
+
+
+def _nat_leads_out(topology: Topology, nat_id: str) -> tuple[str | None, Evidence]:
+    """Why traffic sent to this NAT gateway does not reach the internet (None: it does;
+    NAT_UNFOLLOWED: where it leads was not read), with the evidence."""
+    nat = topology.nat_gateways.get(nat_id)
+    source = f"ec2 describe_nat_gateways vpc-id={','.join(sorted(topology.connector_vpc_ids)) or '?'}"
+    if nat is None:
+        return f"{nat_id} is not among the VPC's NAT gateways", Evidence(source, f"no NAT gateway {nat_id}")
+    # AWS's default connectivity type is public.
+    state, connectivity = nat.get("State"), nat.get("ConnectivityType") or "public"
+    subnet = nat.get("SubnetId")
+    shown = f"{nat_id} State={state} ConnectivityType={connectivity}"
+    table = None
+    if nat.get("AvailabilityMode") == "regional":
+        # A regional NAT gateway has no subnet: its own route table (RouteTableId) leads it out.
+        shown += " AvailabilityMode=regional"
+        table = next((t for t in topology.route_tables if t.get("RouteTableId") == nat.get("RouteTableId")), None)
+        where = f"its route table {nat.get('RouteTableId') or '(none named)'}"
+    elif subnet:
+        table = topology.route_table_for(subnet, nat.get("VpcId"))
+        where = f"{subnet} uses {(table or {}).get('RouteTableId', 'no route table found')}"
+        shown += f" in {subnet}"
+    route = _default_route(table)
+    if table is not None or subnet:
+        shown += f"; {where}: {_route_target(route)}"
+    evidence = Evidence(source, shown)
+    if state != "available":
+        return f"{nat_id} is {state}, not available", evidence
+    if connectivity != "public":
+        return f"{nat_id} is a private NAT gateway: it reaches other networks, never the internet", evidence
+    if table is None and not subnet:
+        return NAT_UNFOLLOWED, evidence
+    if route is None or not str(route.get("GatewayId", "")).startswith("igw-") or route.get("State") == "blackhole":
+        return f"{nat_id}'s {'subnet ' + subnet if subnet else 'route table'} does not route 0.0.0.0/0 to an internet gateway", evidence
+    return None, evidence
+
+
+@check("network.nat-egress", permissions=("ec2:DescribeRouteTables", "ec2:DescribeNatGateways"))
 def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
-    """Each connector subnet routes 0.0.0.0/0 to a NAT gateway: with VPC egress, all outbound traffic goes through the VPC.
+    """Each connector subnet routes 0.0.0.0/0 to an available public NAT gateway whose own subnet routes
+    0.0.0.0/0 to an internet gateway: with VPC egress, all outbound traffic goes through the VPC.
+
+    A warning, never a failure: App Runner's own traffic does not use the connector, and no API
+    shows whether the app calls the internet at all.
 
     Example:
       - id: nat-egress
@@ -58,35 +114,54 @@ def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """
     if not topology.connector:
         return Finding(Status.SKIPPED, "the service has no VPC connector")
-    evidence, public, no_nat = [], [], []
+    evidence, public, no_nat, elsewhere, nats = [], [], [], [], {}
     for subnet in topology.connector_subnet_ids:
         table = topology.route_table_for(subnet)
         if table is None:
             evidence.append(Evidence("ec2 describe_route_tables", f"{subnet}: no route table found"))
             no_nat.append(subnet)
             continue
-        default = next((r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"), None)
-        shown = "no 0.0.0.0/0 route" if default is None else (
-            f"0.0.0.0/0 -> {default.get('NatGatewayId') or default.get('GatewayId') or default.get('TransitGatewayId') or default.get('NetworkInterfaceId') or '?'} ({default.get('State', '?')})"
-        )
-        evidence.append(Evidence("ec2 describe_route_tables", f"{subnet} uses {table['RouteTableId']}: {shown}"))
+        default = _default_route(table)
+        evidence.append(Evidence("ec2 describe_route_tables", f"{subnet} uses {table['RouteTableId']}: {_route_target(default)}"))
         if default and str(default.get("GatewayId", "")).startswith("igw-"):
             public.append(subnet)
-        elif not default or not default.get("NatGatewayId") or default.get("State") == "blackhole":
+        elif not default or (not default.get("NatGatewayId") and default.get("State") == "blackhole"):
             no_nat.append(subnet)
+        elif not default.get("NatGatewayId"):
+            elsewhere.append(subnet)  # a transit gateway, an appliance, a peering: not followed
+        else:
+            nat_id = default["NatGatewayId"]
+            if nat_id not in nats:
+                nats[nat_id], seen = _nat_leads_out(topology, nat_id)
+                evidence.append(seen)
+            if default.get("State") == "blackhole" or nats[nat_id] not in (None, NAT_UNFOLLOWED):
+                no_nat.append(subnet)
+            elif nats[nat_id] == NAT_UNFOLLOWED:
+                elsewhere.append(subnet)
+    consequence = "with VPC egress, calls to the internet (third-party APIs) time out, if the app makes any"
     if public:
         return Finding(
-            Status.FAIL,
-            f"{', '.join(public)} route 0.0.0.0/0 to an internet gateway: public subnets give a connector no internet; use private subnets with a NAT route",
+            Status.WARN,
+            f"{', '.join(public)} route 0.0.0.0/0 to an internet gateway: a connector's interfaces get no public address there, "
+            f"so {consequence}; use private subnets with a NAT route",
             tuple(evidence),
         )
     if no_nat:
+        reasons = "; ".join(why for why in nats.values() if why and why != NAT_UNFOLLOWED)
         return Finding(
             Status.WARN,
-            f"{', '.join(no_nat)} have no active route to a NAT gateway: with VPC egress, calls to the internet (third-party APIs) time out",
+            f"{', '.join(no_nat)} have no working route to the internet through a NAT gateway"
+            + (f" ({reasons})" if reasons else "") + f": {consequence}",
             tuple(evidence),
         )
-    return Finding(Status.OK, "every connector subnet routes 0.0.0.0/0 to a NAT gateway", tuple(evidence))
+    if elsewhere:
+        return Finding(
+            Status.WARN,
+            f"{', '.join(elsewhere)} route 0.0.0.0/0 to something whose way out is not followed here, "
+            "so whether the app can reach the internet is not known",
+            tuple(evidence),
+        )
+    return Finding(Status.OK, "every connector subnet routes 0.0.0.0/0 to an available public NAT gateway that routes to an internet gateway", tuple(evidence))
 
 
 @check("network.vpc-dns", permissions=("ec2:DescribeVpcAttribute",), fix_permissions=("ec2:ModifyVpcAttribute",))

@@ -184,7 +184,10 @@ def no_public_ingress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """No ingress rule on the target's groups admits 0.0.0.0/0 or ::/0 on its port; each is revoked by its rule id.
 
     Run it `after` the matching ingress-from-connector step, so the fix never
-    cuts the app off from its database.
+    cuts the app off from its database. A rule wider than the port is advice,
+    never applied under --yes; at a terminal it is offered on its own (default
+    No) once the connector has its own rule on every port of ours it serves.
+    Without a VPC connector public rules are reported, never revoked.
 
     Example:
       - id: rds-public-ingress
@@ -196,39 +199,71 @@ def no_public_ingress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     target = topology.targets.get(kind)
     if target is None or target.resource_id is None:
         return Finding(Status.SKIPPED, f"no {kind} found in the service environment")
-    if not topology.connector:
-        # Without VPC egress the app may reach the database over the internet: a revoke could cut it off.
-        return Finding(Status.SKIPPED, "the service has no VPC connector: public rules are left alone")
     port = target.endpoint_port or target.port
-    evidence, changes = [], []
-    for group in target.security_group_ids:
-        for rule in topology.sg_rules.get(group, []):
-            source = rule.get("CidrIpv4") or rule.get("CidrIpv6")
-            if rule.get("IsEgress") or source not in PUBLIC_CIDRS or not covers_port(rule, port):
-                continue
-            evidence.append(Evidence(f"ec2 describe_security_group_rules group-id={group}", f"{describe_rule(rule)} is open to the internet on {port}"))
-            permission = rule_permission(rule)
-            # A rule wider than the port also opens other ports, maybe for other members of the group:
-            # revoking it whole could cut them off, so that one is advice, never applied.
-            wide = str(rule["IpProtocol"]) == "-1" or (rule.get("FromPort"), rule.get("ToPort")) != (port, port)
-            changes.append(
-                Change(
-                    ApiCall("ec2", "revoke_security_group_ingress", {"GroupId": group, "SecurityGroupRuleIds": [rule["SecurityGroupRuleId"]]}),
-                    f"revoke {rule['SecurityGroupRuleId']} ({source} on {kind} {target.resource_id}) and nothing grouped with it"
-                    + (f"; it opens more than port {port}: check what else uses it first" if wide else ""),
-                    Phase.REVOKE,
-                    inverse=ApiCall("ec2", "authorize_security_group_ingress", {"GroupId": group, "IpPermissions": [permission]}),
-                    recommendation=wide,
-                )
-            )
+    public_rules = [
+        (group, rule)
+        for group in target.security_group_ids
+        for rule in topology.sg_rules.get(group, [])
+        if not rule.get("IsEgress") and (rule.get("CidrIpv4") or rule.get("CidrIpv6")) in PUBLIC_CIDRS and covers_port(rule, port)
+    ]
+    evidence = [
+        Evidence(f"ec2 describe_security_group_rules group-id={group}", f"{describe_rule(rule)} is open to the internet on {port}")
+        for group, rule in public_rules
+    ]
     public_instance = bool((target.resource or {}).get("PubliclyAccessible"))
     if public_instance:
         evidence.append(Evidence(target.source, f"{target.resource_id} PubliclyAccessible=True: it has a public address"))
+    if public_rules and not topology.connector:
+        # Without VPC egress the app may reach the database over the internet: a revoke could cut it off.
+        evidence.append(Evidence("apprunner describe_service", f"NetworkConfiguration.EgressConfiguration={dict(topology.egress)}"))
+        return Finding(
+            Status.WARN,
+            f"{len(public_rules)} rule(s) open {kind} {target.resource_id} port {port} to the internet; the service has no VPC connector, "
+            "so it may reach it over the internet: nothing is revoked",
+            tuple(evidence),
+        )
+    changes = [_revoke_public(topology, target, group, rule, port) for group, rule in public_rules]
     if changes:
         return Finding(Status.FAIL, f"{len(changes)} rule(s) open {kind} {target.resource_id} port {port} to the internet", tuple(evidence), tuple(changes))
     if public_instance:
         return Finding(Status.WARN, f"no public rule on port {port}, but {target.resource_id} is PubliclyAccessible", tuple(evidence))
     return Finding(Status.OK, f"no rule opens {kind} port {port} to 0.0.0.0/0 or ::/0", tuple(evidence))
+
+
+def _revoke_public(topology: Topology, target: Target, group: str, rule: Mapping[str, Any], port: int) -> Change:
+    """Revoke one public rule by its id. A rule wider than the port also opens other ports, maybe for
+    other members of the group: revoking it could cut them off, so that one is advice, offered to a
+    person only once the connector has its own rule on every port of ours it serves."""
+    source = rule.get("CidrIpv4") or rule.get("CidrIpv6")
+    rule_id = rule["SecurityGroupRuleId"]
+    call = ApiCall("ec2", "revoke_security_group_ingress", {"GroupId": group, "SecurityGroupRuleIds": [rule_id]})
+    inverse = ApiCall("ec2", "authorize_security_group_ingress", {"GroupId": group, "IpPermissions": [rule_permission(rule)]})
+    what = f"revoke {rule_id} ({source} on {target.kind} {target.resource_id}) and nothing grouped with it"
+    wide = str(rule["IpProtocol"]) == "-1" or (rule.get("FromPort"), rule.get("ToPort")) != (port, port)
+    if not wide:
+        return Change(call, what, Phase.REVOKE, inverse=inverse)
+    what += f"; it opens more than port {port}: check what else uses it first"
+    served, missing = [], []
+    for other in topology.found_targets:
+        other_port = other.endpoint_port or other.port
+        if group not in other.security_group_ids or other_port is None or not covers_port(rule, other_port):
+            continue
+        own = admitting_rules(topology, other.security_group_ids, other_port, topology.connector_sg_ids,
+                              topology.cidrs(topology.connector_subnet_ids))
+        if own:
+            served.append(f"tcp/{other_port} of {other.kind} {other.resource_id} from {source}; the connector keeps {describe_rule(own[0])}")
+        else:
+            missing.append(f"tcp/{other_port} ({other.kind} {other.resource_id})")
+    if missing:
+        return Change(call, what + f" (offered at a terminal once the connector has its own rule on {', '.join(missing)})",
+                      Phase.REVOKE, inverse=inverse, recommendation=True)
+    ports = "every protocol and port" if str(rule["IpProtocol"]) == "-1" else f"{rule['IpProtocol']}/{rule.get('FromPort')}-{rule.get('ToPort')}"
+    closes = (
+        *served,
+        f"{ports} of {group} from {source}, for every member of {group}: anything in it reached from the internet "
+        "(not only the database and cache this runbook follows) loses that way in",
+    )
+    return Change(call, what, Phase.REVOKE, inverse=inverse, recommendation=True, offer=closes)
 
 
 @check(

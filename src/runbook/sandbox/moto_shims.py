@@ -42,6 +42,11 @@ Shims (moto 5.2.5):
    two ``*`` entries (rule 32767, deny all, ingress and egress) that
    ``DescribeNetworkAcls`` shows; moto adds them only to a VPC's default ACL.
 
+7. ``ec2-route-blackhole`` - a route whose NAT gateway was deleted shows
+   ``State: blackhole`` in AWS's ``DescribeRouteTables``; moto's routes are
+   always ``active``. The shim answers ``blackhole`` for a route to a NAT
+   gateway whose state is ``deleted``.
+
 Not shimmed, on purpose: moto names a replication group's primary endpoint
 ``master.<id>.<random>.use1.cache.amazonaws.com`` whatever the region; the
 tool must match endpoints by the address the API returns, never parse them.
@@ -59,6 +64,7 @@ SHIMS = (
     "elasticache-subnet-az",
     "ec2-default-sg-self-rule",
     "ec2-custom-nacl-default-deny",
+    "ec2-route-blackhole",
 )
 
 _lock = threading.Lock()
@@ -212,7 +218,7 @@ class _ClusterWithNodes:
 
 
 def _shim_ec2() -> None:
-    from moto.ec2.models import network_acls, vpcs
+    from moto.ec2.models import network_acls, route_tables, vpcs
 
     # 5. The default security group admits itself.
     original_create_vpc = vpcs.VPCBackend.create_vpc
@@ -257,3 +263,10 @@ def _shim_ec2() -> None:
         return acl
 
     network_acls.NetworkAclBackend.create_network_acl = create_network_acl
+
+    # 7. A route to a deleted NAT gateway is a blackhole.
+    def route_state(self: Any) -> str:
+        nat = getattr(self, "nat_gateway", None)
+        return "blackhole" if nat is not None and getattr(nat, "state", None) == "deleted" else "active"
+
+    route_tables.Route.state = property(route_state)

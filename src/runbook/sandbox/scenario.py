@@ -71,6 +71,14 @@ class Route:
 
 
 @dataclass(frozen=True)
+class NatGateway:
+    name: str
+    subnet: str
+    connectivity: str = "public"  # public | private (ConnectivityType)
+    state: str = "available"  # available | deleted: what moto can serve (deleted: DeleteNatGateway after the routes)
+
+
+@dataclass(frozen=True)
 class RouteTable:
     name: str
     routes: tuple[Route, ...]
@@ -103,7 +111,7 @@ class Vpc:
     subnets: tuple[Subnet, ...]
     route_tables: tuple[RouteTable, ...]
     internet_gateway: str | None
-    nat_gateways: tuple[tuple[str, str], ...]  # (name, subnet)
+    nat_gateways: tuple[NatGateway, ...]
     network_acls: tuple[NetworkAcl, ...]
 
 
@@ -575,16 +583,20 @@ class _Parser:
                 subnets.append(Subnet(sn_name, vpc_name, sn_cidr, az, rt))
             subnet_names = {s.name for s in subnets}
 
-            nats: list[tuple[str, str]] = []
+            nats: list[NatGateway] = []
             for nat_name, nat_body in nat_specs.items():
                 np_ = _join(_join(path, "nat_gateways"), nat_name)
                 self.symbol(nat_name, np_)
-                nb = self.mapping(nat_body, np_, ("subnet",), required=("subnet",))
+                nb = self.mapping(nat_body, np_, ("subnet", "connectivity", "state"), required=("subnet",))
                 sn = self.symbol(nb["subnet"], _join(np_, "subnet"))
                 if sn not in subnet_names:
                     raise self.fail(_join(np_, "subnet"), f"no subnet {sn!r} in vpc {vpc_name!r}")
-                nats.append((nat_name, sn))
-            nat_names = {n for n, _ in nats}
+                nats.append(NatGateway(
+                    nat_name, sn,
+                    self.choice(nb.get("connectivity"), _join(np_, "connectivity"), ("public", "private"), default="public"),
+                    self.choice(nb.get("state"), _join(np_, "state"), ("available", "deleted"), default="available"),
+                ))
+            nat_names = {n.name for n in nats}
 
             tables: list[RouteTable] = []
             for rt_name, rt_body in rt_specs.items():

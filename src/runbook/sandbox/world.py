@@ -57,11 +57,12 @@ def build(scenario: Scenario, clients: Any) -> World:
             ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
             ids[f"igw:{vpc.internet_gateway}"] = igw
 
-        for nat_name, subnet_name in vpc.nat_gateways:
-            allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
-            ids[f"nat:{nat_name}"] = ec2.create_nat_gateway(
-                SubnetId=ids[f"subnet:{subnet_name}"], AllocationId=allocation,
-                TagSpecifications=_name_tag("natgateway", nat_name),
+        for nat in vpc.nat_gateways:
+            # A private NAT gateway has no Elastic IP: AWS refuses one.
+            address = {"AllocationId": ec2.allocate_address(Domain="vpc")["AllocationId"]} if nat.connectivity == "public" else {}
+            ids[f"nat:{nat.name}"] = ec2.create_nat_gateway(
+                SubnetId=ids[f"subnet:{nat.subnet}"], ConnectivityType=nat.connectivity,
+                TagSpecifications=_name_tag("natgateway", nat.name), **address,
             )["NatGateway"]["NatGatewayId"]
 
         for table in vpc.route_tables:
@@ -77,6 +78,9 @@ def build(scenario: Scenario, clients: Any) -> World:
             if subnet.route_table:
                 ec2.associate_route_table(RouteTableId=ids[f"rtb:{subnet.route_table}"],
                                           SubnetId=ids[f"subnet:{subnet.name}"])
+        for nat in vpc.nat_gateways:
+            if nat.state == "deleted":  # after its routes exist: they now lead to a deleted gateway
+                ec2.delete_nat_gateway(NatGatewayId=ids[f"nat:{nat.name}"])
 
         default_acl = ec2.describe_network_acls(
             Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "default", "Values": ["true"]}]

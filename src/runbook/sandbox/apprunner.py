@@ -651,10 +651,10 @@ class AppRunnerEmulator:
     def _op_UpdateService(self, params: dict, region: str) -> dict:
         record = self._service(params, region)
         with self.lock:
+            new_config = self._config(params, base=record.config, region=region)  # a bad request is refused first
             if record.in_flight is not None or record.status not in UPDATABLE:
                 # App Runner's own words, though it also rebuilds a CREATE_FAILED service this way.
                 raise ApiError("InvalidStateException", "Service status must be RUNNING or PAUSED to be updated")
-            new_config = self._config(params, base=record.config, region=region)
             record.rollback_config = copy.deepcopy(record.config)
             record.config = new_config
             op = self._start_operation(record, "UPDATE_SERVICE")

@@ -445,3 +445,48 @@ services:
   - name: lonely-svc
     image: public.ecr.aws/sandbox/lonely:latest
 """
+
+
+def test_new_worlds_answer_in_the_models_shapes(load, yaml_scenario, raw, check_output):
+    """An INACTIVE connector (DeletedAt), DEFAULT egress still naming a connector, secrets, a
+    DELETE_FAILED service and a code repository service: every read answers in the model's shapes."""
+    sb = load(yaml_scenario("""
+name: shapes
+vpcs:
+  main:
+    cidr: 10.0.0.0/16
+    subnets: {a: {cidr: 10.0.1.0/24}}
+security_groups: {sg: {}}
+connectors:
+  - {name: gone-connector, subnets: [a], security_groups: [sg], status: INACTIVE}
+secrets:
+  - {name: app/token, value: not-a-url}
+  - {name: /app/param, store: ssm, value: also-not-a-url}
+services:
+  - name: default-egress
+    connector: gone-connector
+    egress: DEFAULT
+    secrets: {TOKEN: app/token, PARAM: {secret: /app/param, by: name}}
+  - name: delete-failed
+    image: public.ecr.aws/sandbox/other:latest
+    status: DELETE_FAILED
+  - name: from-code
+    code_repository: {url: "https://github.com/example/app", configuration_source: REPOSITORY}
+"""))
+    for name in ("default-egress", "delete-failed", "from-code"):
+        body = raw("DescribeService", {"ServiceArn": sb.ids[f"service:{name}"]})[2]
+        check_output("DescribeService", body)
+        check_output("ListOperations", raw("ListOperations", {"ServiceArn": sb.ids[f"service:{name}"]})[2])
+    check_output("ListServices", raw("ListServices", {})[2])
+    connector = raw("DescribeVpcConnector", {"VpcConnectorArn": sb.ids["connector:gone-connector"]})[2]
+    check_output("DescribeVpcConnector", connector)
+    assert connector["VpcConnector"]["Status"] == "INACTIVE" and "DeletedAt" in connector["VpcConnector"]
+    check_output("ListVpcConnectors", raw("ListVpcConnectors", {})[2])
+    service = raw("DescribeService", {"ServiceArn": sb.ids["service:default-egress"]})[2]["Service"]
+    assert service["NetworkConfiguration"]["EgressConfiguration"] == {
+        "EgressType": "DEFAULT", "VpcConnectorArn": sb.ids["connector:gone-connector"]}
+    secrets = service["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]["RuntimeEnvironmentSecrets"]
+    assert secrets == {"TOKEN": sb.ids["secret:app/token"], "PARAM": "/app/param"}
+    assert service["InstanceConfiguration"]["InstanceRoleArn"].endswith(":role/default-egress-instance-role")
+    code = raw("DescribeService", {"ServiceArn": sb.ids["service:from-code"]})[2]["Service"]["SourceConfiguration"]
+    assert code["CodeRepository"]["CodeConfiguration"] == {"ConfigurationSource": "REPOSITORY"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from runbook.discovery import Topology
+from runbook.discovery import Topology, runtime_values
 from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
 from runbook.registry import check
 
@@ -170,8 +170,7 @@ def health_check_config(topology: Topology, params: Mapping[str, Any]) -> Findin
     expected = params["health_path"]
     protocol = config.get("Protocol", "TCP")
     evidence = [Evidence("apprunner describe_service", f"HealthCheckConfiguration={config}")]
-    image = service.get("SourceConfiguration", {}).get("ImageRepository", {}).get("ImageConfiguration", {})
-    image_port = image.get("Port")
+    image_port = runtime_values(service).get("Port")  # ImageConfiguration, or a code service's CodeConfigurationValues
     env_port = topology.env.get("PORT")
     notes = []
     if image_port and env_port and str(env_port) != str(image_port):

@@ -276,3 +276,28 @@ def test_code_repository_with_apprunner_yaml_cannot_be_followed(world, tmp_path)
     finding = step(report, "env-endpoints").finding
     assert finding.status.value == "warn" and "apprunner.yaml" in finding.summary
     assert report.healthy and not mutating_calls(aws)
+
+
+def test_a_plan_made_with_read_secrets_is_applied_reading_them(world, tmp_path):
+    """`fix --dry-run --plan-out --read-secrets`, then `apply`: the plan records the opt-in, so apply follows
+    the secret-held URL as the plan did, sends the authorize and exits healthy; no file holds the value."""
+    import subprocess
+    import sys
+
+    def change(doc):
+        in_secrets(doc)
+        doc["security_groups"]["db-sg"]["ingress"] = []
+    world(world_file(tmp_path, "secrets-plan", change))
+    plan = tmp_path / "plan.json"
+    journal = tmp_path / "journal.jsonl"
+    base = [sys.executable, "-m", "runbook"]
+    made = subprocess.run([*base, "fix", "apprunner-vpc", "--service", "nerava-backend", "--dry-run", "--plan-out", str(plan),
+                           "--read-secrets"], capture_output=True, text=True, timeout=120)
+    assert made.returncode == 1, made.stderr[-2000:]
+    doc = json.loads(plan.read_text())
+    assert doc["read_secrets"] is True and [c["call"]["operation"] for c in doc["changes"]] == ["authorize_security_group_ingress"]
+    applied = subprocess.run([*base, "apply", str(plan), "--yes", "--journal", str(journal), "--timeout", "60"],
+                             capture_output=True, text=True, timeout=120)
+    assert applied.returncode == 0, applied.stdout[-2000:] + applied.stderr[-2000:]
+    for text in (plan.read_text(), journal.read_text(), made.stdout + made.stderr, applied.stdout + applied.stderr):
+        assert PASSWORD not in text

@@ -317,7 +317,7 @@ def apply_plan(
         if not (isinstance(entry, dict) and isinstance(entry.get("step"), str) and isinstance(entry.get("call"), dict)
                 and isinstance(entry["call"].get("operation"), str)):
             raise UsageError(f"plan {plan}: changes[{index}]: needs step and call.operation")
-    loaded = rb.load(doc["runbook"])
+    loaded = rb.with_secrets_read(rb.load(doc["runbook"]), doc.get("read_secrets") is True)
     console = _console()
     confirmer = _confirmer(yes, console)
     if isinstance(confirmer, NonInteractive):

@@ -313,6 +313,7 @@ class Engine:
                 "runbook": self.runbook.source,
                 "service": report.service,
                 "region": self.aws.region,
+                "read_secrets": self.runbook.params.get("read_secrets") is True,  # apply discovers as the plan did
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "changes": changes,
                 "held": held,

@@ -301,3 +301,19 @@ def test_a_plan_made_with_read_secrets_is_applied_reading_them(world, tmp_path):
     assert applied.returncode == 0, applied.stdout[-2000:] + applied.stderr[-2000:]
     for text in (plan.read_text(), journal.read_text(), made.stdout + made.stderr, applied.stdout + applied.stderr):
         assert PASSWORD not in text
+
+
+
+def test_reading_a_secret_the_caller_may_not_read_is_exit_3_naming_the_action(world, tmp_path):
+    import subprocess
+    import sys
+
+    box = world(world_file(tmp_path, "secrets-denied", in_secrets))
+    box.faults.deny("secretsmanager:GetSecretValue")
+    done = subprocess.run([sys.executable, "-m", "runbook", "check", "apprunner-vpc", "--service", "nerava-backend",
+                           "--read-secrets"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stdout[-1000:] + done.stderr[-1000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        "runbook: error: access denied: secretsmanager:GetSecretValue was refused (AccessDeniedException); "
+        "grant it to the caller")
+    assert box.faults.denied == 1

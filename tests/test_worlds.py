@@ -305,15 +305,49 @@ def test_a_plan_made_with_read_secrets_is_applied_reading_them(world, tmp_path):
 
 
 def test_reading_a_secret_the_caller_may_not_read_is_exit_3_naming_the_action(world, tmp_path):
-    import subprocess
-    import sys
+    from runbook.aws import ApiError
+    from runbook.errors import EXIT_AWS
 
     box = world(world_file(tmp_path, "secrets-denied", in_secrets))
     box.faults.deny("secretsmanager:GetSecretValue")
-    done = subprocess.run([sys.executable, "-m", "runbook", "check", "apprunner-vpc", "--service", "nerava-backend",
-                           "--read-secrets"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 3, done.stdout[-1000:] + done.stderr[-1000:]
-    assert done.stderr.strip().splitlines()[-1] == (
-        "runbook: error: access denied: secretsmanager:GetSecretValue was refused (AccessDeniedException); "
-        "grant it to the caller")
+    with pytest.raises(ApiError) as err:
+        run(reading_runbook(tmp_path), fix=False)
+    assert err.value.exit_code == EXIT_AWS
+    assert str(err.value) == ("access denied: secretsmanager:GetSecretValue was refused (AccessDeniedException); "
+                              "grant it to the caller")
     assert box.faults.denied == 1
+
+
+def healthy_code_service(doc):
+    as_code_service(doc)
+
+
+def healthy_secrets(doc):
+    in_secrets(doc, db_ref={"secret": "nerava/database", "json_key": "url"})
+    doc["secrets"][0] = {"name": "nerava/database", "value": {"url": DB_URL, "password": PASSWORD}}
+
+
+@pytest.mark.parametrize("name, change, reads", [
+    ("healthy-code-service", healthy_code_service, False),
+    ("healthy-secrets-read", healthy_secrets, True),
+    ("healthy-default-egress-named-inactive-connector",
+     lambda d: (d["connectors"][0].update(status="INACTIVE"), svc(d).update(egress="DEFAULT"),
+                d.update(caches=[]), svc(d)["env"].pop("REDIS_URL"), svc(d)["env"].pop("DATABASE_URL"),
+                d.update(databases=[]), svc(d)["app"].update(needs={})), False),
+])
+def test_fix_on_a_healthy_world_of_these_shapes_changes_nothing(world, tmp_path, name, change, reads):
+    box = world(world_file(tmp_path, name, change))
+    assert box.app_health("nerava-backend")[0]
+    report, recorder, aws = run(reading_runbook(tmp_path) if reads else "apprunner-vpc", timeout=30)
+    assert report.healthy and report.exit_code == 0, statuses(report)
+    assert not mutating_calls(aws) and not recorder.of("proposing")
+    assert all(r.finding.status.value in ("ok", "warn", "skipped") for r in report.results), statuses(report)
+
+
+def test_a_region_without_the_service_lists_what_is_there(world):
+    from runbook.aws import Aws
+    from runbook.discovery import discover
+
+    world("healthy")
+    with pytest.raises(UsageError, match=r"no App Runner service named 'nerava-backend' in eu-west-1; services there: none"):
+        discover(Aws(region="eu-west-1", read_only=True), "nerava-backend")

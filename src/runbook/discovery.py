@@ -1,7 +1,8 @@
 """Read the world once into a Topology: the only reader of AWS.
 
 Each level of the dependency chain is one round of concurrent calls:
-  1. the service (by ARN; by name, ListServices comes first);
+  1. the service (by ARN; by name, ListServices comes first); then, only with
+     read_secrets and a URL held in RuntimeEnvironmentSecrets, that secret;
   2. its operations, its connector, the databases, caches and cache subnet
      groups its environment may name, and the health probe;
   3. the security groups, their rules and the subnets of all of them together,
@@ -101,7 +102,6 @@ class Topology:
     targets: dict[str, Target]
     named_connector: dict[str, Any] | None = None  # what the ARN the service names describes, whatever its use
     env_secrets: dict[str, str] = field(default_factory=dict)  # RuntimeEnvironmentSecrets: name -> ARN (or name)
-    env_source: str = "image"  # image | code (CodeConfigurationValues) | repository (apprunner.yaml: not readable)
     security_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     sg_rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -394,7 +394,6 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         targets=targets,
         named_connector=named_connector,
         env_secrets=env_secrets,
-        env_source=env_source(service),
         security_groups={g["GroupId"]: g for g in got3.get("groups", [])},
         sg_rules=rules,
         subnets=subnets,

@@ -71,12 +71,16 @@ def service_status(topology: Topology, params: Mapping[str, Any]) -> Finding:
                 ),
             ),
         )
-    if status in ("DELETE_FAILED", "DELETED"):
+    if status == "DELETE_FAILED":
+        # App Runner: the service failed to delete and can't be recovered; retry the deletion.
         return Finding(
             Status.FAIL,
-            f"{status}: this service is being removed; retry delete_service or recreate it, this runbook cannot repair it",
+            "DELETE_FAILED: the deletion failed and App Runner cannot recover the service; retry delete_service to "
+            "remove what is left, then create it anew (this runbook cannot repair it)",
             evidence,
         )
+    if status == "DELETED":
+        return Finding(Status.FAIL, "DELETED: the service no longer exists; create it anew", evidence)
     return Finding(Status.OK, f"{service['ServiceName']} found, Status={status}", evidence)
 
 

@@ -490,3 +490,18 @@ services:
     assert service["InstanceConfiguration"]["InstanceRoleArn"].endswith(":role/default-egress-instance-role")
     code = raw("DescribeService", {"ServiceArn": sb.ids["service:from-code"]})[2]["Service"]["SourceConfiguration"]
     assert code["CodeRepository"]["CodeConfiguration"] == {"ConfigurationSource": "REPOSITORY"}
+
+
+def test_an_inactive_connector_reaches_nothing(load):
+    """INACTIVE: deleted, can't be used. The bundled healthy world with its connector INACTIVE cannot start."""
+    import dataclasses
+
+    from runbook.sandbox import load_scenario
+
+    healthy = load_scenario("healthy")
+    inactive = dataclasses.replace(healthy, connectors=tuple(dataclasses.replace(c, status="INACTIVE")
+                                                             for c in healthy.connectors))
+    sb = load(inactive)
+    healthy_now, reasons = sb.app_health("nerava-backend")
+    assert not healthy_now
+    assert any("VPC connector nerava-vpc-connector (INACTIVE) does not exist or has no subnets" in r for r in reasons), reasons

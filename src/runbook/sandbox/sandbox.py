@@ -471,9 +471,14 @@ class _Hooks:
         connector = self.sandbox._emulator.connector_of(config)
         egress_type = config["NetworkConfiguration"]["EgressConfiguration"]["EgressType"]
         if egress_type == "VPC":
-            egress = Egress("VPC", connector["VpcConnectorName"] if connector else None,
-                            tuple(connector["Subnets"]) if connector else (),
-                            tuple(connector["SecurityGroups"]) if connector else ())
+            if connector is None:  # gone, or INACTIVE: named for the reason, no way through
+                named = self.sandbox._emulator.connectors.get(
+                    config["NetworkConfiguration"]["EgressConfiguration"].get("VpcConnectorArn", ""))
+                name = f"{named['VpcConnectorName']} ({named['Status']})" if named else None
+                egress = Egress("VPC", name)
+            else:
+                egress = Egress("VPC", connector["VpcConnectorName"],
+                                tuple(connector["Subnets"]), tuple(connector["SecurityGroups"]))
         else:
             egress = Egress("DEFAULT")
         env, unreadable = self.runtime_env(config)

@@ -183,6 +183,10 @@ def test_with_read_secrets_the_hosts_are_followed_and_the_values_never_shown(wor
     assert box.ids["secret:nerava/database"] in text and "/nerava/redis-url" in text
     assert step(plan, "rds-ingress").finding.status.value == "fail"
     assert aws.calls["secretsmanager:GetSecretValue"] == 1 and aws.calls["ssm:GetParameter"] == 1
+    # The scrubber holds what was read: the whole values and the password in them.
+    assert PASSWORD in plan.scrubber.secrets
+    assert any(s.startswith("postgresql+psycopg2://nerava_admin:") for s in plan.scrubber.secrets)
+    assert any(s.startswith("redis://") for s in plan.scrubber.secrets)
     read, _ = policy.actions(rb.load(runbook), fix=False)
     assert set(aws.calls) <= set(read)
 

@@ -77,7 +77,7 @@ def _console(stderr: bool = True):
     from rich.console import Console
 
     # Progress lines are not wrapped: logs and grep of a script's output see whole lines.
-    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
+    return Console(stderr=stderr, highlight=False, soft_wrap=stderr, emoji=False)  # ":secret:" in an ARN is no emoji
 
 
 # -- commands that need no AWS ---------------------------------------------------

@@ -270,3 +270,13 @@ def test_app_runner_world_fields_parse(tmp_path):
     assert service.code.configuration_source == "REPOSITORY" and service.image == "https://github.com/x/y"
     assert scenario.connectors[0].status == "INACTIVE"
     assert [s.store for s in scenario.secrets] == ["secretsmanager", "ssm"]
+
+
+def test_a_secret_moto_refuses_is_a_usage_error_at_load(load, yaml_scenario):
+    scenario = yaml_scenario("""
+vpcs: {main: {cidr: 10.0.0.0/16, subnets: {a: {cidr: 10.0.1.0/24}}}}
+secrets:
+  - {name: /aws/reserved, store: ssm, value: x}
+""")
+    with pytest.raises(UsageError, match=r"^scenario inline.yaml: secrets: /aws/reserved: cannot be built: "):
+        load(scenario)

@@ -169,7 +169,11 @@ class Sandbox:
                 self._hooks.passwords = {db.id: db.master_password for db in scenario.databases}
                 self._emulator.default_deploy_seconds = self.deploy_seconds or 20.0
                 for secret in scenario.secrets:
-                    ids[f"secret:{secret.name}"] = self._create_secret(secret, world)
+                    try:
+                        ids[f"secret:{secret.name}"] = self._create_secret(secret, world)
+                    except ClientError as err:  # valid on paper, refused by moto
+                        raise UsageError(f"scenario {scenario.source or scenario.name}: secrets: {secret.name}: "
+                                         f"cannot be built: {str(err)[:300]}") from None
                 for connector in scenario.connectors:
                     ids[f"connector:{connector.name}"] = self._emulator.add_connector(
                         connector.name,

@@ -341,7 +341,10 @@ def test_every_fix_a_check_proposes_has_its_undo_accepted():
     from runbook.checks.apprunner import health_check_config, service_status
     from runbook.checks.network import vpc_dns
     from runbook.checks.security_groups import connector_egress, ingress_from_connector, no_public_ingress
+    from runbook.probe import ProbeResult
     from topologies import CONNECTOR_SG, DB_SG, VPC, rule, topology
+
+    APP = {"server": "envoy", "x-envoy-upstream-service-time": "3"}
 
     base = topology()
     config = {"Protocol": "HTTP", "Path": "/", "Interval": 5, "Timeout": 2, "HealthyThreshold": 1, "UnhealthyThreshold": 5}
@@ -352,7 +355,11 @@ def test_every_fix_a_check_proposes_has_its_undo_accepted():
         connector_egress(topology(connector_rules=[rule(CONNECTOR_SG, "sgr-0e", egress=True, ports=(443, 443), cidr="0.0.0.0/0")]), {}),
         vpc_dns(replace(base, vpcs={VPC: {"EnableDnsSupport": False, "EnableDnsHostnames": False}}), {}),
         service_status(replace(base, service={**base.service, "Status": "PAUSED"}), {}),
-        health_check_config(replace(base, service={**base.service, "HealthCheckConfiguration": config}), {"health_path": "/healthz"}),
+        # The app answers 404 on the configured path and 200 on the runbook's: the only world that proposes a new path.
+        health_check_config(replace(base, service={**base.service, "HealthCheckConfiguration": config}, health_path="/",
+                                    probe=ProbeResult("http://127.0.0.1:1/", 404, dict(APP), "{}"),
+                                    alternate_probes=[ProbeResult("http://127.0.0.1:1/healthz", 200, dict(APP), "{}")]),
+                            {"health_path": "/healthz"}),
     ]
     changes = [c for f in findings for c in f.changes if not c.recommendation]
     assert {c.call.operation for c in changes} == {"authorize_security_group_ingress", "revoke_security_group_ingress",

@@ -52,4 +52,5 @@ def topology(cache_rules=(), db_rules=(), connector_rules=None, **overrides) -> 
         subnets=subnets,
     )
     values.update(overrides)
+    values.setdefault("named_connector", values["connector"])  # what the service names is what it uses, unless told
     return Topology(**values)

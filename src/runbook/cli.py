@@ -53,6 +53,10 @@ JournalOpt = Annotated[
 OnlyOpt = Annotated[Optional[list[str]], typer.Option("--only", help="Apply only this step's changes (repeatable).")]
 SkipOpt = Annotated[Optional[list[str]], typer.Option("--skip", help="Never apply this step's changes (repeatable).")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply every proposed change without asking.")]
+ReadSecretsOpt = Annotated[bool, typer.Option(
+    "--read-secrets",
+    help="Follow DATABASE_URL/REDIS_URL held in RuntimeEnvironmentSecrets by reading them (GetSecretValue/GetParameter); "
+         "the values are never printed. Same as the runbook's params.read_secrets: true.")]
 
 
 def _version(value: bool) -> None:
@@ -74,7 +78,7 @@ def _console(stderr: bool = True):
     from rich.console import Console
 
     # Progress lines are not wrapped: logs and grep of a script's output see whole lines.
-    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
+    return Console(stderr=stderr, highlight=False, soft_wrap=stderr, emoji=False)  # ":secret:" in an ARN is no emoji
 
 
 # -- commands that need no AWS ---------------------------------------------------
@@ -122,6 +126,7 @@ class PolicyMode(str, Enum):
 def iam_policy(
     runbook: Annotated[str, typer.Argument(help="Bundled runbook name or path to a YAML file.")],
     mode: Annotated[PolicyMode, typer.Option("--mode", help="check: read-only; fix: also the calls fixes send.")] = PolicyMode.fix,
+    read_secrets: ReadSecretsOpt = False,
 ) -> None:
     """Print a least-privilege IAM policy (JSON) for running a runbook.
 
@@ -132,7 +137,8 @@ def iam_policy(
     from runbook import policy
     from runbook import runbook as rb
 
-    typer.echo(json.dumps(policy.for_runbook(rb.load(runbook), fix=mode is PolicyMode.fix), indent=2))
+    loaded = rb.with_secrets_read(rb.load(runbook), read_secrets)
+    typer.echo(json.dumps(policy.for_runbook(loaded, fix=mode is PolicyMode.fix), indent=2))
 
 
 # -- commands against AWS -------------------------------------------------------
@@ -144,6 +150,7 @@ def check(
     profile: ProfileOpt = None,
     format: FormatOpt = Format.text,
     output: OutputOpt = None,
+    read_secrets: ReadSecretsOpt = False,
 ) -> None:
     """Diagnose a service once, read-only: every verdict with its evidence, every fix proposed.
 
@@ -154,7 +161,7 @@ def check(
     from runbook.confirm import NonInteractive
     from runbook.engine import Engine
 
-    loaded = rb.load(runbook)
+    loaded = rb.with_secrets_read(rb.load(runbook), read_secrets)
     aws = Aws(region, profile, read_only=True)
     reporter = ConsoleReporter(_console())
     report = Engine(aws, loaded, service, confirmer=NonInteractive(), reporter=reporter).check()
@@ -177,6 +184,7 @@ def fix(
     profile: ProfileOpt = None,
     format: FormatOpt = Format.text,
     output: OutputOpt = None,
+    read_secrets: ReadSecretsOpt = False,
 ) -> None:
     """Fix a service: each change shown, confirmed, applied and read back; then wait until RUNNING and healthy.
 
@@ -188,7 +196,7 @@ def fix(
         raise UsageError("--plan-out saves a plan without applying it: use it with --dry-run")
     report = run_fix(
         runbook, service, yes=yes, dry_run=dry_run, timeout=timeout, journal_path=journal, region=region, profile=profile,
-        only=only or [], skip=skip or [], plan_out=plan_out,
+        only=only or [], skip=skip or [], plan_out=plan_out, read_secrets=read_secrets,
     )
     _emit(report, format, output)
     raise typer.Exit(report.exit_code)
@@ -206,14 +214,15 @@ def _confirmer(yes: bool, console):
     return NonInteractive()
 
 
-def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, profile, only=(), skip=(), plan_out=None) -> "Report":
+def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, profile, only=(), skip=(), plan_out=None,
+            read_secrets=False) -> "Report":
     from runbook import runbook as rb
     from runbook.aws import Aws
     from runbook.confirm import NonInteractive
     from runbook.engine import Engine, Options
     from runbook.journal import Journal
 
-    loaded = rb.load(runbook)
+    loaded = rb.with_secrets_read(rb.load(runbook), read_secrets)
     ids = {s.id for s in loaded.steps}
     for step_id in [*only, *skip]:
         if step_id not in ids:
@@ -319,13 +328,14 @@ def apply_plan(
     Example: runbook apply plan.json --yes --timeout 1200
     """
     from runbook import plan as plan_file
+    from runbook import runbook as rb
     from runbook.aws import Aws
     from runbook.confirm import NonInteractive
     from runbook.engine import Engine, Options
     from runbook.journal import Journal
 
     doc = plan_file.load(plan)
-    loaded = plan_file.pinned_runbook(doc, str(plan))
+    loaded = rb.with_secrets_read(plan_file.pinned_runbook(doc, str(plan)), doc.get("read_secrets") is True)
     console = _console()
     confirmer = _confirmer(yes, console)
     if isinstance(confirmer, NonInteractive):

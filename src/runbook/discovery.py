@@ -1,7 +1,8 @@
 """Read the world once into a Topology: the only reader of AWS.
 
 Each level of the dependency chain is one round of concurrent calls:
-  1. the service (by ARN; by name, ListServices comes first);
+  1. the service (by ARN; by name, ListServices comes first); then, only with
+     read_secrets and a URL held in RuntimeEnvironmentSecrets, that secret;
   2. its operations, its connector, the databases, caches and cache subnet
      groups its environment may name, and the health probe;
   3. the security groups, their rules and the subnets of all of them together,
@@ -33,7 +34,12 @@ DEFAULTS = {
     "redis_url_var": "REDIS_URL",
     "health_path": "/healthz",
     "log_window_seconds": 3600,
+    # Follow a URL held in RuntimeEnvironmentSecrets by reading the secret (GetSecretValue /
+    # GetParameter): off unless asked for, since it reads secret values (never printed).
+    "read_secrets": False,
 }
+# What reading secrets adds to the IAM policy (only with read_secrets).
+SECRET_PERMISSIONS = ("secretsmanager:GetSecretValue", "ssm:GetParameter")
 ALTERNATE_HEALTH_PATHS = ("/v1/healthz", "/health", "/")
 LOG_PAGE_SIZE = 500
 LOG_EVENTS = 2000  # per log group and discovery, oldest first; then the last LOG_TAIL_SECONDS
@@ -84,6 +90,9 @@ class Target:
     transit_encryption: bool | None = None
     cluster_subnet_group: str | None = None  # the member cache cluster's CacheSubnetGroupName
     source: str = ""  # the API call that found it
+    secret_ref: str | None = None  # the RuntimeEnvironmentSecrets reference the URL came from
+    unread: str | None = None  # why the URL could not be followed (a secret not read, apprunner.yaml)
+    dangling: bool = False  # the secret it names leads to no value: App Runner cannot start the app either
 
 
 @dataclass
@@ -91,9 +100,11 @@ class Topology:
     region: str
     service: dict[str, Any]
     operations: list[dict[str, Any]]
-    connector: dict[str, Any] | None
+    connector: dict[str, Any] | None  # the connector the service's traffic goes through: VPC egress, ACTIVE
     env: dict[str, str]
     targets: dict[str, Target]
+    named_connector: dict[str, Any] | None = None  # what the ARN the service names describes, whatever its use
+    env_secrets: dict[str, str] = field(default_factory=dict)  # RuntimeEnvironmentSecrets: name -> ARN (or name)
     security_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     sg_rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -162,11 +173,82 @@ class Topology:
         return None
 
 
-def runtime_env(service: Mapping[str, Any]) -> dict[str, str]:
+def runtime_values(service: Mapping[str, Any]) -> Mapping[str, Any]:
+    """ImageConfiguration of an image service, CodeConfigurationValues of a code repository service."""
     source = service.get("SourceConfiguration", {})
-    image = source.get("ImageRepository", {}).get("ImageConfiguration", {})
-    code = source.get("CodeRepository", {}).get("CodeConfiguration", {}).get("CodeConfigurationValues", {})
-    return dict(image.get("RuntimeEnvironmentVariables") or code.get("RuntimeEnvironmentVariables") or {})
+    if "CodeRepository" in source:
+        return source["CodeRepository"].get("CodeConfiguration", {}).get("CodeConfigurationValues") or {}
+    return source.get("ImageRepository", {}).get("ImageConfiguration") or {}
+
+
+def env_source(service: Mapping[str, Any]) -> str:
+    """Where the service's environment is configured: image, code (through the API) or
+    repository (the repository's apprunner.yaml, which no App Runner API returns)."""
+    source = service.get("SourceConfiguration", {})
+    if "CodeRepository" not in source:
+        return "image"
+    configured = source["CodeRepository"].get("CodeConfiguration", {}).get("ConfigurationSource")
+    return "repository" if configured == "REPOSITORY" else "code"
+
+
+def runtime_env(service: Mapping[str, Any]) -> dict[str, str]:
+    return dict(runtime_values(service).get("RuntimeEnvironmentVariables") or {})
+
+
+def runtime_secrets(service: Mapping[str, Any]) -> dict[str, str]:
+    """RuntimeEnvironmentSecrets: variable -> a Secrets Manager secret ARN (optionally
+    ``:json-key:version-stage:version-id``), an SSM parameter ARN, or a parameter's name."""
+    return dict(runtime_values(service).get("RuntimeEnvironmentSecrets") or {})
+
+
+def read_secret(aws: Aws, reference: str) -> str:
+    """The value App Runner would put in the variable. Raises SecretUnreadable for what the
+    reference cannot lead to (gone, another region, no such JSON key); access denied propagates."""
+    import json
+
+    from runbook.aws import ApiError
+
+    parts = reference.split(":")
+    is_arn = reference.startswith("arn:")
+    service = parts[2] if is_arn and len(parts) > 2 else "ssm"
+    if is_arn and len(parts) > 3 and parts[3] != aws.region:
+        raise SecretUnreadable(f"it is in {parts[3]}, not {aws.region}")
+    try:
+        if service == "secretsmanager" and len(parts) >= 7:
+            json_key, stage, version = (parts[7:] + ["", "", ""])[:3]
+            request: dict[str, Any] = {"SecretId": ":".join(parts[:7])}
+            if stage:
+                request["VersionStage"] = stage
+            if version:
+                request["VersionId"] = version
+            value = aws.call("secretsmanager", "get_secret_value", **request).get("SecretString")
+            if value is None:
+                raise SecretUnreadable("it holds binary data, not a string")
+            if not json_key:
+                return value
+            try:
+                document = json.loads(value)
+            except ValueError:
+                raise SecretUnreadable(f"it names JSON key {json_key} but the secret is not JSON", missing=True) from None
+            if not isinstance(document, dict) or not isinstance(document.get(json_key), str):
+                raise SecretUnreadable(f"its JSON has no string key {json_key}", missing=True)
+            return document[json_key]
+        if service != "ssm":
+            raise SecretUnreadable("it is neither a Secrets Manager secret nor an SSM parameter ARN")
+        return aws.call("ssm", "get_parameter", Name=reference, WithDecryption=True)["Parameter"]["Value"]
+    except ApiError as exc:
+        if exc.code in ("ResourceNotFoundException", "ParameterNotFound", "ParameterVersionNotFound"):
+            raise SecretUnreadable(f"{exc.code}: it does not exist", missing=True) from None
+        raise
+
+
+class SecretUnreadable(Exception):
+    """A RuntimeEnvironmentSecrets reference that leads to no value. ``missing``: App Runner
+    cannot resolve it either (the secret, parameter or JSON key is not there)."""
+
+    def __init__(self, message: str, *, missing: bool = False):
+        super().__init__(message)
+        self.missing = missing
 
 
 def service_health_path(service: Mapping[str, Any], default: str) -> str:
@@ -205,10 +287,13 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     timings["service"] = time.monotonic() - started
 
     env = runtime_env(service)
+    env_secrets = runtime_secrets(service)
     arn = service["ServiceArn"]
-    connector_arn = service.get("NetworkConfiguration", {}).get("EgressConfiguration", {}).get("VpcConnectorArn")
-    db_url = env.get(params["database_url_var"])
-    cache_url = env.get(params["redis_url_var"])
+    egress = service.get("NetworkConfiguration", {}).get("EgressConfiguration", {})
+    connector_arn = egress.get("VpcConnectorArn")
+    urls, unread, dangling, secrets = _urls(aws, service, env, env_secrets, params)
+    db_url = urls.get(params["database_url_var"])
+    cache_url = urls.get(params["redis_url_var"])
     health_path = service_health_path(service, params["health_path"])
 
     level = time.monotonic()
@@ -218,10 +303,8 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         ),
         "probe": lambda: probe(service_url(service["ServiceUrl"], health_path)) if service.get("ServiceUrl") else None,
     }
-    if connector_arn:
-        jobs["connector"] = lambda: aws.call("apprunner", "describe_vpc_connector", VpcConnectorArn=connector_arn)[
-            "VpcConnector"
-        ]
+    if connector_arn:  # described whatever the egress type, for the evidence
+        jobs["connector"] = lambda: _describe_connector(aws, connector_arn)
     if db_url:
         jobs["db_instances"] = lambda: aws.paginate("rds", "describe_db_instances", "DBInstances")
         if _is_aurora_cluster_endpoint(_parse("database", "", db_url).host):
@@ -247,8 +330,20 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         )
     if cache_url:
         targets["cache"] = _cache_target(params["redis_url_var"], cache_url, got["replication_groups"], got["cache_clusters"])
+    for kind, var in (("database", params["database_url_var"]), ("cache", params["redis_url_var"])):
+        if var in unread:
+            targets[kind] = Target(kind=kind, env_var=var, url=f"<{env_secrets[var]}>" if var in env_secrets else "<apprunner.yaml>",
+                                   scheme="", host="", port=None, secret_ref=env_secrets.get(var), unread=unread[var],
+                                   dangling=var in dangling,
+                                   source=_secret_source(env_secrets.get(var)) if params["read_secrets"] else "apprunner describe_service")
+        elif var in env_secrets and kind in targets:  # read from the secret: shown by reference, never by value
+            targets[kind] = _replace(targets[kind], url=f"<{env_secrets[var]}>", secret_ref=env_secrets[var])
 
-    connector = got.get("connector")
+    named_connector = got.get("connector")
+    # App Runner ignores a connector named with DEFAULT egress, and an INACTIVE one (deleted) can't be used:
+    # only an ACTIVE connector under VPC egress carries the service's traffic.
+    connector = named_connector if (egress.get("EgressType") == "VPC" and named_connector
+                                    and named_connector.get("Status") == "ACTIVE") else None
     cache = targets.get("cache")
     cache_subnet_group = _cache_subnet_group(cache, got.get("cache_subnet_groups", []))
     if cache_subnet_group is not None:
@@ -307,7 +402,7 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
 
     # What the app wrote (log lines, the probe's answer) is scrubbed as it is read: a check that
     # quotes part of it can never cut a secret in two and show half.
-    secrets = secrets_in_env(env)
+    secrets = secrets_in_env(env) | secrets  # and the values read from RuntimeEnvironmentSecrets
     scrub = Scrubber(secrets)
     rules: dict[str, list[dict[str, Any]]] = {g: [] for g in group_ids}
     for rule in got3.get("rules", []):
@@ -320,6 +415,8 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         connector=connector,
         env=env,
         targets=targets,
+        named_connector=named_connector,
+        env_secrets=env_secrets,
         security_groups={g["GroupId"]: g for g in got3.get("groups", [])},
         sg_rules=rules,
         subnets=subnets,
@@ -335,6 +432,77 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         secrets=frozenset(secrets),
         timings=timings,
     )
+
+
+def _describe_connector(aws: Aws, arn: str) -> dict[str, Any] | None:
+    """The connector, or None when the API no longer knows it (deleted revisions are removed some time later)."""
+    from runbook.aws import ApiError
+
+    try:
+        return aws.call("apprunner", "describe_vpc_connector", VpcConnectorArn=arn)["VpcConnector"]
+    except ApiError as exc:
+        if exc.code == "ResourceNotFoundException":
+            return None
+        raise
+
+
+def _urls(aws: Aws, service: Mapping[str, Any], env: Mapping[str, str], env_secrets: Mapping[str, str],
+          params: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str], set[str], set[str]]:
+    """The database and cache URLs, with a plain variable first and a secret second (read only
+    with read_secrets); why each one that cannot be followed cannot (and which of those name a
+    secret that is not there); and every value read from a secret, for the scrubber."""
+    import json
+
+    urls: dict[str, str] = {}
+    unread: dict[str, str] = {}
+    to_read: dict[str, str] = {}
+    for var in (params["database_url_var"], params["redis_url_var"]):
+        if var in env:
+            urls[var] = env[var]
+        elif var in env_secrets:
+            if params["read_secrets"]:
+                to_read[var] = env_secrets[var]
+            else:
+                unread[var] = (f"{var} is held in RuntimeEnvironmentSecrets ({env_secrets[var]}): the endpoint cannot be "
+                               "followed without reading the secret (set the runbook's params.read_secrets: true, or "
+                               "pass --read-secrets)")
+        elif env_source(service) == "repository":
+            unread[var] = (f"the environment is configured in the repository's apprunner.yaml (ConfigurationSource="
+                           f"REPOSITORY), which no App Runner API returns: whether {var} is set cannot be seen")
+
+    def read(var: str, reference: str) -> tuple[str | None, SecretUnreadable | None]:
+        try:
+            return read_secret(aws, reference), None
+        except SecretUnreadable as exc:
+            return None, exc
+
+    secrets: set[str] = set()
+    dangling: set[str] = set()
+    for var, (value, problem) in _concurrently({v: (lambda v=v, r=r: read(v, r)) for v, r in to_read.items()}).items():
+        if value is None:
+            unread[var] = f"{var} is held in RuntimeEnvironmentSecrets ({to_read[var]}), which cannot be read: {problem}"
+            if problem is not None and problem.missing:
+                dangling.add(var)
+            continue
+        urls[var] = value
+        secrets.add(value)
+        secrets |= secrets_in_env({var: value})
+        try:
+            document = json.loads(value)
+        except ValueError:
+            document = None
+        if isinstance(document, dict):
+            secrets |= secrets_in_env({k: v for k, v in document.items() if isinstance(v, str)})
+    return urls, unread, dangling, {s for s in secrets if len(s) >= 3}
+
+
+def _secret_source(reference: str | None) -> str:
+    """The API call that reads the reference, for evidence."""
+    if reference is None:
+        return "apprunner describe_service"
+    if reference.startswith("arn:") and reference.split(":")[2:3] == ["secretsmanager"]:
+        return "secretsmanager get_secret_value"
+    return "ssm get_parameter"
 
 
 def _recent_log_events(aws: Aws, group: str, since: int) -> tuple[list[dict[str, Any]], str | None]:

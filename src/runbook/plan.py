@@ -63,6 +63,7 @@ def dump(report: "Report", runbook: "Runbook", region: str, selected: Callable[[
             "runbook_sha256": runbook_digest(source),
             "service": report.service,
             "region": region,
+            "read_secrets": runbook.params.get("read_secrets") is True,  # apply discovers as the plan did
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "changes": changes,
             "held": held,

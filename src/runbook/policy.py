@@ -12,9 +12,11 @@ FIX_BASE = ("sts:GetCallerIdentity",)
 
 
 def actions(runbook: Runbook, *, fix: bool) -> tuple[list[str], list[str]]:
-    from runbook.discovery import PERMISSIONS
+    from runbook.discovery import PERMISSIONS, SECRET_PERMISSIONS
 
     read = set(PERMISSIONS)
+    if runbook.params.get("read_secrets") is True:  # secret values are read only when the runbook says so
+        read.update(SECRET_PERMISSIONS)
     write: set[str] = set()
     for step in runbook.steps:
         spec = registry.get(step.check)

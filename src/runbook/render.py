@@ -90,7 +90,7 @@ def to_text(report: Report, *, color: bool = False, width: int = 120) -> str:
     from rich.console import Console
 
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False, emoji=False)
     print_text(report, console)
     return buffer.getvalue()
 

@@ -78,6 +78,8 @@ def parse(doc: Any, source: str) -> Runbook:
     params = doc.get("params") or {}
     if not isinstance(params, dict):
         raise fail("params", f"expected a mapping, got {_kind(params)}")
+    if "read_secrets" in params and not isinstance(params["read_secrets"], bool):
+        raise fail("params.read_secrets", f"expected true or false, got {_kind(params['read_secrets'])}")
     raw_steps = doc.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise fail("steps", f"expected a non-empty list, got {_kind(raw_steps)}")
@@ -143,6 +145,13 @@ def parse(doc: Any, source: str) -> Runbook:
     if cycle:
         raise fail(f"step {cycle[0]}.after", "steps wait for each other in a circle: " + " -> ".join(cycle))
     return Runbook(name=name, title=title, description=description, source=source, steps=tuple(steps), params=params)
+
+
+def with_secrets_read(runbook: Runbook, read: bool) -> Runbook:
+    """The runbook with params.read_secrets turned on when `read` (the --read-secrets flag)."""
+    from dataclasses import replace
+
+    return replace(runbook, params={**runbook.params, "read_secrets": True}) if read else runbook
 
 
 def _cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:

@@ -297,3 +297,211 @@ def test_every_mutating_call_is_in_the_history(load, waiter):
     assert finished == [("START_DEPLOYMENT", "SUCCEEDED"), ("UPDATE_SERVICE", "SUCCEEDED")]
     events = sb.history()
     assert events == sorted(events, key=lambda e: e.time)
+
+
+# ---------------------------------------------------------------------- App Runner's state rules (issue 10 §4)
+
+
+def test_update_service_is_accepted_on_a_paused_service_and_refused_otherwise_in_app_runners_words(load, raw, check_error):
+    sb = load("healthy")
+    apprunner = sb.client("apprunner")
+    arn = sb.ids["service:nerava-backend"]
+    apprunner.pause_service(ServiceArn=arn)
+    assert sb.wait_idle("nerava-backend")["status"] == "PAUSED"
+    answer = apprunner.update_service(ServiceArn=arn, HealthCheckConfiguration={"Protocol": "HTTP", "Path": "/healthz", "Interval": 10})
+    assert answer["Service"]["Status"] == "OPERATION_IN_PROGRESS"
+    state = sb.wait_idle("nerava-backend")
+    assert state["status"] == "PAUSED" and not state["serving"]  # stored; nothing runs to be judged
+    assert (state["operations"][0]["Type"], state["operations"][0]["Status"]) == ("UPDATE_SERVICE", "SUCCEEDED")
+    assert state["config"]["HealthCheckConfiguration"]["Interval"] == 10
+    # In flight: refused with App Runner's own text.
+    apprunner.resume_service(ServiceArn=arn)
+    status, _, body = raw("UpdateService", {"ServiceArn": arn, "HealthCheckConfiguration": {"Protocol": "TCP"}})
+    check_error("UpdateService", status, body, "InvalidStateException")
+    assert body["Message"] == "Service status must be RUNNING or PAUSED to be updated"
+
+
+def test_update_service_on_a_delete_failed_service_is_refused(load, yaml_scenario, raw, check_error):
+    sb = load(yaml_scenario(_ONE_SERVICE + "    status: DELETE_FAILED\n"))
+    arn = sb.ids["service:lonely-svc"]
+    assert sb.service_state("lonely-svc")["operations"][0]["Type"] == "DELETE_SERVICE"
+    status, _, body = raw("UpdateService", {"ServiceArn": arn, "HealthCheckConfiguration": {"Protocol": "TCP"}})
+    check_error("UpdateService", status, body, "InvalidStateException")
+    assert body["Message"] == "Service status must be RUNNING or PAUSED to be updated"
+    status, _, body = raw("StartDeployment", {"ServiceArn": arn})
+    assert status == 400 and body["__type"] == "InvalidStateException"
+
+
+def test_a_failed_deployment_is_rolling_back_before_it_has_rolled_back(load, waiter, check_output, raw):
+    """A poller sees IN_PROGRESS, then ROLLBACK_IN_PROGRESS (service still OPERATION_IN_PROGRESS, the
+    old version serving), then ROLLBACK_SUCCEEDED with the service RUNNING on its old configuration."""
+    sb = load("healthy")
+    apprunner = sb.client("apprunner")
+    arn = sb.ids["service:nerava-backend"]
+    apprunner.update_service(ServiceArn=arn, HealthCheckConfiguration={"Protocol": "HTTP", "Path": "/nope"})
+    seen = []
+
+    def poll():
+        op = apprunner.list_operations(ServiceArn=arn)["OperationSummaryList"][0]
+        status = apprunner.describe_service(ServiceArn=arn)["Service"]["Status"]
+        if not seen or seen[-1] != (op["Status"], status):
+            seen.append((op["Status"], status))
+            if op["Status"] == "ROLLBACK_IN_PROGRESS":
+                check_output("ListOperations", raw("ListOperations", {"ServiceArn": arn})[2])
+                assert "EndedAt" not in op
+                assert sb.service_state("nerava-backend")["serving"]
+        return op["Status"] == "ROLLBACK_SUCCEEDED"
+
+    waiter(poll, timeout=15, interval=0.02)
+    assert seen == [("IN_PROGRESS", "OPERATION_IN_PROGRESS"), ("ROLLBACK_IN_PROGRESS", "OPERATION_IN_PROGRESS"),
+                    ("ROLLBACK_SUCCEEDED", "RUNNING")], seen
+    assert apprunner.describe_service(ServiceArn=arn)["Service"]["HealthCheckConfiguration"]["Path"] == "/healthz"
+    kinds = [e.kind for e in sb.history() if e.kind.startswith("operation-")]
+    assert kinds == ["operation-rolling-back", "operation-finished"]
+
+
+def test_delete_service_ends_deleted_and_unlisted(load, check_output, raw, get):
+    sb = load("field-report")
+    apprunner = sb.client("apprunner")
+    arn = sb.ids["service:nerava-backend"]
+    with pytest.raises(apprunner.exceptions.InvalidStateException):  # CREATE_SERVICE in flight
+        apprunner.delete_service(ServiceArn=arn)
+    sb.wait_idle("nerava-backend")
+    assert sb.service_state("nerava-backend")["status"] == "CREATE_FAILED"
+    status, _, body = raw("DeleteService", {"ServiceArn": arn})  # the documented way out of CREATE_FAILED
+    assert status == 200, body
+    check_output("DeleteService", body)
+    assert body["Service"]["Status"] == "OPERATION_IN_PROGRESS"
+    state = sb.wait_idle("nerava-backend")
+    assert state["status"] == "DELETED"
+    assert [(o["Type"], o["Status"]) for o in state["operations"]][0] == ("DELETE_SERVICE", "SUCCEEDED")
+    described = raw("DescribeService", {"ServiceArn": arn})[2]
+    check_output("DescribeService", described)
+    assert described["Service"]["Status"] == "DELETED" and described["Service"]["DeletedAt"] >= described["Service"]["CreatedAt"]
+    assert apprunner.list_services()["ServiceSummaryList"] == []
+    for operation in ("DeleteService", "StartDeployment", "UpdateService", "PauseService"):
+        assert raw(operation, {"ServiceArn": arn})[2]["__type"] == "InvalidStateException", operation
+
+
+def test_a_client_of_another_region_sees_nothing_of_this_one(load, waiter):
+    import boto3
+
+    sb = load("healthy")
+    arn = sb.ids["service:nerava-backend"]
+    other = boto3.client("apprunner", endpoint_url=sb.env["AWS_ENDPOINT_URL_APPRUNNER"], region_name="eu-west-1",
+                         aws_access_key_id="testing", aws_secret_access_key="testing")
+    assert other.list_services()["ServiceSummaryList"] == []
+    assert other.list_vpc_connectors()["VpcConnectors"] == []
+    with pytest.raises(other.exceptions.ResourceNotFoundException):
+        other.describe_service(ServiceArn=arn)
+    with pytest.raises(other.exceptions.ResourceNotFoundException):
+        other.describe_vpc_connector(VpcConnectorArn=sb.ids["connector:nerava-vpc-connector"])
+    created = other.create_service(ServiceName="nerava-backend", SourceConfiguration={"ImageRepository": IMAGE})
+    assert created["Service"]["ServiceArn"].startswith("arn:aws:apprunner:eu-west-1:")  # the same name, elsewhere
+    assert [s["ServiceName"] for s in sb.client("apprunner").list_services()["ServiceSummaryList"]] == ["nerava-backend"]
+    assert len(other.list_services()["ServiceSummaryList"]) == 1
+    waiter(lambda: other.describe_service(ServiceArn=created["Service"]["ServiceArn"])["Service"]["Status"] == "RUNNING")
+    with pytest.raises(other.exceptions.InvalidRequestException):  # a connector of us-east-1 is no connector here
+        other.update_service(ServiceArn=created["Service"]["ServiceArn"], NetworkConfiguration={"EgressConfiguration": {
+            "EgressType": "VPC", "VpcConnectorArn": sb.ids["connector:nerava-vpc-connector"]}})
+
+
+def test_code_repository_services_keep_their_block_and_answer_in_shape(load, yaml_scenario, raw, check_output):
+    sb = load(yaml_scenario(_ONE_SERVICE.replace("    image: public.ecr.aws/sandbox/lonely:latest\n", (
+        "    code_repository: {url: 'https://github.com/nerava/backend', branch: main, runtime: PYTHON_311,\n"
+        "                      build_command: pip install -r requirements.txt, start_command: python app.py}\n"
+        "    env: {GREETING: hello}\n"))))
+    arn = sb.ids["service:lonely-svc"]
+    service = raw("DescribeService", {"ServiceArn": arn})[2]
+    check_output("DescribeService", service)
+    code = service["Service"]["SourceConfiguration"]["CodeRepository"]
+    assert code["CodeConfiguration"]["CodeConfigurationValues"]["RuntimeEnvironmentVariables"] == {"GREETING": "hello"}
+    apprunner = sb.client("apprunner")
+    # Without CodeConfiguration the current one is kept (the model requires it only on CreateService) ...
+    kept = {k: v for k, v in code.items() if k != "CodeConfiguration"}
+    answer = apprunner.update_service(ServiceArn=arn, SourceConfiguration={
+        "CodeRepository": kept, "AuthenticationConfiguration": service["Service"]["SourceConfiguration"]["AuthenticationConfiguration"]})
+    values = answer["Service"]["SourceConfiguration"]["CodeRepository"]["CodeConfiguration"]["CodeConfigurationValues"]
+    assert values["RuntimeEnvironmentVariables"] == {"GREETING": "hello"}
+    assert sb.wait_idle("lonely-svc")["operations"][0]["Status"] == "SUCCEEDED"
+    # ... values given replace the block: Port alone wipes the environment.
+    answer = apprunner.update_service(ServiceArn=arn, SourceConfiguration={
+        "CodeRepository": {**kept, "CodeConfiguration": {"ConfigurationSource": "API", "CodeConfigurationValues": {
+            "Runtime": "PYTHON_311", "Port": "8080"}}},
+        "AuthenticationConfiguration": service["Service"]["SourceConfiguration"]["AuthenticationConfiguration"]})
+    assert "RuntimeEnvironmentVariables" not in answer["Service"]["SourceConfiguration"]["CodeRepository"][
+        "CodeConfiguration"]["CodeConfigurationValues"]
+    with pytest.raises(apprunner.exceptions.InvalidRequestException):
+        apprunner.update_service(ServiceArn=arn, SourceConfiguration={"CodeRepository": kept})  # no connection
+
+
+_ONE_SERVICE = """
+name: lonely
+vpcs:
+  main:
+    cidr: 10.0.0.0/16
+    subnets: {a: {cidr: 10.0.1.0/24}}
+services:
+  - name: lonely-svc
+    image: public.ecr.aws/sandbox/lonely:latest
+"""
+
+
+def test_new_worlds_answer_in_the_models_shapes(load, yaml_scenario, raw, check_output):
+    """An INACTIVE connector (DeletedAt), DEFAULT egress still naming a connector, secrets, a
+    DELETE_FAILED service and a code repository service: every read answers in the model's shapes."""
+    sb = load(yaml_scenario("""
+name: shapes
+vpcs:
+  main:
+    cidr: 10.0.0.0/16
+    subnets: {a: {cidr: 10.0.1.0/24}}
+security_groups: {sg: {}}
+connectors:
+  - {name: gone-connector, subnets: [a], security_groups: [sg], status: INACTIVE}
+secrets:
+  - {name: app/token, value: not-a-url}
+  - {name: /app/param, store: ssm, value: also-not-a-url}
+services:
+  - name: default-egress
+    connector: gone-connector
+    egress: DEFAULT
+    secrets: {TOKEN: app/token, PARAM: {secret: /app/param, by: name}}
+  - name: delete-failed
+    image: public.ecr.aws/sandbox/other:latest
+    status: DELETE_FAILED
+  - name: from-code
+    code_repository: {url: "https://github.com/example/app", configuration_source: REPOSITORY}
+"""))
+    for name in ("default-egress", "delete-failed", "from-code"):
+        body = raw("DescribeService", {"ServiceArn": sb.ids[f"service:{name}"]})[2]
+        check_output("DescribeService", body)
+        check_output("ListOperations", raw("ListOperations", {"ServiceArn": sb.ids[f"service:{name}"]})[2])
+    check_output("ListServices", raw("ListServices", {})[2])
+    connector = raw("DescribeVpcConnector", {"VpcConnectorArn": sb.ids["connector:gone-connector"]})[2]
+    check_output("DescribeVpcConnector", connector)
+    assert connector["VpcConnector"]["Status"] == "INACTIVE" and "DeletedAt" in connector["VpcConnector"]
+    check_output("ListVpcConnectors", raw("ListVpcConnectors", {})[2])
+    service = raw("DescribeService", {"ServiceArn": sb.ids["service:default-egress"]})[2]["Service"]
+    assert service["NetworkConfiguration"]["EgressConfiguration"] == {
+        "EgressType": "DEFAULT", "VpcConnectorArn": sb.ids["connector:gone-connector"]}
+    secrets = service["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]["RuntimeEnvironmentSecrets"]
+    assert secrets == {"TOKEN": sb.ids["secret:app/token"], "PARAM": "/app/param"}
+    assert service["InstanceConfiguration"]["InstanceRoleArn"].endswith(":role/default-egress-instance-role")
+    code = raw("DescribeService", {"ServiceArn": sb.ids["service:from-code"]})[2]["Service"]["SourceConfiguration"]
+    assert code["CodeRepository"]["CodeConfiguration"] == {"ConfigurationSource": "REPOSITORY"}
+
+
+def test_an_inactive_connector_reaches_nothing(load):
+    """INACTIVE: deleted, can't be used. The bundled healthy world with its connector INACTIVE cannot start."""
+    import dataclasses
+
+    from runbook.sandbox import load_scenario
+
+    healthy = load_scenario("healthy")
+    inactive = dataclasses.replace(healthy, connectors=tuple(dataclasses.replace(c, status="INACTIVE")
+                                                             for c in healthy.connectors))
+    sb = load(inactive)
+    healthy_now, reasons = sb.app_health("nerava-backend")
+    assert not healthy_now
+    assert any("VPC connector nerava-vpc-connector (INACTIVE) does not exist or has no subnets" in r for r in reasons), reasons

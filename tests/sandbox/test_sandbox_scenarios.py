@@ -208,3 +208,75 @@ def test_a_scenario_aws_refuses_is_a_usage_error_at_load(load, yaml_scenario):
                               "when calling the CreateSubnet operation")
     assert "\n" not in message and len(message) < 400
     assert load("healthy").app_health("nerava-backend")[0]  # the sandbox is still usable
+
+
+SECRET = {"name": "app/db", "value": "postgres://u:p@h:5432/d"}
+CONNECTOR = {"name": "my-conn", "subnets": ["a"], "security_groups": ["default"]}
+
+
+@pytest.mark.parametrize("data,expected", [
+    (mini(connectors=[{**CONNECTOR, "status": "DELETED"}]), "connectors[0].status: must be one of ACTIVE, INACTIVE, got 'DELETED'"),
+    (with_service(egress="VPC"), "services[0].egress: VPC egress needs a connector"),
+    (mini(connectors=[CONNECTOR], services=[{"name": "mini-app", "connector": "my-conn", "egress": "NAT"}]),
+     "services[0].egress: must be one of DEFAULT, VPC, got 'NAT'"),
+    (with_service(status="DELETE_FAILED", operations=[{"type": "CREATE_SERVICE", "status": "SUCCEEDED"},
+                                                      {"type": "DELETE_SERVICE", "status": "SUCCEEDED"}]),
+     "services[0].operations[1].status: a deleted service is gone (ListServices omits it): leave the service out"),
+    (with_service(operations=[{"type": "CREATE_SERVICE", "status": "SUCCEEDED"}, {"type": "DELETE_SERVICE", "status": "FAILED"},
+                              {"type": "START_DEPLOYMENT", "status": "SUCCEEDED"}]),
+     "services[0].operations[2].type: after a deletion only DELETE_SERVICE again (UpdateService is refused)"),
+    (with_service(status="RUNNING", operations=[{"type": "CREATE_SERVICE", "status": "SUCCEEDED"},
+                                                {"type": "DELETE_SERVICE", "status": "FAILED"}]),
+     "services[0].status: RUNNING contradicts the operations, which leave the service DELETE_FAILED"),
+    (mini(secrets=[SECRET, SECRET]), "secrets[1].name: secret 'app/db' is defined twice"),
+    (mini(secrets=[{**SECRET, "store": "vault"}]), "secrets[0].store: must be one of secretsmanager, ssm, got 'vault'"),
+    (mini(secrets=[{**SECRET, "value": "${database.nope.address}"}]),
+     "secrets[0].value: ${database.nope.address} names no database 'nope' (defined: none)"),
+    (with_service(secrets={"DATABASE_URL": "ghost"}), "services[0].secrets.DATABASE_URL.secret: no secret 'ghost' (defined: none)"),
+    (mini(secrets=[SECRET], services=[{"name": "mini-app", "secrets": {"DATABASE_URL": {"secret": "app/db", "by": "name"}}}]),
+     "services[0].secrets.DATABASE_URL.by: App Runner takes a Secrets Manager secret by full ARN only"),
+    (mini(secrets=[{**SECRET, "store": "ssm", "name": "/app/db"}],
+          services=[{"name": "mini-app", "secrets": {"DATABASE_URL": {"secret": "/app/db", "json_key": "url"}}}]),
+     "services[0].secrets.DATABASE_URL.json_key: only a Secrets Manager secret has JSON keys"),
+    (mini(secrets=[SECRET], services=[{"name": "mini-app", "env": {"DATABASE_URL": "x"}, "secrets": {"DATABASE_URL": "app/db"}}]),
+     "services[0].secrets.DATABASE_URL: also set in env: a variable comes from one place"),
+    (with_service(image="public.ecr.aws/x/y:1", code_repository={"url": "https://github.com/x/y"}),
+     "services[0].code_repository: a service runs an image or a code repository, not both"),
+    (with_service(code_repository={"url": "git@github.com:x/y"}),
+     "services[0].code_repository.url: 'git@github.com:x/y' is not an https:// repository URL"),
+    (with_service(code_repository={"url": "https://github.com/x/y", "runtime": "COBOL"}),
+     "services[0].code_repository.runtime: must be one of PYTHON_3, "),
+])
+def test_malformed_app_runner_worlds_fail_with_one_line(tmp_path, data, expected):
+    message = error_of(tmp_path, data)
+    assert message.startswith(expected), message
+
+
+def test_app_runner_world_fields_parse(tmp_path):
+    scenario = load_scenario(write(tmp_path, mini(
+        secrets=[SECRET, {"name": "/app/redis", "store": "ssm", "value": "redis://h:6379"}],
+        connectors=[{**CONNECTOR, "status": "INACTIVE"}],
+        services=[{"name": "mini-app", "connector": "my-conn", "egress": "DEFAULT", "status": "DELETE_FAILED",
+                   "secrets": {"DATABASE_URL": {"secret": "app/db", "json_key": "url"},
+                               "REDIS_URL": {"secret": "/app/redis", "by": "name"},
+                               "OTHER": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf"},
+                   "code_repository": {"url": "https://github.com/x/y", "configuration_source": "REPOSITORY"}}])))
+    service = scenario.services[0]
+    assert (service.egress, service.connector, service.status) == ("DEFAULT", "my-conn", "DELETE_FAILED")
+    assert [(op.type, op.status) for op in service.operations] == [("CREATE_SERVICE", "SUCCEEDED"), ("DELETE_SERVICE", "FAILED")]
+    refs = dict(service.secrets)
+    assert refs["DATABASE_URL"].json_key == "url" and refs["REDIS_URL"].by_name
+    assert refs["OTHER"].literal.endswith(":secret:x-AbCdEf")
+    assert service.code.configuration_source == "REPOSITORY" and service.image == "https://github.com/x/y"
+    assert scenario.connectors[0].status == "INACTIVE"
+    assert [s.store for s in scenario.secrets] == ["secretsmanager", "ssm"]
+
+
+def test_a_secret_moto_refuses_is_a_usage_error_at_load(load, yaml_scenario):
+    scenario = yaml_scenario("""
+vpcs: {main: {cidr: 10.0.0.0/16, subnets: {a: {cidr: 10.0.1.0/24}}}}
+secrets:
+  - {name: /aws/reserved, store: ssm, value: x}
+""")
+    with pytest.raises(UsageError, match=r"^scenario inline.yaml: secrets: /aws/reserved: cannot be built: "):
+        load(scenario)

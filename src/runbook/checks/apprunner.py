@@ -6,7 +6,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from runbook.checks.http import probe_evidence
-from runbook.discovery import Topology, service_health_path
+from runbook.discovery import Topology, runtime_values, service_health_path
 from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
 from runbook.registry import check
 
@@ -73,12 +73,16 @@ def service_status(topology: Topology, params: Mapping[str, Any]) -> Finding:
                 ),
             ),
         )
-    if status in ("DELETE_FAILED", "DELETED"):
+    if status == "DELETE_FAILED":
+        # App Runner: the service failed to delete and can't be recovered; retry the deletion.
         return Finding(
             Status.FAIL,
-            f"{status}: this service is being removed; retry delete_service or recreate it, this runbook cannot repair it",
+            "DELETE_FAILED: the deletion failed and App Runner cannot recover the service; retry delete_service to "
+            "remove what is left, then create it anew (this runbook cannot repair it)",
             evidence,
         )
+    if status == "DELETED":
+        return Finding(Status.FAIL, "DELETED: the service no longer exists; create it anew", evidence)
     return Finding(Status.OK, f"{service['ServiceName']} found, Status={status}", evidence)
 
 
@@ -87,41 +91,71 @@ def service_status(topology: Topology, params: Mapping[str, Any]) -> Finding:
     permissions=("apprunner:DescribeVpcConnector",),
 )
 def vpc_connector(topology: Topology, params: Mapping[str, Any]) -> Finding:
-    """The service sends its egress through an ACTIVE VPC connector.
+    """The service sends its egress through an ACTIVE VPC connector, when what it reaches needs one.
+
+    With EgressType=DEFAULT, App Runner ignores any connector the configuration still names: an
+    ElastiCache cache or a database that is not publicly accessible is then out of reach.
 
     Example:
       - id: vpc-connector
         check: apprunner.vpc-connector
     """
     egress = topology.egress
+    egress_type = egress.get("EgressType", "DEFAULT")
+    arn = egress.get("VpcConnectorArn")
+    named = topology.named_connector
     evidence = [Evidence("apprunner describe_service", f"NetworkConfiguration.EgressConfiguration={dict(egress)}")]
-    if egress.get("EgressType") != "VPC":
+    if named is not None:
+        subnets = ", ".join(
+            f"{s} ({topology.subnets[s]['CidrBlock']}, {topology.subnets[s].get('AvailabilityZone', '?')})" if s in topology.subnets else s
+            for s in named.get("Subnets", ())
+        )
+        deleted = f" DeletedAt={named['DeletedAt']:%Y-%m-%d %H:%M:%S}" if hasattr(named.get("DeletedAt"), "strftime") else ""
+        evidence.append(
+            Evidence(
+                "apprunner describe_vpc_connector",
+                f"{named['VpcConnectorName']} revision {named.get('VpcConnectorRevision')} Status={named.get('Status')}{deleted}; "
+                f"subnets {subnets or 'none'}; security groups {', '.join(named.get('SecurityGroups', ())) or 'none'}",
+            )
+        )
+    if egress_type != "VPC":
+        ignored = ""
+        if arn:
+            name = named["VpcConnectorName"] if named else arn
+            ignored = f"; the connector it names ({name}) is ignored by App Runner with DEFAULT egress"
+        private = [t for t in topology.found_targets
+                   if t.kind == "cache" or not (t.resource or {}).get("PubliclyAccessible")]
+        if private:
+            what = ", ".join(f"{t.kind} {t.resource_id}" for t in private)
+            return Finding(
+                Status.FAIL,
+                f"EgressType=DEFAULT: the service reaches only the public internet, and {what} can be reached only "
+                f"from inside its VPC (through a connector with EgressType=VPC){ignored}",
+                tuple(evidence),
+            )
+        unknown = [t for t in topology.targets.values() if not t.resource_id]
+        if unknown:
+            why = f"whether {', '.join(t.env_var for t in unknown)} need(s) the VPC cannot be told (not followed)"
+        elif topology.found_targets:
+            why = f"{', '.join(f'{t.kind} {t.resource_id}' for t in topology.found_targets)} is publicly accessible"
+        else:
+            why = "no database or cache in the environment needs the VPC"
+        return Finding(Status.WARN, f"EgressType=DEFAULT: no VPC connector carries the traffic; {why}{ignored}", tuple(evidence))
+    if named is None:
         return Finding(
             Status.FAIL,
-            f"EgressType={egress.get('EgressType', 'DEFAULT')}: the service reaches only the public internet, not the VPC",
+            f"EgressType=VPC names connector {arn}, which describe_vpc_connector does not know (ResourceNotFoundException): "
+            "the service has no way into the VPC; create a connector and update the service",
             tuple(evidence),
         )
-    connector = topology.connector
-    if connector is None:
-        return Finding(Status.ERROR, "the service names a VPC connector the API did not return", tuple(evidence))
-    subnets = ", ".join(
-        f"{s} ({topology.subnets[s]['CidrBlock']}, {topology.subnets[s].get('AvailabilityZone', '?')})" if s in topology.subnets else s
-        for s in topology.connector_subnet_ids
-    )
-    evidence.append(
-        Evidence(
-            "apprunner describe_vpc_connector",
-            f"{connector['VpcConnectorName']} revision {connector.get('VpcConnectorRevision')} Status={connector.get('Status')}; "
-            f"subnets {subnets}; security groups {', '.join(topology.connector_sg_ids)}",
-        )
-    )
-    if connector.get("Status") != "ACTIVE":
+    if named.get("Status") != "ACTIVE":
         return Finding(
             Status.FAIL,
-            f"connector {connector['VpcConnectorName']} is {connector.get('Status')}: connectors are immutable, create a new one and update the service",
+            f"connector {named['VpcConnectorName']} is {named.get('Status')}: it was deleted and can't be used; "
+            "connectors are immutable, create a new one and update the service",
             tuple(evidence),
         )
-    return Finding(Status.OK, f"egress through ACTIVE connector {connector['VpcConnectorName']}", tuple(evidence))
+    return Finding(Status.OK, f"egress through ACTIVE connector {named['VpcConnectorName']}", tuple(evidence))
 
 
 @check(
@@ -146,8 +180,7 @@ def health_check_config(topology: Topology, params: Mapping[str, Any]) -> Findin
     expected = params["health_path"]
     protocol = config.get("Protocol", "TCP")
     evidence = [Evidence("apprunner describe_service", f"HealthCheckConfiguration={config}")]
-    image = service.get("SourceConfiguration", {}).get("ImageRepository", {}).get("ImageConfiguration", {})
-    image_port = image.get("Port")
+    image_port = runtime_values(service).get("Port")  # ImageConfiguration, or a code service's CodeConfigurationValues
     env_port = topology.env.get("PORT")
     notes = []
     if image_port and env_port and str(env_port) != str(image_port):

@@ -25,12 +25,17 @@ def env_endpoints(topology: Topology, params: Mapping[str, Any]) -> Finding:
       - id: env-endpoints
         check: env.endpoints   # the variables are the runbook's params.database_url_var / redis_url_var
     """
-    evidence, problems = [], []
+    evidence, problems, unfollowed = [], [], []
     for kind, var in (("database", params["database_url_var"]), ("cache", params["redis_url_var"])):
         target = topology.targets.get(kind)
         if target is None:
             # A service without a cache (or a database) is not broken: there is nothing to follow.
             evidence.append(Evidence("apprunner describe_service", f"{var} is not set: no {kind} to check"))
+            continue
+        if target.unread:
+            # Not followed: a secret not read (or gone), or an apprunner.yaml no API returns.
+            (problems if target.dangling else unfollowed).append(target.unread)
+            evidence.append(Evidence(target.source, target.unread))
             continue
         if target.resource_id is None:
             problems.append(f"{var} points at {target.host or '(no host)'}, which is no {kind} endpoint this account has in {topology.region}")
@@ -58,7 +63,9 @@ def env_endpoints(topology: Topology, params: Mapping[str, Any]) -> Finding:
                 problems.append(mismatch)
                 evidence.append(Evidence(target.source, f"{var} scheme {target.scheme}://; {tls}"))
     if problems:
-        return Finding(Status.FAIL, "; ".join(problems), tuple(evidence))
+        return Finding(Status.FAIL, "; ".join(problems + unfollowed), tuple(evidence))
+    if unfollowed:
+        return Finding(Status.WARN, "; ".join(unfollowed), tuple(evidence))
     if not topology.targets:
         return Finding(Status.SKIPPED, "neither URL variable is set in the service environment", tuple(evidence))
     return Finding(Status.OK, "the URLs name resources of this account, on their ports", tuple(evidence))

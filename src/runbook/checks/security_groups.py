@@ -101,6 +101,8 @@ def ingress_from_connector(topology: Topology, params: Mapping[str, Any]) -> Fin
     if not topology.connector:
         return Finding(Status.SKIPPED, "the service has no VPC connector: its egress does not go through the VPC")
     target: Target | None = topology.targets.get(kind)
+    if target is not None and target.unread:
+        return Finding(Status.SKIPPED, f"no {kind} followed: {target.unread}")
     if target is None or target.resource_id is None:
         where = f"{target.env_var}={target.url}" if target else "the service environment"
         return Finding(Status.SKIPPED, f"no {kind} found: {where} names no resource this account has")

@@ -7,24 +7,40 @@ with a strict recursive shape checker), errors as
 ``InternalServiceErrorException``). Signatures are not verified.
 
 Operations: CreateService, DescribeService, ListServices, UpdateService,
-StartDeployment, PauseService, ResumeService, ListOperations,
+StartDeployment, PauseService, ResumeService, DeleteService, ListOperations,
 DescribeVpcConnector, ListVpcConnectors.
 
 Semantics kept from AWS:
 
+* Regions: every service and connector lives in the region of its ARN, and a
+  request sees only those of the region it is signed for (the credential
+  scope of its ``Authorization`` header; unsigned requests: the scenario's).
 * A mutating call while an operation is in flight is ``InvalidStateException``;
   ``StartDeployment`` on a ``CREATE_FAILED`` service too (AWS wants
-  ``UpdateService`` to rebuild it).
+  ``UpdateService`` to rebuild it). ``UpdateService`` is accepted on a
+  ``RUNNING``, ``PAUSED`` or ``CREATE_FAILED`` service, otherwise refused with
+  App Runner's words: "Service status must be RUNNING or PAUSED to be updated".
+  An update of a ``PAUSED`` service stores the configuration and leaves it
+  ``PAUSED`` (nothing runs to be judged).
 * ``UpdateService`` replaces each block it is given: an ``ImageConfiguration``
-  holding only ``Port`` wipes the environment variables.
+  (or ``CodeConfigurationValues``) holding only ``Port`` wipes the environment
+  variables. A ``CodeRepository`` without ``CodeConfiguration`` keeps the
+  current one (the model requires it only on ``CreateService``).
 * Every change starts an operation (``IN_PROGRESS``, service
   ``OPERATION_IN_PROGRESS``) that ends ``deploy_seconds`` later, judged at that
   moment: it succeeds only if the simulated app would be healthy then (every
   dependency reachable, the health check matching what the app serves).
-  Otherwise a new service ends ``CREATE_FAILED`` and a deployment of a running
-  one ends ``ROLLBACK_SUCCEEDED`` (service back to ``RUNNING`` on its previous
-  configuration, still serving if it was). Log lines like App Runner's go to
-  CloudWatch Logs in moto.
+  Otherwise a new service ends ``CREATE_FAILED``, and a deployment of a running
+  one turns ``ROLLBACK_IN_PROGRESS`` for half as long again (the previous
+  version is redeployed; a poller sees it) before it ends ``ROLLBACK_SUCCEEDED``
+  (service back to ``RUNNING`` on its previous configuration, still serving if
+  it was). Log lines like App Runner's go to CloudWatch Logs in moto.
+* ``DeleteService`` (any state but an operation in flight; the way out of
+  ``CREATE_FAILED`` and ``DELETE_FAILED``) starts ``DELETE_SERVICE``; when it
+  ends the service is ``DELETED`` (with ``DeletedAt``), its URL serves nothing,
+  ``ListServices`` no longer lists it and further changes are
+  ``InvalidStateException``.
+* A service whose connector is not ``ACTIVE`` reaches nothing through it.
 
 Faults (``runbook.sandbox.faults``) act on the HTTP listener (throttling,
 access denied, stopping and restarting it on the same port: the state and
@@ -51,6 +67,9 @@ from runbook.sandbox.scenario import App, Operation, status_after
 
 ACCOUNT = "123456789012"  # moto's default account
 IN_FLIGHT = ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
+UPDATABLE = ("RUNNING", "PAUSED", "CREATE_FAILED")  # CREATE_FAILED: UpdateService is how it is rebuilt
+RUNTIMES = ("PYTHON_3", "NODEJS_12", "NODEJS_14", "CORRETTO_8", "CORRETTO_11", "NODEJS_16", "GO_1", "DOTNET_6",
+            "PHP_81", "RUBY_31", "PYTHON_311", "NODEJS_18", "NODEJS_22")
 CPU = {"256": "256", "512": "512", "1024": "1024", "2048": "2048", "4096": "4096",
        "0.25 vCPU": "256", "0.5 vCPU": "512", "1 vCPU": "1024", "2 vCPU": "2048", "4 vCPU": "4096"}
 MEMORY = {str(m): str(m) for m in (512, 1024, 2048, 3072, 4096, 6144, 8192, 10240, 12288)}
@@ -68,6 +87,34 @@ class ApiError(Exception):
 
 def _invalid(message: str) -> ApiError:
     return ApiError("InvalidRequestException", message)
+
+
+def region_of(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 3 else ""
+
+
+def runtime_values(config: dict, repositories: dict[str, dict] | None = None) -> dict:
+    """What the container runs with: ``ImageConfiguration`` of an image service, or
+    ``CodeConfigurationValues`` of a code repository service (Port, environment, secrets).
+    A repository whose ``ConfigurationSource`` is REPOSITORY reads them from its
+    apprunner.yaml, which the API never shows: ``repositories`` (URL -> values) holds them."""
+    source = config["SourceConfiguration"]
+    if "CodeRepository" in source:
+        repository = source["CodeRepository"]
+        code = repository.get("CodeConfiguration") or {}
+        if code.get("ConfigurationSource") == "REPOSITORY":
+            return dict((repositories or {}).get(repository["RepositoryUrl"]) or {"Port": "8080"})
+        return code.get("CodeConfigurationValues") or {"Port": "8080"}
+    return source["ImageRepository"]["ImageConfiguration"]
+
+
+def source_identifier(config: dict) -> str:
+    """The image, or the repository URL, that the app registered for the sandbox runs from."""
+    source = config["SourceConfiguration"]
+    if "CodeRepository" in source:
+        return source["CodeRepository"]["RepositoryUrl"]
+    return source["ImageRepository"]["ImageIdentifier"]
 
 
 class Hooks(Protocol):
@@ -105,6 +152,7 @@ class ServiceRecord:
     serving_app: App | None = None  # the app version that envoy reaches, if any
     rollback_config: dict | None = None
     prior_status: str = "RUNNING"  # the status before the in-flight operation began
+    deleted_at: float | None = None
     envoy: EnvoyServer | None = None
     timer: threading.Timer | None = None
 
@@ -130,7 +178,8 @@ class AppRunnerEmulator:
         self._completing = threading.Lock()
         self.services: dict[str, ServiceRecord] = {}  # arn -> record, in creation order
         self.connectors: dict[str, dict] = {}  # arn -> VpcConnector shape
-        self.images: dict[str, App] = {}
+        self.images: dict[str, App] = {}  # image identifier or repository URL -> the app it runs
+        self.repositories: dict[str, dict] = {}  # repository URL -> its apprunner.yaml's run values
         self.default_deploy_seconds = 20.0
         self.generation = 0
         self._endpoint: Endpoint | None = None
@@ -184,6 +233,7 @@ class AppRunnerEmulator:
             self.services.clear()
             self.connectors.clear()
             self.images.clear()
+            self.repositories.clear()
             self.region = region
         for record in records:
             if record.timer is not None:
@@ -193,31 +243,43 @@ class AppRunnerEmulator:
 
     # ------------------------------------------------------------------ scenario setup
 
-    def add_connector(self, name: str, subnets: list[str], security_groups: list[str]) -> str:
+    def add_connector(self, name: str, subnets: list[str], security_groups: list[str], status: str = "ACTIVE") -> str:
+        """A connector as a scenario describes it; an INACTIVE one was deleted (it has DeletedAt) and can't be used."""
         arn = f"arn:aws:apprunner:{self.region}:{ACCOUNT}:vpcconnector/{name}/1/{uuid.uuid4().hex}"
+        connector: dict[str, Any] = {
+            "VpcConnectorName": name,
+            "VpcConnectorArn": arn,
+            "VpcConnectorRevision": 1,
+            "Subnets": list(subnets),
+            "SecurityGroups": list(security_groups),
+            "Status": status,
+            "CreatedAt": time.time() - 7200,
+        }
+        if status == "INACTIVE":
+            connector["DeletedAt"] = time.time() - 3600
         with self.lock:
-            self.connectors[arn] = {
-                "VpcConnectorName": name,
-                "VpcConnectorArn": arn,
-                "VpcConnectorRevision": 1,
-                "Subnets": list(subnets),
-                "SecurityGroups": list(security_groups),
-                "Status": "ACTIVE",
-                "CreatedAt": time.time() - 3600,
-            }
+            self.connectors[arn] = connector
         return arn
 
-    def register_image(self, identifier: str, app: App) -> None:
+    def register_image(self, identifier: str, app: App, repository_values: dict | None = None) -> None:
+        """``identifier``: an image, or a repository URL (``repository_values``: its apprunner.yaml)."""
         with self.lock:
             self.images[identifier] = app
+            if repository_values is not None:
+                self.repositories[identifier] = copy.deepcopy(repository_values)
+
+    def runtime(self, config: dict) -> dict:
+        """:func:`runtime_values` of a configuration, apprunner.yaml files included."""
+        with self.lock:
+            return copy.deepcopy(runtime_values(config, self.repositories))
 
     def add_service(self, *, name: str, config: dict, status: str, operations: list[tuple[str, str]],
-                    deploy_seconds: float, arm: bool = True) -> ServiceRecord:
+                    deploy_seconds: float, arm: bool = True, region: str | None = None) -> ServiceRecord:
         """Create a service as a scenario describes it (no operation is started here, except
         that an in-flight last operation gets its timer, now or at :meth:`arm`)."""
         now = time.time()
         service_id = uuid.uuid4().hex
-        arn = f"arn:aws:apprunner:{self.region}:{ACCOUNT}:service/{name}/{service_id}"
+        arn = f"arn:aws:apprunner:{region or self.region}:{ACCOUNT}:service/{name}/{service_id}"
         n = len(operations)
         ops = []
         for i, (op_type, op_status) in enumerate(operations):
@@ -242,7 +304,7 @@ class AppRunnerEmulator:
                 serving = False
             elif op["Type"] == "PAUSE_SERVICE" and op["Status"] == "SUCCEEDED":
                 serving = False
-        if status in ("CREATE_FAILED", "PAUSED"):
+        if status in ("CREATE_FAILED", "PAUSED", "DELETE_FAILED"):
             serving = False
         record.serving_app = self.app_for(record.config) if serving else None
         record.prior_status = status_after([Operation(o["Type"], o["Status"]) for o in ops if o["Status"] not in IN_FLIGHT])
@@ -262,10 +324,9 @@ class AppRunnerEmulator:
                 self._arm(record)
 
     def app_for(self, config: dict) -> App:
-        image = config["SourceConfiguration"]["ImageRepository"]
-        app = self.images.get(image["ImageIdentifier"])
+        app = self.images.get(source_identifier(config))
         if app is None:  # an image the sandbox does not know: it serves "/" on its configured port
-            app = App(health_path="/", port=image["ImageConfiguration"]["Port"], needs=())
+            app = App(health_path="/", port=self.runtime(config).get("Port", "8080"), needs=())
         return app
 
     def _open(self, record: ServiceRecord) -> None:
@@ -296,19 +357,21 @@ class AppRunnerEmulator:
         raise KeyError(name_or_arn)
 
     def connector_of(self, config: dict) -> dict | None:
+        """The connector the service's traffic goes through: with VPC egress, an ACTIVE one.
+        (App Runner ignores a connector named with DEFAULT egress; an INACTIVE one can't be used.)"""
         egress = config["NetworkConfiguration"]["EgressConfiguration"]
         if egress.get("EgressType") != "VPC":
             return None
         with self.lock:
-            return copy.deepcopy(self.connectors.get(egress.get("VpcConnectorArn", "")))
+            connector = self.connectors.get(egress.get("VpcConnectorArn", ""))
+            return copy.deepcopy(connector) if connector and connector["Status"] == "ACTIVE" else None
 
     def health(self, config: dict, app: App) -> Health:
         """Would ``app`` deployed with ``config`` pass App Runner's health check right now?"""
         reasons: list[str] = []
         verdicts = self.hooks.dependencies(config, app)
-        image_conf = config["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"]
         hc = config["HealthCheckConfiguration"]
-        port = image_conf["Port"]
+        port = self.runtime(config).get("Port", "8080")
         protocol, path = hc["Protocol"], hc.get("Path", "/")
         where = f"`HTTP`[Path: '{path}'], [Port: '{port}']" if protocol == "HTTP" else f"`TCP`[Port: '{port}']"
         app_lines = ["INFO:     Started server process [1]", "INFO:     Waiting for application startup."]
@@ -345,7 +408,6 @@ class AppRunnerEmulator:
     def state(self, name_or_arn: str) -> dict:
         record = self.find(name_or_arn)
         with self.lock:
-            image = record.config["SourceConfiguration"]["ImageRepository"]
             return {
                 "name": record.name,
                 "arn": record.arn,
@@ -356,7 +418,8 @@ class AppRunnerEmulator:
                 "deploy_seconds": record.deploy_seconds,
                 "operations": [dict(op) for op in reversed(record.operations)],  # newest first
                 "in_flight": dict(record.in_flight) if record.in_flight else None,
-                "env": dict(image["ImageConfiguration"].get("RuntimeEnvironmentVariables", {})),
+                "env": dict(self.runtime(record.config).get("RuntimeEnvironmentVariables", {})),
+                "secrets": dict(self.runtime(record.config).get("RuntimeEnvironmentSecrets", {})),
                 "config": copy.deepcopy(record.config),
             }
 
@@ -374,13 +437,14 @@ class AppRunnerEmulator:
         self._arm(record)
         return op
 
-    def _arm(self, record: ServiceRecord) -> None:
+    def _arm(self, record: ServiceRecord, seconds: float | None = None) -> None:
         op = record.in_flight
         assert op is not None
         if self.faults is not None and self.faults.hangs(record.name):
             record.timer = None  # hung: :meth:`release_hung` arms it when the fault is lifted
             return
-        timer = threading.Timer(record.deploy_seconds, self._finish, args=(self.generation, record.arn, op["Id"]))
+        seconds = record.deploy_seconds if seconds is None else seconds
+        timer = threading.Timer(seconds, self._finish, args=(self.generation, record.arn, op["Id"]))
         timer.daemon = True
         timer.name = f"deploy-{record.name}-{op['Type']}"
         record.timer = timer
@@ -395,7 +459,9 @@ class AppRunnerEmulator:
 
     def _complete(self, generation: int, arn: str, op_id: str) -> None:
         """End the in-flight operation ``op_id``: judge the app now, write the logs,
-        then flip the state (so that whoever sees the operation end finds its logs)."""
+        then flip the state (so that whoever sees the operation end finds its logs).
+        A failed deployment of a running service does not end here: it turns
+        ROLLBACK_IN_PROGRESS and ends ROLLBACK_SUCCEEDED when its timer fires again."""
         with self.lock:
             record = self.services.get(arn)
             if generation != self.generation or record is None:
@@ -410,60 +476,70 @@ class AppRunnerEmulator:
             op_type, op_status, prior = op["Type"], op["Status"], record.prior_status
         app = self.app_for(config)
         health: Health | None = None
-        if op_type == "PAUSE_SERVICE":
-            healthy = True
+        rolling_back = False
+        if op_type == "PAUSE_SERVICE" or (op_type == "UPDATE_SERVICE" and prior == "PAUSED"):
+            final, status = "SUCCEEDED", "PAUSED"  # nothing runs: nothing to judge
+        elif op_type == "DELETE_SERVICE":
+            final, status = "SUCCEEDED", "DELETED"
         elif op_status == "ROLLBACK_IN_PROGRESS":
-            healthy = False
+            final, status = "ROLLBACK_SUCCEEDED", "RUNNING"
         else:
             health = self.health(config, app)
-            healthy = health.healthy
-        if op_type == "PAUSE_SERVICE":
-            final, status = "SUCCEEDED", "PAUSED"
-        elif healthy:
-            final, status = "SUCCEEDED", "RUNNING"
-        elif op_type == "CREATE_SERVICE" or (op_type == "UPDATE_SERVICE" and prior == "CREATE_FAILED"):
-            final, status = "FAILED", "CREATE_FAILED"
-        elif op_type == "RESUME_SERVICE":
-            final, status = "FAILED", "PAUSED"
-        else:  # START_DEPLOYMENT / UPDATE_SERVICE of a running service
-            final, status = "ROLLBACK_SUCCEEDED", "RUNNING"
+            if health.healthy:
+                final, status = "SUCCEEDED", "RUNNING"
+            elif op_type == "CREATE_SERVICE" or (op_type == "UPDATE_SERVICE" and prior == "CREATE_FAILED"):
+                final, status = "FAILED", "CREATE_FAILED"
+            elif op_type == "RESUME_SERVICE":
+                final, status = "FAILED", "PAUSED"
+            else:  # START_DEPLOYMENT / UPDATE_SERVICE of a running service: the previous version comes back
+                final, status, rolling_back = "ROLLBACK_IN_PROGRESS", "OPERATION_IN_PROGRESS", True
 
+        stream = f"deployment/{op_id}"
         if health is not None:
-            stream = f"deployment/{op_id}"
-            if healthy:
+            if health.healthy:
                 lines = health.service_lines + ["[AppRunner] Deployment completed successfully."]
             else:
                 lines = health.service_lines + ["[AppRunner] Deployment failed. Failure reason: Health check failed."]
-                if final == "ROLLBACK_SUCCEEDED":
-                    lines.append("[AppRunner] Rollback to the previous version completed successfully.")
+                if rolling_back:
+                    lines.append("[AppRunner] Rolling back to the previous version.")
                 elif final == "FAILED" and op_type == "CREATE_SERVICE":
                     lines.append("[AppRunner] Service creation failed.")
             self.hooks.write_logs(record, "application", f"instance/{uuid.uuid4().hex}", health.app_lines)
             self.hooks.write_logs(record, "service", stream, lines)
-        self.hooks.write_logs(record, "service", "events",
-                              [f"[AppRunner] Operation {op_type} with ID : {op_id} ended: {final}."])
+        elif final == "ROLLBACK_SUCCEEDED":
+            self.hooks.write_logs(record, "service", stream,
+                                  ["[AppRunner] Rollback to the previous version completed successfully."])
+        if not rolling_back:
+            self.hooks.write_logs(record, "service", "events",
+                                  [f"[AppRunner] Operation {op_type} with ID : {op_id} ended: {final}."])
 
         with self.lock:
             if generation != self.generation or record.in_flight is None or record.in_flight["Id"] != op_id:
                 return
             now = time.time()
             before = record.status
-            record.status = status
-            if op_type == "PAUSE_SERVICE" or final == "FAILED" and status == "CREATE_FAILED":
-                record.serving_app = None
-            elif final == "SUCCEEDED":
-                record.serving_app = app
-            if final == "ROLLBACK_SUCCEEDED" and record.rollback_config is not None:
-                record.config = record.rollback_config
-            record.rollback_config = None
             op["Status"] = final
-            op["EndedAt"] = now
             op["UpdatedAt"] = now
             record.updated_at = now
             record.timer = None
+            if rolling_back:
+                self._arm(record, record.deploy_seconds / 2)
+            else:
+                record.status = status
+                if op_type in ("PAUSE_SERVICE", "DELETE_SERVICE") or final == "FAILED" and status == "CREATE_FAILED":
+                    record.serving_app = None
+                elif final == "SUCCEEDED" and status == "RUNNING":
+                    record.serving_app = app
+                if final == "ROLLBACK_SUCCEEDED" and record.rollback_config is not None:
+                    record.config = record.rollback_config
+                if status == "DELETED":
+                    record.deleted_at = now
+                record.rollback_config = None
+                op["EndedAt"] = now
         self.hooks.event(
-            "operation-finished", service=record.name, operation=op_type, id=op_id, result=final,
-            status_before=before, status=status,
+            "operation-finished" if not rolling_back else "operation-rolling-back",
+            service=record.name, operation=op_type, id=op_id, result=final,
+            status_before=before, status=record.status,
             reasons=list(health.reasons) if health else [],
             dependencies=[{"label": v.label, "env_var": v.env_var, "target": v.target, "reachable": v.reachable,
                            "reasons": list(v.reasons)} for v in (health.verdicts if health else [])],
@@ -490,32 +566,27 @@ class AppRunnerEmulator:
 
     # ------------------------------------------------------------------ the API
 
-    def call(self, operation: str, params: dict) -> dict:
+    def call(self, operation: str, params: dict, region: str | None = None) -> dict:
+        """Answer one request; ``region``: the one it is signed for (default: the scenario's)."""
         handler = getattr(self, f"_op_{operation}", None)
         if handler is None:
             raise ApiError("UnknownOperationException", f"Unknown operation {operation}")
         if not isinstance(params, dict):
             raise ApiError("SerializationException", "the request body must be a JSON object")
-        return handler(params)
+        return handler(params, region or self.region)
 
-    def _service(self, params: dict) -> ServiceRecord:
+    def _service(self, params: dict, region: str) -> ServiceRecord:
         arn = _string(params, "ServiceArn", required=True)
         with self.lock:
             record = self.services.get(arn)
-        if record is None:
+        if record is None or region_of(arn) != region:
             raise ApiError("ResourceNotFoundException", f"Service {arn} doesn't exist")
         return record
 
     def _service_view(self, record: ServiceRecord) -> dict:
-        view = {
-            "ServiceName": record.name,
-            "ServiceId": record.id,
-            "ServiceArn": record.arn,
-            "ServiceUrl": record.url,
-            "CreatedAt": record.created_at,
-            "UpdatedAt": record.updated_at,
-            "Status": record.status,
-        }
+        view = self._summary(record)
+        if record.deleted_at is not None:
+            view["DeletedAt"] = record.deleted_at
         view.update(copy.deepcopy(record.config))
         return view
 
@@ -530,47 +601,49 @@ class AppRunnerEmulator:
             "Status": record.status,
         }
 
-    def _op_DescribeService(self, params: dict) -> dict:
-        record = self._service(params)
+    def _op_DescribeService(self, params: dict, region: str) -> dict:
+        record = self._service(params, region)
         with self.lock:
             return {"Service": self._service_view(record)}
 
-    def _op_ListServices(self, params: dict) -> dict:
+    def _op_ListServices(self, params: dict, region: str) -> dict:
         with self.lock:
-            items = [self._summary(r) for r in self.services.values()]
+            items = [self._summary(r) for r in self.services.values()
+                     if region_of(r.arn) == region and r.status != "DELETED"]
         return _page(items, params, "ServiceSummaryList", maximum=20)
 
-    def _op_ListOperations(self, params: dict) -> dict:
-        record = self._service(params)
+    def _op_ListOperations(self, params: dict, region: str) -> dict:
+        record = self._service(params, region)
         with self.lock:
             items = [dict(op) for op in reversed(record.operations)]
         return _page(items, params, "OperationSummaryList", maximum=20)
 
-    def _op_DescribeVpcConnector(self, params: dict) -> dict:
+    def _op_DescribeVpcConnector(self, params: dict, region: str) -> dict:
         arn = _string(params, "VpcConnectorArn", required=True)
         with self.lock:
             connector = self.connectors.get(arn)
-            if connector is None:
+            if connector is None or region_of(arn) != region:
                 raise ApiError("ResourceNotFoundException", f"VPC connector {arn} doesn't exist")
             return {"VpcConnector": copy.deepcopy(connector)}
 
-    def _op_ListVpcConnectors(self, params: dict) -> dict:
+    def _op_ListVpcConnectors(self, params: dict, region: str) -> dict:
         with self.lock:
-            items = [copy.deepcopy(c) for c in self.connectors.values()]
+            items = [copy.deepcopy(c) for arn, c in self.connectors.items() if region_of(arn) == region]
         return _page(items, params, "VpcConnectors", maximum=100)
 
-    def _op_CreateService(self, params: dict) -> dict:
+    def _op_CreateService(self, params: dict, region: str) -> dict:
         name = _string(params, "ServiceName", required=True)
         if not 4 <= len(name) <= 40 or not (name[0].isalnum() and all(c.isalnum() or c in "-_" for c in name)):
             raise _invalid(f"ServiceName {name!r} must be 4-40 letters, digits, '-' or '_'")
         if "SourceConfiguration" not in params:
             raise _invalid("SourceConfiguration is required")
-        config = self._config(params, base=None)
+        config = self._config(params, base=None, region=region)
         with self.lock:
-            if any(r.name == name for r in self.services.values()):
+            if any(r.name == name and region_of(r.arn) == region and r.status != "DELETED"
+                   for r in self.services.values()):
                 raise _invalid(f"Service with name {name} already exists")
         record = self.add_service(name=name, config=config, status="OPERATION_IN_PROGRESS", operations=[],
-                                  deploy_seconds=self.default_deploy_seconds)
+                                  deploy_seconds=self.default_deploy_seconds, region=region)
         with self.lock:
             op = self._start_operation(record, "CREATE_SERVICE")
             record.created_at = op["StartedAt"]
@@ -578,14 +651,13 @@ class AppRunnerEmulator:
         self._after_call("CreateService", record, op)
         return {"Service": view, "OperationId": op["Id"]}
 
-    def _op_UpdateService(self, params: dict) -> dict:
-        record = self._service(params)
+    def _op_UpdateService(self, params: dict, region: str) -> dict:
+        record = self._service(params, region)
         with self.lock:
-            self._require_idle(record, "updated")
-            if record.status == "PAUSED":
-                raise ApiError("InvalidStateException",
-                               f"Service {record.name} cannot be updated in the current state: PAUSED.")
-            new_config = self._config(params, base=record.config)
+            new_config = self._config(params, base=record.config, region=region)  # a bad request is refused first
+            if record.in_flight is not None or record.status not in UPDATABLE:
+                # App Runner's own words, though it also rebuilds a CREATE_FAILED service this way.
+                raise ApiError("InvalidStateException", "Service status must be RUNNING or PAUSED to be updated")
             record.rollback_config = copy.deepcopy(record.config)
             record.config = new_config
             op = self._start_operation(record, "UPDATE_SERVICE")
@@ -593,8 +665,8 @@ class AppRunnerEmulator:
         self._after_call("UpdateService", record, op, given=sorted(k for k in params if k != "ServiceArn"))
         return {"Service": view, "OperationId": op["Id"]}
 
-    def _op_StartDeployment(self, params: dict) -> dict:
-        record = self._service(params)
+    def _op_StartDeployment(self, params: dict, region: str) -> dict:
+        record = self._service(params, region)
         with self.lock:
             self._require_idle(record, "deployed")
             if record.status != "RUNNING":
@@ -607,14 +679,26 @@ class AppRunnerEmulator:
         self._after_call("StartDeployment", record, op)
         return {"OperationId": op["Id"]}
 
-    def _op_PauseService(self, params: dict) -> dict:
-        return self._pause_or_resume(params, "PauseService", "PAUSE_SERVICE", "paused", requires="RUNNING")
+    def _op_PauseService(self, params: dict, region: str) -> dict:
+        return self._pause_or_resume(params, region, "PauseService", "PAUSE_SERVICE", "paused", requires="RUNNING")
 
-    def _op_ResumeService(self, params: dict) -> dict:
-        return self._pause_or_resume(params, "ResumeService", "RESUME_SERVICE", "resumed", requires="PAUSED")
+    def _op_ResumeService(self, params: dict, region: str) -> dict:
+        return self._pause_or_resume(params, region, "ResumeService", "RESUME_SERVICE", "resumed", requires="PAUSED")
 
-    def _pause_or_resume(self, params: dict, action: str, op_type: str, verb: str, *, requires: str) -> dict:
-        record = self._service(params)
+    def _op_DeleteService(self, params: dict, region: str) -> dict:
+        record = self._service(params, region)
+        with self.lock:
+            self._require_idle(record, "deleted")
+            if record.status == "DELETED":
+                raise ApiError("InvalidStateException", f"Service {record.name} is already deleted.")
+            op = self._start_operation(record, "DELETE_SERVICE")
+            view = self._service_view(record)
+        self._after_call("DeleteService", record, op)
+        return {"Service": view, "OperationId": op["Id"]}
+
+    def _pause_or_resume(self, params: dict, region: str, action: str, op_type: str, verb: str, *,
+                         requires: str) -> dict:
+        record = self._service(params, region)
         with self.lock:
             self._require_idle(record, verb)
             if record.status != requires:
@@ -638,23 +722,24 @@ class AppRunnerEmulator:
 
     # ------------------------------------------------------------------ request blocks -> stored config
 
-    def _config(self, params: dict, base: dict | None) -> dict:
+    def _config(self, params: dict, base: dict | None, region: str | None = None) -> dict:
         config = copy.deepcopy(base) if base is not None else {
             "SourceConfiguration": None,
             "InstanceConfiguration": {"Cpu": "1024", "Memory": "2048"},
             "HealthCheckConfiguration": _health({}),
-            "AutoScalingConfigurationSummary": self.autoscaling_summary(),
-            "NetworkConfiguration": self._network({}),
+            "AutoScalingConfigurationSummary": self.autoscaling_summary(region),
+            "NetworkConfiguration": self._network({}, region),
             "ObservabilityConfiguration": {"ObservabilityEnabled": False},
         }
         if "SourceConfiguration" in params:
-            config["SourceConfiguration"] = _source(_block(params, "SourceConfiguration"))
+            config["SourceConfiguration"] = _source(_block(params, "SourceConfiguration"),
+                                                    (base or {}).get("SourceConfiguration"))
         if "InstanceConfiguration" in params:
             config["InstanceConfiguration"] = _instance(_block(params, "InstanceConfiguration"))
         if "HealthCheckConfiguration" in params:
             config["HealthCheckConfiguration"] = _health(_block(params, "HealthCheckConfiguration"))
         if "NetworkConfiguration" in params:
-            config["NetworkConfiguration"] = self._network(_block(params, "NetworkConfiguration"))
+            config["NetworkConfiguration"] = self._network(_block(params, "NetworkConfiguration"), region)
         if "ObservabilityConfiguration" in params:
             obs = _block(params, "ObservabilityConfiguration")
             enabled = obs.get("ObservabilityEnabled")
@@ -667,9 +752,9 @@ class AppRunnerEmulator:
             _string(params, "AutoScalingConfigurationArn", required=True)
         return config
 
-    def autoscaling_summary(self) -> dict:
+    def autoscaling_summary(self, region: str | None = None) -> dict:
         return {
-            "AutoScalingConfigurationArn": f"arn:aws:apprunner:{self.region}:{ACCOUNT}:autoscalingconfiguration/"
+            "AutoScalingConfigurationArn": f"arn:aws:apprunner:{region or self.region}:{ACCOUNT}:autoscalingconfiguration/"
                                            "DefaultConfiguration/1/00000000000000000000000000000001",
             "AutoScalingConfigurationName": "DefaultConfiguration",
             "AutoScalingConfigurationRevision": 1,
@@ -679,7 +764,7 @@ class AppRunnerEmulator:
             "IsDefault": True,
         }
 
-    def _network(self, net: dict) -> dict:
+    def _network(self, net: dict, region: str | None = None) -> dict:
         egress = net.get("EgressConfiguration") or {}
         ingress = net.get("IngressConfiguration") or {}
         if not isinstance(egress, dict) or not isinstance(ingress, dict):
@@ -694,7 +779,7 @@ class AppRunnerEmulator:
                 raise _invalid("VpcConnectorArn is required when EgressType is VPC")
             with self.lock:
                 connector = self.connectors.get(arn)
-            if connector is None or connector["Status"] != "ACTIVE":
+            if connector is None or connector["Status"] != "ACTIVE" or region_of(arn) != (region or self.region):
                 raise _invalid(f"VPC connector {arn} doesn't exist or isn't ACTIVE")
             out_egress["VpcConnectorArn"] = arn
         public = ingress.get("IsPubliclyAccessible", True)
@@ -728,9 +813,19 @@ def _block(params: dict, key: str) -> dict:
     return value
 
 
-def _source(src: dict) -> dict:
+def _source(src: dict, base: dict | None = None) -> dict:
+    """A SourceConfiguration as App Runner stores it: an image or a code repository (not both)."""
+    if ("CodeRepository" in src) == ("ImageRepository" in src):
+        raise _invalid("SourceConfiguration needs exactly one of ImageRepository and CodeRepository")
     if "CodeRepository" in src:
-        raise _invalid("the sandbox runs image-based services only (CodeRepository is not supported)")
+        out = {"CodeRepository": _code_repository(src["CodeRepository"], base),
+               "AutoDeploymentsEnabled": bool(src.get("AutoDeploymentsEnabled", False))}
+        auth = src.get("AuthenticationConfiguration")
+        connection = auth.get("ConnectionArn") if isinstance(auth, dict) else None
+        if not isinstance(connection, str) or not connection:
+            raise _invalid("AuthenticationConfiguration.ConnectionArn is required for a source code repository")
+        out["AuthenticationConfiguration"] = {"ConnectionArn": connection}
+        return out
     image = src.get("ImageRepository")
     if not isinstance(image, dict):
         raise _invalid("SourceConfiguration.ImageRepository is required")
@@ -743,25 +838,8 @@ def _source(src: dict) -> dict:
     conf = image.get("ImageConfiguration") or {}
     if not isinstance(conf, dict):
         raise _invalid("ImageConfiguration must be an object")
-    port = conf.get("Port", "8080")
-    if not isinstance(port, str) or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise _invalid(f"ImageConfiguration.Port must be a port number as a string, not {port!r}")
-    out_conf: dict[str, Any] = {"Port": port}
-    for key in ("RuntimeEnvironmentVariables", "RuntimeEnvironmentSecrets"):
-        values = conf.get(key)
-        if values is None:
-            continue
-        if not isinstance(values, dict) or not all(isinstance(k, str) and k and isinstance(v, str)
-                                                   for k, v in values.items()):
-            raise _invalid(f"ImageConfiguration.{key} must map names to strings")
-        if any(k.startswith("AWSAPPRUNNER") for k in values):
-            raise _invalid(f"{key}: names starting with AWSAPPRUNNER are reserved")
-        if values:
-            out_conf[key] = dict(values)
-    if isinstance(conf.get("StartCommand"), str) and conf["StartCommand"]:
-        out_conf["StartCommand"] = conf["StartCommand"]
     out: dict[str, Any] = {
-        "ImageRepository": {"ImageIdentifier": identifier, "ImageConfiguration": out_conf,
+        "ImageRepository": {"ImageIdentifier": identifier, "ImageConfiguration": _run_values(conf, "ImageConfiguration"),
                             "ImageRepositoryType": repo_type},
         "AutoDeploymentsEnabled": bool(src.get("AutoDeploymentsEnabled", False)),
     }
@@ -769,6 +847,74 @@ def _source(src: dict) -> dict:
     if isinstance(auth, dict) and auth:
         out["AuthenticationConfiguration"] = {k: v for k, v in auth.items()
                                               if k in ("ConnectionArn", "AccessRoleArn") and isinstance(v, str)}
+    return out
+
+
+def _code_repository(repo: Any, base: dict | None) -> dict:
+    if not isinstance(repo, dict):
+        raise _invalid("CodeRepository must be an object")
+    url = repo.get("RepositoryUrl")
+    if not isinstance(url, str) or not url:
+        raise _invalid("CodeRepository.RepositoryUrl is required")
+    version = repo.get("SourceCodeVersion")
+    if not isinstance(version, dict) or version.get("Type") != "BRANCH" \
+            or not isinstance(version.get("Value"), str) or not version["Value"]:
+        raise _invalid("CodeRepository.SourceCodeVersion needs Type BRANCH and a Value")
+    out: dict[str, Any] = {"RepositoryUrl": url, "SourceCodeVersion": {"Type": "BRANCH", "Value": version["Value"]}}
+    code = repo.get("CodeConfiguration")
+    if code is None:
+        # Required only by CreateService: an update without it keeps the current one.
+        kept = ((base or {}).get("CodeRepository") or {}).get("CodeConfiguration")
+        if kept is None:
+            raise _invalid("CodeRepository.CodeConfiguration is required")
+        out["CodeConfiguration"] = copy.deepcopy(kept)
+    else:
+        if not isinstance(code, dict) or code.get("ConfigurationSource") not in ("REPOSITORY", "API"):
+            raise _invalid("CodeConfiguration.ConfigurationSource must be REPOSITORY or API")
+        out_code: dict[str, Any] = {"ConfigurationSource": code["ConfigurationSource"]}
+        values = code.get("CodeConfigurationValues")
+        if code["ConfigurationSource"] == "API" and not isinstance(values, dict):
+            raise _invalid("CodeConfigurationValues is required when ConfigurationSource is API")
+        if isinstance(values, dict):
+            if values.get("Runtime") not in RUNTIMES:
+                raise _invalid(f"CodeConfigurationValues.Runtime must be one of {', '.join(RUNTIMES)}")
+            run = _run_values(values, "CodeConfigurationValues")
+            out_values: dict[str, Any] = {"Runtime": values["Runtime"]}
+            if isinstance(values.get("BuildCommand"), str) and values["BuildCommand"]:
+                out_values["BuildCommand"] = values["BuildCommand"]
+            out_values.update(run)
+            out_code["CodeConfigurationValues"] = out_values
+        out["CodeConfiguration"] = out_code
+    directory = repo.get("SourceDirectory")
+    if directory is not None:
+        if not isinstance(directory, str) or not directory:
+            raise _invalid("CodeRepository.SourceDirectory must be a non-empty string")
+        out["SourceDirectory"] = directory
+    return out
+
+
+def _run_values(conf: dict, where: str) -> dict:
+    """Port, StartCommand, RuntimeEnvironmentVariables/Secrets of an ImageConfiguration or
+    CodeConfigurationValues: only what is given (so a block with only Port wipes the rest)."""
+    port = conf.get("Port", "8080")
+    if not isinstance(port, str) or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise _invalid(f"{where}.Port must be a port number as a string, not {port!r}")
+    out: dict[str, Any] = {"Port": port}
+    for key in ("RuntimeEnvironmentVariables", "RuntimeEnvironmentSecrets"):
+        values = conf.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, dict) or not all(isinstance(k, str) and k and isinstance(v, str)
+                                                   for k, v in values.items()):
+            raise _invalid(f"{where}.{key} must map names to strings")
+        if key == "RuntimeEnvironmentSecrets" and not all(values.values()):
+            raise _invalid(f"{where}.{key}: every secret needs an ARN (or a parameter name)")
+        if any(k.startswith("AWSAPPRUNNER") for k in values):
+            raise _invalid(f"{key}: names starting with AWSAPPRUNNER are reserved")
+        if values:
+            out[key] = dict(values)
+    if isinstance(conf.get("StartCommand"), str) and conf["StartCommand"]:
+        out["StartCommand"] = conf["StartCommand"]
     return out
 
 
@@ -834,6 +980,14 @@ def _paginate(items: list[dict], params: dict, *, maximum: int) -> tuple[list[di
 # ---------------------------------------------------------------------- HTTP
 
 
+def _signed_region(authorization: str) -> str | None:
+    """The region of a SigV4 credential scope (``Credential=KEY/DATE/REGION/SERVICE/aws4_request``)."""
+    if "Credential=" not in authorization:
+        return None
+    scope = authorization.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+    return scope[2] if len(scope) > 2 and scope[2] else None
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # like werkzeug's: a burst of concurrent clients is not refused
@@ -864,7 +1018,7 @@ class _ApiHandler(TrackedConnections, BaseHTTPRequestHandler):
                 params = json.loads(raw) if raw.strip() else {}
             except ValueError:
                 raise ApiError("SerializationException", "the request body is not JSON") from None
-            body = self.emulator.call(call.action, params)
+            body = self.emulator.call(call.action, params, _signed_region(self.headers.get("Authorization", "")))
             if faults is not None:
                 faults.after_success(call)  # may stop the listeners before this answer goes out
             self._reply(200, body)

@@ -71,7 +71,7 @@ from http import HTTPStatus
 from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import parse_qs
 
-SERVICES = ("ec2", "rds", "elasticache", "logs", "sts", "apprunner")
+SERVICES = ("ec2", "rds", "elasticache", "logs", "sts", "apprunner", "secretsmanager", "ssm")
 DEFAULT_PRINCIPAL = "arn:aws:iam::123456789012:user/oncall"
 XML_NAMESPACES = {
     "rds": "http://rds.amazonaws.com/doc/2014-10-31/",

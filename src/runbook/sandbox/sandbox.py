@@ -17,7 +17,7 @@ from runbook.sandbox.apprunner import ACCOUNT, AppRunnerEmulator, ServiceRecord
 from runbook.sandbox.faults import Faults
 from runbook.sandbox.moto_server import DUMMY_KEY, Clients, MotoServer
 from runbook.sandbox.reachability import AwsSnapshot, Egress, Verdict, evaluate
-from runbook.sandbox.scenario import App, Scenario, Service
+from runbook.sandbox.scenario import App, Scenario, Secret, Service
 from runbook.sandbox.world import World, build
 
 # moto keeps its backends in process-wide state: every moto server in a process
@@ -35,8 +35,9 @@ class Event:
 
     kinds: ``load``; ``aws-call`` (a mutating EC2/RDS/ElastiCache call:
     service, action); ``apprunner-call`` (operation, service, operation_id);
-    ``operation-finished`` (service, operation, id, result, status, reasons,
-    dependencies); ``reachability`` (service, label, env_var, target,
+    ``operation-rolling-back`` (a failed deployment of a running service turned
+    ROLLBACK_IN_PROGRESS; same fields); ``operation-finished`` (service,
+    operation, id, result, status, reasons, dependencies); ``reachability`` (service, label, env_var, target,
     reachable, reasons, cause: what changed it; first entry per dependency at
     load); ``fault`` (fault: ``throttled`` / ``denied`` with service, action,
     code; ``aws-down`` / ``aws-up`` with cause; ``hang-deployments`` with
@@ -167,14 +168,24 @@ class Sandbox:
                 ids = dict(world.ids)
                 self._hooks.passwords = {db.id: db.master_password for db in scenario.databases}
                 self._emulator.default_deploy_seconds = self.deploy_seconds or 20.0
+                for secret in scenario.secrets:
+                    try:
+                        ids[f"secret:{secret.name}"] = self._create_secret(secret, world)
+                    except ClientError as err:  # valid on paper, refused by moto
+                        raise UsageError(f"scenario {scenario.source or scenario.name}: secrets: {secret.name}: "
+                                         f"cannot be built: {str(err)[:300]}") from None
                 for connector in scenario.connectors:
                     ids[f"connector:{connector.name}"] = self._emulator.add_connector(
                         connector.name,
                         [ids[f"subnet:{s}"] for s in connector.subnets],
                         [ids[f"sg:{g}"] for g in connector.security_groups],
+                        connector.status,
                     )
                 for service in scenario.services:
-                    self._emulator.register_image(service.image, service.app)
+                    hidden = None
+                    if service.code is not None and service.code.configuration_source == "REPOSITORY":
+                        hidden = self._run_values(service, world, ids)  # its apprunner.yaml
+                    self._emulator.register_image(service.image, service.app, hidden)
                 for service in scenario.services:
                     record = self._emulator.add_service(
                         name=service.name,
@@ -343,31 +354,81 @@ class Sandbox:
         with self._history_lock:
             self._history.append(event)
 
-    def _config(self, service: Service, world: World, ids: dict[str, str]) -> dict:
+    def _create_secret(self, secret: Secret, world: World) -> str:
+        """The secret in moto (Secrets Manager, or an SSM SecureString parameter); its ARN."""
+        value = world.substitute(secret.value)
+        assert self._clients is not None
+        if secret.store == "secretsmanager":
+            return self._clients.client("secretsmanager").create_secret(Name=secret.name, SecretString=value)["ARN"]
+        self._clients.client("ssm").put_parameter(Name=secret.name, Value=value, Type="SecureString")
+        return f"arn:aws:ssm:{self._region}:{ACCOUNT}:parameter/{secret.name.lstrip('/')}"
+
+    def _run_values(self, service: Service, world: World, ids: dict[str, str]) -> dict[str, Any]:
+        """Port, RuntimeEnvironmentVariables and RuntimeEnvironmentSecrets as App Runner holds them."""
+        values: dict[str, Any] = {"Port": service.port}
         env = {key: world.substitute(value) for key, value in service.env}
-        image_conf: dict[str, Any] = {"Port": service.port}
         if env:
-            image_conf["RuntimeEnvironmentVariables"] = env
-        public_image = service.image.startswith("public.ecr.aws/")
-        source: dict[str, Any] = {
-            "ImageRepository": {
-                "ImageIdentifier": service.image,
-                "ImageConfiguration": image_conf,
-                "ImageRepositoryType": "ECR_PUBLIC" if public_image else "ECR",
-            },
-            "AutoDeploymentsEnabled": False,
-        }
-        if not public_image:
-            source["AuthenticationConfiguration"] = {
-                "AccessRoleArn": f"arn:aws:iam::{ACCOUNT}:role/service-role/AppRunnerECRAccessRole"
+            values["RuntimeEnvironmentVariables"] = env
+        secrets: dict[str, str] = {}
+        for var, ref in service.secrets:
+            if ref.literal is not None:
+                secrets[var] = ref.literal
+            elif ref.by_name:
+                secrets[var] = ref.secret or ""
+            else:
+                arn = ids[f"secret:{ref.secret}"]
+                secrets[var] = f"{arn}:{ref.json_key}::" if ref.json_key else arn
+        if secrets:
+            values["RuntimeEnvironmentSecrets"] = secrets
+        return values
+
+    def _config(self, service: Service, world: World, ids: dict[str, str]) -> dict:
+        run = self._run_values(service, world, ids)
+        source: dict[str, Any]
+        if service.code is not None:
+            code = service.code
+            code_conf: dict[str, Any] = {"ConfigurationSource": code.configuration_source}
+            if code.configuration_source == "API":
+                values: dict[str, Any] = {"Runtime": code.runtime}
+                if code.build_command:
+                    values["BuildCommand"] = code.build_command
+                values.update(run)
+                if code.start_command:
+                    values["StartCommand"] = code.start_command
+                code_conf["CodeConfigurationValues"] = values
+            source = {
+                "CodeRepository": {"RepositoryUrl": code.url,
+                                   "SourceCodeVersion": {"Type": "BRANCH", "Value": code.branch},
+                                   "CodeConfiguration": code_conf},
+                "AutoDeploymentsEnabled": False,
+                "AuthenticationConfiguration": {
+                    "ConnectionArn": f"arn:aws:apprunner:{self._region}:{ACCOUNT}:connection/github/"
+                                     "0123456789abcdef0123456789abcdef"},
             }
+        else:
+            public_image = service.image.startswith("public.ecr.aws/")
+            source = {
+                "ImageRepository": {
+                    "ImageIdentifier": service.image,
+                    "ImageConfiguration": run,
+                    "ImageRepositoryType": "ECR_PUBLIC" if public_image else "ECR",
+                },
+                "AutoDeploymentsEnabled": False,
+            }
+            if not public_image:
+                source["AuthenticationConfiguration"] = {
+                    "AccessRoleArn": f"arn:aws:iam::{ACCOUNT}:role/service-role/AppRunnerECRAccessRole"
+                }
         hc = service.health_check
-        egress: dict[str, Any] = {"EgressType": "DEFAULT"}
-        if service.connector:
-            egress = {"EgressType": "VPC", "VpcConnectorArn": ids[f"connector:{service.connector}"]}
+        egress: dict[str, Any] = {"EgressType": service.egress}
+        if service.connector:  # with DEFAULT egress the ARN is still named, and App Runner ignores it
+            egress["VpcConnectorArn"] = ids[f"connector:{service.connector}"]
+        instance: dict[str, Any] = {"Cpu": service.cpu, "Memory": service.memory}
+        if service.secrets:  # App Runner reads secrets with the instance role
+            instance["InstanceRoleArn"] = f"arn:aws:iam::{ACCOUNT}:role/{service.name}-instance-role"
         return {
             "SourceConfiguration": source,
-            "InstanceConfiguration": {"Cpu": service.cpu, "Memory": service.memory},
+            "InstanceConfiguration": instance,
             "HealthCheckConfiguration": {
                 "Protocol": hc.protocol, "Path": hc.path, "Interval": hc.interval, "Timeout": hc.timeout,
                 "HealthyThreshold": hc.healthy_threshold, "UnhealthyThreshold": hc.unhealthy_threshold,
@@ -414,14 +475,73 @@ class _Hooks:
         connector = self.sandbox._emulator.connector_of(config)
         egress_type = config["NetworkConfiguration"]["EgressConfiguration"]["EgressType"]
         if egress_type == "VPC":
-            egress = Egress("VPC", connector["VpcConnectorName"] if connector else None,
-                            tuple(connector["Subnets"]) if connector else (),
-                            tuple(connector["SecurityGroups"]) if connector else ())
+            if connector is None:  # gone, or INACTIVE: named for the reason, no way through
+                named = self.sandbox._emulator.connectors.get(
+                    config["NetworkConfiguration"]["EgressConfiguration"].get("VpcConnectorArn", ""))
+                name = f"{named['VpcConnectorName']} ({named['Status']})" if named else None
+                egress = Egress("VPC", name)
+            else:
+                egress = Egress("VPC", connector["VpcConnectorName"],
+                                tuple(connector["Subnets"]), tuple(connector["SecurityGroups"]))
         else:
             egress = Egress("DEFAULT")
-        env = config["SourceConfiguration"]["ImageRepository"]["ImageConfiguration"].get(
-            "RuntimeEnvironmentVariables", {})
-        return [evaluate(snapshot, egress, label, var, env.get(var), self.passwords) for label, var in app.needs]
+        env, unreadable = self.runtime_env(config)
+        verdicts = []
+        for label, var in app.needs:
+            if var in unreadable:
+                verdicts.append(Verdict(label, var, var, False, (unreadable[var],), app_log=None))
+            else:
+                verdicts.append(evaluate(snapshot, egress, label, var, env.get(var), self.passwords))
+        return verdicts
+
+    def runtime_env(self, config: dict) -> tuple[dict[str, str], dict[str, str]]:
+        """The environment App Runner gives the container: plain variables plus each secret read
+        (as its instance role would), and for each secret it cannot read, why not."""
+        emulator = self.sandbox._emulator
+        run = emulator.runtime(config)
+        env = dict(run.get("RuntimeEnvironmentVariables") or {})
+        unreadable: dict[str, str] = {}
+        for var, reference in (run.get("RuntimeEnvironmentSecrets") or {}).items():
+            try:
+                env[var] = self._read_secret(reference)
+            except LookupError as exc:
+                unreadable[var] = f"{var}: App Runner cannot read {reference}: {exc}"
+        return env, unreadable
+
+    def _read_secret(self, reference: str) -> str:
+        import json
+
+        clients = self.sandbox._clients
+        assert clients is not None
+        parts = reference.split(":")
+        try:
+            if reference.startswith("arn:") and len(parts) >= 7 and parts[2] == "secretsmanager":
+                if parts[3] != clients.region:
+                    raise LookupError(f"the secret is in {parts[3]}, the sandbox in {clients.region}")
+                extra = parts[7:] + ["", "", ""]
+                json_key, stage, version = extra[0], extra[1], extra[2]
+                request: dict[str, Any] = {"SecretId": ":".join(parts[:7])}
+                if stage:
+                    request["VersionStage"] = stage
+                if version:
+                    request["VersionId"] = version
+                value = clients.client("secretsmanager").get_secret_value(**request)["SecretString"]
+                if json_key:
+                    try:
+                        document = json.loads(value)
+                    except ValueError:
+                        raise LookupError("its value is not JSON, so it has no key " + json_key) from None
+                    if not isinstance(document, dict) or not isinstance(document.get(json_key), str):
+                        raise LookupError(f"its JSON has no string key {json_key}")
+                    value = document[json_key]
+                return value
+            if reference.startswith("arn:") and (len(parts) < 6 or parts[2] != "ssm"):
+                raise LookupError("not a Secrets Manager secret or SSM parameter ARN")
+            if reference.startswith("arn:") and parts[3] != clients.region:
+                raise LookupError(f"the parameter is in {parts[3]}, the sandbox in {clients.region}")
+            return clients.client("ssm").get_parameter(Name=reference, WithDecryption=True)["Parameter"]["Value"]
+        except ClientError as err:
+            raise LookupError(err.response.get("Error", {}).get("Code", "error")) from None
 
     def log_group(self, record: ServiceRecord, kind: str) -> str:
         name = f"/aws/apprunner/{record.name}/{record.id}/{kind}"

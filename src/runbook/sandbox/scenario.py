@@ -21,14 +21,19 @@ from runbook.errors import UsageError
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 
-SERVICE_STATUSES = ("RUNNING", "OPERATION_IN_PROGRESS", "CREATE_FAILED", "PAUSED")
+SERVICE_STATUSES = ("RUNNING", "OPERATION_IN_PROGRESS", "CREATE_FAILED", "PAUSED", "DELETE_FAILED")
 OPERATION_TYPES = (
     "CREATE_SERVICE",
     "START_DEPLOYMENT",
     "UPDATE_SERVICE",
     "PAUSE_SERVICE",
     "RESUME_SERVICE",
+    "DELETE_SERVICE",
 )
+# App Runner's CodeConfigurationValues.Runtime (botocore model apprunner/2020-05-15).
+CODE_RUNTIMES = ("PYTHON_3", "NODEJS_12", "NODEJS_14", "CORRETTO_8", "CORRETTO_11", "NODEJS_16", "GO_1", "DOTNET_6",
+                 "PHP_81", "RUBY_31", "PYTHON_311", "NODEJS_18", "NODEJS_22")
+SECRET_STORES = ("secretsmanager", "ssm")
 OPERATION_STATUSES = (
     "PENDING",
     "IN_PROGRESS",
@@ -174,6 +179,39 @@ class Connector:
     name: str
     subnets: tuple[str, ...]
     security_groups: tuple[str, ...]
+    status: str = "ACTIVE"  # INACTIVE: deleted, it can't be used
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A Secrets Manager secret or an SSM Parameter Store SecureString parameter."""
+
+    name: str
+    store: str  # secretsmanager | ssm
+    value: str  # may hold ${...} placeholders; a JSON document when the scenario gave a mapping
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """One RuntimeEnvironmentSecrets entry: a defined secret, by ARN (a Secrets Manager one
+    optionally with a JSON key) or, for a parameter, by name; or a literal reference."""
+
+    secret: str | None  # the Secret's name; None for a literal
+    json_key: str | None = None
+    by_name: bool = False
+    literal: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeSource:
+    """A service built from a source code repository (CodeRepository)."""
+
+    url: str
+    branch: str
+    runtime: str
+    configuration_source: str  # API (CodeConfigurationValues) | REPOSITORY (apprunner.yaml)
+    build_command: str | None
+    start_command: str | None
 
 
 @dataclass(frozen=True)
@@ -219,6 +257,9 @@ class Service:
     cpu: str
     memory: str
     public: bool
+    egress: str = "DEFAULT"  # EgressType; VPC needs a connector, DEFAULT may still name one
+    secrets: tuple[tuple[str, SecretRef], ...] = ()  # RuntimeEnvironmentSecrets
+    code: CodeSource | None = None  # None: an image service
 
 
 @dataclass(frozen=True)
@@ -232,6 +273,7 @@ class Scenario:
     caches: tuple[Cache, ...] = ()
     connectors: tuple[Connector, ...] = ()
     services: tuple[Service, ...] = ()
+    secrets: tuple[Secret, ...] = ()
     source: str = field(default="", compare=False)
 
     def subnet(self, name: str) -> Subnet:
@@ -487,7 +529,7 @@ class _Parser:
             data,
             "",
             ("name", "description", "region", "vpcs", "security_groups", "databases", "caches",
-             "connectors", "services"),
+             "connectors", "services", "secrets"),
             required=("vpcs",),
         )
         name = self.string(top.get("name"), "name", default=default_name)
@@ -503,8 +545,9 @@ class _Parser:
         databases = self.databases(top.get("databases"), subnets, group_map)
         caches = self.caches(top.get("caches"), subnets, group_map)
         connectors = self.connectors(top.get("connectors"), subnets, group_map)
+        secrets = self.secrets(top.get("secrets"), {d.id for d in databases}, {c.id for c in caches})
         services = self.services(top.get("services"), {c.name for c in connectors},
-                                 {d.id for d in databases}, {c.id for c in caches})
+                                 {d.id for d in databases}, {c.id for c in caches}, {s.name: s for s in secrets})
         self.unique_store_ids(databases, caches)
         return Scenario(
             name=name,
@@ -516,6 +559,7 @@ class _Parser:
             caches=caches,
             connectors=connectors,
             services=services,
+            secrets=secrets,
             source=self.label,
         )
 
@@ -894,7 +938,7 @@ class _Parser:
         out: list[Connector] = []
         for i, item in enumerate(self.seq(value, "connectors")):
             path = _join("connectors", i)
-            b = self.mapping(item, path, ("name", "subnets", "security_groups"),
+            b = self.mapping(item, path, ("name", "subnets", "security_groups", "status"),
                              required=("name", "subnets", "security_groups"))
             name = self.string(b["name"], _join(path, "name"))
             if not re.match(r"^[A-Za-z0-9][A-Za-z0-9-_]{3,39}$", name):
@@ -902,18 +946,93 @@ class _Parser:
             if any(c.name == name for c in out):
                 raise self.fail(_join(path, "name"), f"connector {name!r} is defined twice")
             names, sgs, _ = self.placement(b, path, subnets, groups)
-            out.append(Connector(name, names, sgs))
+            status = self.choice(b.get("status"), _join(path, "status"), ("ACTIVE", "INACTIVE"), default="ACTIVE")
+            out.append(Connector(name, names, sgs, status))
         return tuple(out)
+
+    # -- secrets (Secrets Manager, SSM Parameter Store) -----------------------------
+
+    def secrets(self, value: Any, databases: set[str], caches: set[str]) -> tuple[Secret, ...]:
+        import json
+
+        out: list[Secret] = []
+        for i, item in enumerate(self.seq(value, "secrets")):
+            path = _join("secrets", i)
+            b = self.mapping(item, path, ("name", "store", "value"), required=("name", "value"))
+            name = self.string(b["name"], _join(path, "name"))
+            store = self.choice(b.get("store"), _join(path, "store"), SECRET_STORES, default="secretsmanager")
+            pattern = r"^[A-Za-z0-9/_+=.@-]{1,512}$" if store == "secretsmanager" else r"^/?[A-Za-z0-9_.\-/]{1,1011}$"
+            if not re.match(pattern, name):
+                raise self.fail(_join(path, "name"), f"{name!r} is not a valid {store} name")
+            if any(s.name == name for s in out):
+                raise self.fail(_join(path, "name"), f"secret {name!r} is defined twice")
+            raw = b["value"]
+            vp = _join(path, "value")
+            if isinstance(raw, dict):  # a JSON secret: {"url": "...", "password": "..."}
+                fields = self.mapping(raw, vp)
+                for key, text in fields.items():
+                    self.string(text, _join(vp, key), allow_empty=True)
+                    self.placeholders(text, _join(vp, key), databases, caches)
+                text = json.dumps(fields)
+            else:
+                text = self.string(raw, vp)
+                self.placeholders(text, vp, databases, caches)
+            out.append(Secret(name, store, text))
+        return tuple(out)
+
+    def secret_refs(self, value: Any, path: str, secrets: dict[str, Secret]) -> tuple[tuple[str, SecretRef], ...]:
+        spec = self.mapping(value, path)
+        out: list[tuple[str, SecretRef]] = []
+        for var, raw in spec.items():
+            vp = _join(path, var)
+            if not ENV_NAME.match(var):
+                raise self.fail(vp, "not a valid environment variable name")
+            if var.startswith("AWSAPPRUNNER"):
+                raise self.fail(vp, "names starting with AWSAPPRUNNER are reserved by App Runner")
+            if isinstance(raw, str) and raw.startswith("arn:"):
+                out.append((var, SecretRef(None, literal=raw)))  # as written: it may name nothing
+                continue
+            ref = self.mapping({"secret": raw} if isinstance(raw, str) else raw, vp, ("secret", "json_key", "by"),
+                               required=("secret",))
+            name = self.string(ref["secret"], _join(vp, "secret"))
+            if name not in secrets:
+                known = ", ".join(sorted(secrets)) or "none"
+                raise self.fail(_join(vp, "secret"), f"no secret {name!r} (defined: {known})")
+            json_key = self.opt_string(ref.get("json_key"), _join(vp, "json_key"))
+            by = self.choice(ref.get("by"), _join(vp, "by"), ("arn", "name"), default="arn")
+            if json_key is not None and secrets[name].store != "secretsmanager":
+                raise self.fail(_join(vp, "json_key"), "only a Secrets Manager secret has JSON keys")
+            if by == "name" and secrets[name].store != "ssm":
+                raise self.fail(_join(vp, "by"), "App Runner takes a Secrets Manager secret by full ARN only")
+            out.append((var, SecretRef(name, json_key=json_key, by_name=by == "name")))
+        return tuple(out)
+
+    def code_source(self, value: Any, path: str) -> CodeSource:
+        b = self.mapping(value, path, ("url", "branch", "runtime", "configuration_source", "build_command",
+                                       "start_command"), required=("url",))
+        url = self.string(b["url"], _join(path, "url"))
+        if not url.startswith("https://"):
+            raise self.fail(_join(path, "url"), f"{url!r} is not an https:// repository URL")
+        return CodeSource(
+            url=url,
+            branch=self.string(b.get("branch"), _join(path, "branch"), default="main"),
+            runtime=self.choice(b.get("runtime"), _join(path, "runtime"), CODE_RUNTIMES, default="PYTHON_311"),
+            configuration_source=self.choice(b.get("configuration_source"), _join(path, "configuration_source"),
+                                             ("API", "REPOSITORY"), default="API"),
+            build_command=self.opt_string(b.get("build_command"), _join(path, "build_command")),
+            start_command=self.opt_string(b.get("start_command"), _join(path, "start_command")),
+        )
 
     # -- services -----------------------------------------------------------------
 
-    def services(self, value: Any, connectors: set[str], databases: set[str], caches: set[str]) -> tuple[Service, ...]:
+    def services(self, value: Any, connectors: set[str], databases: set[str], caches: set[str],
+                 secrets: dict[str, Secret] | None = None) -> tuple[Service, ...]:
         out: list[Service] = []
         for i, item in enumerate(self.seq(value, "services")):
             path = _join("services", i)
-            b = self.mapping(item, path, ("name", "connector", "image", "port", "status", "operations", "env",
-                                          "health_check", "app", "deploy_seconds", "logs", "cpu", "memory",
-                                          "public"),
+            b = self.mapping(item, path, ("name", "connector", "egress", "image", "code_repository", "port", "status",
+                                          "operations", "env", "secrets", "health_check", "app", "deploy_seconds",
+                                          "logs", "cpu", "memory", "public"),
                              required=("name",))
             name = self.string(b["name"], _join(path, "name"))
             if not SERVICE_NAME.match(name):
@@ -926,10 +1045,26 @@ class _Parser:
                 if connector not in connectors:
                     known = ", ".join(sorted(connectors)) or "none"
                     raise self.fail(_join(path, "connector"), f"no connector {connector!r} (defined: {known})")
-            image = self.string(b.get("image"), _join(path, "image"), default="public.ecr.aws/sandbox/app:latest")
-            if not (image.startswith("public.ecr.aws/")
-                    or re.match(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/", image)):
-                raise self.fail(_join(path, "image"), f"{image!r} is not an ECR or ECR Public image")
+            egress = self.choice(b.get("egress"), _join(path, "egress"), ("DEFAULT", "VPC"),
+                                 default="VPC" if connector else "DEFAULT")
+            if egress == "VPC" and connector is None:
+                raise self.fail(_join(path, "egress"), "VPC egress needs a connector")
+            code = None
+            if b.get("code_repository") is not None:
+                if b.get("image") is not None:
+                    raise self.fail(_join(path, "code_repository"), "a service runs an image or a code repository, not both")
+                code = self.code_source(b["code_repository"], _join(path, "code_repository"))
+                image = code.url
+            else:
+                image = self.string(b.get("image"), _join(path, "image"), default="public.ecr.aws/sandbox/app:latest")
+                if not (image.startswith("public.ecr.aws/")
+                        or re.match(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/", image)):
+                    raise self.fail(_join(path, "image"), f"{image!r} is not an ECR or ECR Public image")
+            secret_refs = self.secret_refs(b.get("secrets"), _join(path, "secrets"), secrets or {})
+            env_names = {str(k) for k in self.mapping(b.get("env"), _join(path, "env"))}
+            for var, _ in secret_refs:
+                if var in env_names:
+                    raise self.fail(_join(_join(path, "secrets"), var), "also set in env: a variable comes from one place")
             port = self.port_string(b.get("port"), _join(path, "port"), "8080")
             status, operations = self.operations(b, path)
             env = self.env(b.get("env"), _join(path, "env"), databases, caches)
@@ -964,6 +1099,9 @@ class _Parser:
                 cpu=cpu,
                 memory=memory,
                 public=self.boolean(b.get("public"), _join(path, "public"), True),
+                egress=egress,
+                secrets=secret_refs,
+                code=code,
             ))
         return tuple(out)
 
@@ -987,6 +1125,7 @@ class _Parser:
                 "CREATE_FAILED": [("CREATE_SERVICE", "FAILED")],
                 "OPERATION_IN_PROGRESS": [("CREATE_SERVICE", "IN_PROGRESS")],
                 "PAUSED": [("CREATE_SERVICE", "SUCCEEDED"), ("PAUSE_SERVICE", "SUCCEEDED")],
+                "DELETE_FAILED": [("CREATE_SERVICE", "SUCCEEDED"), ("DELETE_SERVICE", "FAILED")],
             }[status]
             ops = [Operation(t, s) for t, s in synth]
         if ops[0].type != "CREATE_SERVICE":
@@ -998,6 +1137,16 @@ class _Parser:
             if op.status in IN_FLIGHT:
                 raise self.fail(_join(_join(op_path, i), "status"),
                                 f"{op.status}: only the newest (last) operation can still be in flight")
+        for i, op in enumerate(ops):
+            if op.type == "DELETE_SERVICE" and op.status == "SUCCEEDED":
+                raise self.fail(_join(_join(op_path, i), "status"),
+                                "a deleted service is gone (ListServices omits it): leave the service out")
+            if op.type == "DELETE_SERVICE" and op.status not in ("FAILED", *IN_FLIGHT):
+                raise self.fail(_join(_join(op_path, i), "status"), "a deletion either fails or is in flight")
+            after_delete = [o for o in ops[i + 1:] if o.type != "DELETE_SERVICE"]
+            if op.type == "DELETE_SERVICE" and after_delete:
+                raise self.fail(_join(_join(op_path, i + 1), "type"),
+                                "after a deletion only DELETE_SERVICE again (UpdateService is refused)")
         last = ops[-1]
         if last.status in IN_FLIGHT:
             if status is None:
@@ -1110,4 +1259,6 @@ def status_after(ops: list[Operation] | tuple[Operation, ...]) -> str:
             status = "PAUSED"
         elif op.type == "RESUME_SERVICE" and op.status == "SUCCEEDED":
             status = "RUNNING"
+        elif op.type == "DELETE_SERVICE" and op.status == "FAILED":
+            status = "DELETE_FAILED"
     return status

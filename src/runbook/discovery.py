@@ -49,6 +49,8 @@ PERMISSIONS = (
     "rds:DescribeDBInstances",
     "rds:DescribeDBClusters",  # only for an Aurora cluster endpoint
     "rds:DescribeDBSubnetGroups",  # only for an Aurora cluster endpoint
+    "rds:DescribeDBProxies",  # only for an RDS Proxy endpoint (.proxy-)
+    "elasticache:DescribeServerlessCaches",  # only for a serverless cache endpoint (.serverless.)
     "elasticache:DescribeReplicationGroups",
     "elasticache:DescribeCacheClusters",
     "elasticache:DescribeCacheSubnetGroups",
@@ -58,8 +60,13 @@ PERMISSIONS = (
     "ec2:DescribeRouteTables",
     "ec2:DescribeNetworkAcls",
     "ec2:DescribeVpcAttribute",
+    "ec2:GetManagedPrefixListEntries",  # only for the prefix lists that security-group rules name
     "logs:FilterLogEvents",
 )
+# Engine families of RDS Proxy: a proxy listens on its engine's default port (the API returns none).
+PROXY_PORTS = {"POSTGRESQL": 5432, "MYSQL": 3306, "SQLSERVER": 1433}
+# A prefix list that cannot be read (deleted, or no longer shared with this account) is reported, not fatal.
+_UNREADABLE_PREFIX_LIST = ("InvalidPrefixListID.NotFound", "InvalidPrefixListId.NotFound", "InvalidPrefixListID.Malformed")
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,7 @@ class Target:
     scheme: str
     host: str
     port: int | None
-    resource_id: str | None = None  # DBInstanceIdentifier or ReplicationGroupId/CacheClusterId
+    resource_id: str | None = None  # DBInstanceIdentifier, DBClusterIdentifier, DBProxyName, ReplicationGroupId, CacheClusterId or ServerlessCacheName
     resource: Mapping[str, Any] | None = None
     endpoint_port: int | None = None
     security_group_ids: tuple[str, ...] = ()
@@ -81,6 +88,7 @@ class Target:
     transit_encryption: bool | None = None
     cluster_subnet_group: str | None = None  # the member cache cluster's CacheSubnetGroupName
     source: str = ""  # the API call that found it
+    unmatched: str | None = None  # why the host was not followed, when it has a known shape nothing here reads
 
 
 @dataclass
@@ -97,6 +105,8 @@ class Topology:
     vpcs: dict[str, dict[str, Any]] = field(default_factory=dict)  # VpcId -> {EnableDnsSupport, EnableDnsHostnames}
     route_tables: list[dict[str, Any]] = field(default_factory=list)
     network_acls: list[dict[str, Any]] = field(default_factory=list)
+    # PrefixListId -> {"cidrs": [...]} or {"error": why it could not be read}, for the lists rules name.
+    prefix_lists: dict[str, dict[str, Any]] = field(default_factory=dict)
     log_events: list[dict[str, Any]] = field(default_factory=list)  # {logGroupName, message, timestamp}
     logs_unread: tuple[str, ...] = ()  # log groups read only in part: their oldest events and the last minutes
     probe: ProbeResult | None = None
@@ -207,10 +217,13 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         ]
     if db_url:
         jobs["db_instances"] = lambda: aws.paginate("rds", "describe_db_instances", "DBInstances")
-        if _is_aurora_cluster_endpoint(_parse("database", "", db_url).host):
+        db_host = _parse("database", "", db_url).host
+        if _is_aurora_cluster_endpoint(db_host):
             # A cluster names its subnet group only by name: read the groups in the same round.
             jobs["db_clusters"] = lambda: aws.paginate("rds", "describe_db_clusters", "DBClusters")
             jobs["db_subnet_groups"] = lambda: aws.paginate("rds", "describe_db_subnet_groups", "DBSubnetGroups")
+        if _is_proxy_endpoint(db_host):
+            jobs["db_proxies"] = lambda: aws.paginate("rds", "describe_db_proxies", "DBProxies")
     if cache_url:
         # All subnet groups, since which one the cache uses is only known from this round's answers.
         jobs["cache_subnet_groups"] = lambda: aws.paginate(
@@ -220,16 +233,20 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         jobs["cache_clusters"] = lambda: aws.paginate(
             "elasticache", "describe_cache_clusters", "CacheClusters", ShowCacheNodeInfo=True
         )
+        if _is_serverless_endpoint(_parse("cache", "", cache_url).host):
+            jobs["serverless_caches"] = lambda: _serverless_caches(aws)
     got = _concurrently(jobs)
     timings["resources"] = time.monotonic() - level
 
     targets: dict[str, Target] = {}
     if db_url:
         targets["database"] = _database_target(
-            params["database_url_var"], db_url, got["db_instances"], got.get("db_clusters", []), got.get("db_subnet_groups", [])
+            params["database_url_var"], db_url, got["db_instances"], got.get("db_clusters", []), got.get("db_subnet_groups", []),
+            got.get("db_proxies", []),
         )
     if cache_url:
-        targets["cache"] = _cache_target(params["redis_url_var"], cache_url, got["replication_groups"], got["cache_clusters"])
+        targets["cache"] = _cache_target(params["redis_url_var"], cache_url, got["replication_groups"], got["cache_clusters"],
+                                         got.get("serverless_caches", []))
 
     connector = got.get("connector")
     cache = targets.get("cache")
@@ -268,14 +285,23 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     got3 = _concurrently(jobs)
     subnets = {s["SubnetId"]: s for s in got3.get("subnets", [])}
     timings["network"] = time.monotonic() - level
+    for kind, target in list(targets.items()):
+        if target.resource_id and target.vpc_id is None and target.subnet_ids:
+            # A serverless cache names only its subnets: its VPC is theirs.
+            vpc = next((subnets[s]["VpcId"] for s in target.subnet_ids if s in subnets), None)
+            targets[kind] = _replace(target, vpc_id=vpc)
 
-    # A fourth round only when the connector sits in a VPC no target named.
+    # A fourth round only when the connector sits in a VPC no target named, or a rule names a prefix list.
     late_vpcs = sorted({s["VpcId"] for s in subnets.values()} - set(known_vpcs))
+    named_lists = sorted({r["PrefixListId"] for r in got3.get("rules", []) if r.get("PrefixListId")})
     got4: dict[str, Any] = {}
-    if late_vpcs:
+    if late_vpcs or named_lists:
         level = time.monotonic()
-        got4 = _concurrently(_vpc_jobs(aws, late_vpcs))
-        timings["vpc"] = time.monotonic() - level
+        jobs = _vpc_jobs(aws, late_vpcs)
+        for pl in named_lists:
+            jobs[f"prefix_list:{pl}"] = lambda pl=pl: _prefix_list(aws, pl)
+        got4 = _concurrently(jobs)
+        timings["vpc" if late_vpcs else "prefix_lists"] = time.monotonic() - level
     vpcs = _vpc_attributes(known_vpcs, got3) | _vpc_attributes(late_vpcs, got4)
 
     alternates: list[ProbeResult] = []
@@ -303,6 +329,7 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         vpcs=vpcs,
         route_tables=got3.get("route_tables", []) + got4.get("route_tables", []),
         network_acls=got3.get("network_acls", []) + got4.get("network_acls", []),
+        prefix_lists={pl: got4[f"prefix_list:{pl}"] for pl in named_lists},
         log_events=[e for suffix in ("service", "application") for e in got3[f"logs:{suffix}"][0]],
         logs_unread=tuple(got3[f"logs:{suffix}"][1] for suffix in ("service", "application") if got3[f"logs:{suffix}"][1]),
         probe=got["probe"],
@@ -349,6 +376,31 @@ def _recent_log_events(aws: Aws, group: str, since: int) -> tuple[list[dict[str,
         keep(page)
         calls += 1
     return list(events.values()), None
+
+
+def _prefix_list(aws: Aws, prefix_list_id: str) -> dict[str, Any]:
+    """The CIDR blocks a managed prefix list holds (AWS-managed lists too), or why they cannot be read."""
+    from runbook.aws import ApiError
+
+    try:
+        entries = aws.paginate("ec2", "get_managed_prefix_list_entries", "Entries", PrefixListId=prefix_list_id)
+    except ApiError as exc:
+        if exc.code in _UNREADABLE_PREFIX_LIST:
+            return {"error": f"{exc.code}: it does not exist or is not shared with this account"}
+        raise
+    return {"cidrs": [e["Cidr"] for e in entries if e.get("Cidr")]}
+
+
+def _serverless_caches(aws: Aws) -> list[dict[str, Any]]:
+    """describe_serverless_caches pages by NextToken (not Marker, as the rest of ElastiCache does)."""
+    caches: list[dict[str, Any]] = []
+    params: dict[str, Any] = {}
+    while True:
+        page = aws.call("elasticache", "describe_serverless_caches", **params)
+        caches.extend(page.get("ServerlessCaches", []))
+        if not page.get("NextToken"):
+            return caches
+        params = {"NextToken": page["NextToken"]}
 
 
 def _running_since_ms(operations: list[dict[str, Any]]) -> float | None:
@@ -431,9 +483,33 @@ def _is_aurora_cluster_endpoint(host: str) -> bool:
     return ".cluster-" in host
 
 
+def _is_proxy_endpoint(host: str) -> bool:
+    """RDS Proxy endpoints: <proxy>.proxy-<id>.<region>.rds.amazonaws.com, custom ones <name>.endpoint.proxy-<id>...."""
+    return ".proxy-" in host
+
+
+def _is_serverless_endpoint(host: str) -> bool:
+    """ElastiCache Serverless endpoints: <cache>-<id>.serverless.<region code>.cache.amazonaws.com."""
+    return ".serverless." in host
+
+
 def _database_target(env_var: str, url: str, instances: list[dict[str, Any]], clusters: list[dict[str, Any]] = (),
-                     subnet_groups: list[dict[str, Any]] = ()) -> Target:
+                     subnet_groups: list[dict[str, Any]] = (), proxies: list[dict[str, Any]] = ()) -> Target:
     target = _parse("database", env_var, url)
+    for proxy in proxies:
+        if (proxy.get("Endpoint") or "").lower() != target.host:
+            continue
+        return _replace(
+            target,
+            resource_id=proxy["DBProxyName"],
+            # A proxy has no public address of its own.
+            resource={**proxy, "PubliclyAccessible": False},
+            endpoint_port=PROXY_PORTS.get(proxy.get("EngineFamily", "")),
+            security_group_ids=tuple(proxy.get("VpcSecurityGroupIds", [])),
+            subnet_ids=tuple(proxy.get("VpcSubnetIds", [])),
+            vpc_id=proxy.get("VpcId"),
+            source="rds describe_db_proxies",
+        )
     for cluster in clusters:
         addresses = [cluster.get("Endpoint"), cluster.get("ReaderEndpoint"), *cluster.get("CustomEndpoints", [])]
         if target.host not in (a.lower() for a in addresses if a):
@@ -470,11 +546,30 @@ def _database_target(env_var: str, url: str, instances: list[dict[str, Any]], cl
                 source="rds describe_db_instances",
             )
     searched = "rds describe_db_clusters" if _is_aurora_cluster_endpoint(target.host) else "rds describe_db_instances"
+    if _is_proxy_endpoint(target.host):
+        searched = "rds describe_db_proxies"
+        if ".endpoint.proxy-" in target.host:
+            return _replace(target, source=searched, unmatched="RDS Proxy custom endpoints (describe_db_proxy_endpoints) are not read")
     return _replace(target, source=searched)
 
 
-def _cache_target(env_var: str, url: str, groups: list[dict[str, Any]], clusters: list[dict[str, Any]]) -> Target:
+def _cache_target(env_var: str, url: str, groups: list[dict[str, Any]], clusters: list[dict[str, Any]],
+                  serverless: list[dict[str, Any]] = ()) -> Target:
     target = _parse("cache", env_var, url)
+    for cache in serverless:
+        endpoints = [cache.get("Endpoint") or {}, cache.get("ReaderEndpoint") or {}]
+        match = next((e for e in endpoints if (e.get("Address") or "").lower() == target.host), None)
+        if match:
+            return _replace(
+                target,
+                resource_id=cache["ServerlessCacheName"],
+                resource=cache,
+                endpoint_port=match.get("Port"),
+                security_group_ids=tuple(cache.get("SecurityGroupIds", [])),
+                subnet_ids=tuple(cache.get("SubnetIds", [])),
+                transit_encryption=True,  # a serverless cache accepts TLS connections only
+                source="elasticache describe_serverless_caches",
+            )
     by_id = {c["CacheClusterId"]: c for c in clusters}
     for group in groups:
         endpoints = [group.get("ConfigurationEndpoint") or {}]
@@ -491,7 +586,8 @@ def _cache_target(env_var: str, url: str, groups: list[dict[str, Any]], clusters
             if endpoint.get("Address", "").lower() == target.host:
                 return _cache_resource(target, cluster["CacheClusterId"], cluster, endpoint.get("Port"), [cluster],
                                        cluster.get("TransitEncryptionEnabled"), "elasticache describe_cache_clusters")
-    return _replace(target, source="elasticache describe_replication_groups")
+    searched = "elasticache describe_serverless_caches" if _is_serverless_endpoint(target.host) else "elasticache describe_replication_groups"
+    return _replace(target, source=searched)
 
 
 def _cache_resource(target, resource_id, resource, port, members, transit, source) -> Target:

@@ -484,8 +484,9 @@ def _is_aurora_cluster_endpoint(host: str) -> bool:
 
 
 def _is_proxy_endpoint(host: str) -> bool:
-    """RDS Proxy endpoints: <proxy>.proxy-<id>.<region>.rds.amazonaws.com, custom ones <name>.endpoint.proxy-<id>...."""
-    return ".proxy-" in host
+    """RDS Proxy endpoints: <proxy>.proxy-<id>.<region>.rds.amazonaws.com, custom ones <name>.endpoint.proxy-<id>....
+    (moto says .db-proxy-<id>). Only decides whether describe_db_proxies is read: the match is by the address it returns."""
+    return ".proxy-" in host or ".db-proxy-" in host
 
 
 def _is_serverless_endpoint(host: str) -> bool:

@@ -42,6 +42,23 @@ Shims (moto 5.2.5):
    two ``*`` entries (rule 32767, deny all, ingress and egress) that
    ``DescribeNetworkAcls`` shows; moto adds them only to a VPC's default ACL.
 
+7. ``elasticache-serverless-caches`` - moto 5.2 has no ElastiCache Serverless
+   (``CreateServerlessCache`` and ``DescribeServerlessCaches`` answer "not
+   implemented"). The shim serves both, with ``DeleteServerlessCache`` and the
+   ``SecurityGroupIds`` of ``ModifyServerlessCache``, keeping each cache on its
+   backend: ``Endpoint{Address,Port}`` (``<name>-<id>.serverless.<region
+   code>.cache.amazonaws.com:6379``), ``ReaderEndpoint`` on 6380,
+   ``SecurityGroupIds`` (the VPC's default group when none is given, as AWS
+   does), ``SubnetIds``, engine ``redis``/``valkey``/``memcached``. Serverless
+   caches accept TLS connections only; the API has no transit-encryption field.
+
+8. ``ec2-foreign-group-reference`` - a rule may name a group of another
+   account (``UserIdGroupPairs[{UserId, GroupId}]``); AWS checks it in that
+   account. moto looks every GroupId up in the caller's own account and
+   answers ``InvalidGroup.NotFound``. The sandbox has no second account, so the
+   shim accepts a pair whose ``UserId`` is not the caller's without looking the
+   group up, and keeps the ``UserId`` (``ReferencedGroupInfo.UserId``).
+
 Not shimmed, on purpose: moto names a replication group's primary endpoint
 ``master.<id>.<random>.use1.cache.amazonaws.com`` whatever the region; the
 tool must match endpoints by the address the API returns, never parse them.
@@ -59,6 +76,8 @@ SHIMS = (
     "elasticache-subnet-az",
     "ec2-default-sg-self-rule",
     "ec2-custom-nacl-default-deny",
+    "elasticache-serverless-caches",
+    "ec2-foreign-group-reference",
 )
 
 _lock = threading.Lock()
@@ -72,7 +91,9 @@ def apply() -> None:
         if _applied:
             return
         _shim_elasticache()
+        _shim_elasticache_serverless()
         _shim_ec2()
+        _shim_ec2_foreign_groups()
         _applied = True
 
 
@@ -257,3 +278,113 @@ def _shim_ec2() -> None:
         return acl
 
     network_acls.NetworkAclBackend.create_network_acl = create_network_acl
+
+
+# --------------------------------------------------------------------- 7. ElastiCache Serverless
+
+
+_SERVERLESS_ENGINES = {"redis": "7", "valkey": "8", "memcached": "1.6"}
+
+
+def _shim_elasticache_serverless() -> None:
+    import random
+    import string
+
+    from moto.core.responses import ActionResult, PaginatedResult
+    from moto.core.utils import utcnow
+    from moto.ec2.models import ec2_backends
+    from moto.elasticache import exceptions, responses
+
+    class ServerlessCacheNotFoundFault(exceptions.ElastiCacheException):
+        code = "ServerlessCacheNotFoundFault"
+
+    class ServerlessCacheAlreadyExistsFault(exceptions.ElastiCacheException):
+        code = "ServerlessCacheAlreadyExistsFault"
+
+    def store(self: Any) -> dict[str, dict[str, Any]]:
+        backend = self.elasticache_backend
+        if not hasattr(backend, "_shim_serverless"):
+            backend._shim_serverless = {}
+        return backend._shim_serverless
+
+    def found(self: Any, name: str) -> dict[str, Any]:
+        cache = store(self).get(name)
+        if cache is None:
+            raise ServerlessCacheNotFoundFault(f"Serverless cache {name} not found.")
+        return cache
+
+    def create_serverless_cache(self: Any) -> ActionResult:
+        name = self._get_param("ServerlessCacheName")
+        engine = self._get_param("Engine")
+        if engine not in _SERVERLESS_ENGINES:
+            raise exceptions.InvalidParameterValueException(f"Invalid engine {engine!r}: use redis, valkey or memcached.")
+        if name in store(self):
+            raise ServerlessCacheAlreadyExistsFault(f"Serverless cache {name} already exists.")
+        backend = self.elasticache_backend
+        ec2 = ec2_backends[backend.account_id][backend.region_name]
+        subnet_ids = list(self._get_param("SubnetIds") or [])
+        subnets = ec2.describe_subnets(subnet_ids=subnet_ids) if subnet_ids else []
+        if not subnets or len({s.vpc_id for s in subnets}) != 1:
+            raise exceptions.InvalidSubnet(",".join(subnet_ids or ["(none)"]))
+        groups = (list(self._get_param("SecurityGroupIds") or [])
+                  or [ec2.get_default_security_group(subnets[0].vpc_id).id])
+        region_code = "".join(part[0] if not part.isdigit() else part for part in backend.region_name.split("-"))
+        suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(6))
+        address = f"{name}-{suffix}.serverless.{region_code}.cache.amazonaws.com"
+        cache = {
+            "ServerlessCacheName": name,
+            "Description": self._get_param("Description") or "",
+            "CreateTime": utcnow(),
+            "Status": "available",
+            "Engine": engine,
+            "MajorEngineVersion": self._get_param("MajorEngineVersion") or _SERVERLESS_ENGINES[engine],
+            "FullEngineVersion": self._get_param("MajorEngineVersion") or _SERVERLESS_ENGINES[engine],
+            "SecurityGroupIds": groups,
+            "Endpoint": {"Address": address, "Port": 6379 if engine != "memcached" else 11211},
+            "ReaderEndpoint": {"Address": address, "Port": 6380 if engine != "memcached" else 11212},
+            "ARN": f"arn:aws:elasticache:{backend.region_name}:{backend.account_id}:serverlesscache:{name}",
+            "SubnetIds": [s.id for s in subnets],
+            "SnapshotRetentionLimit": 0,
+        }
+        store(self)[name] = cache
+        return ActionResult({"ServerlessCache": cache})
+
+    def describe_serverless_caches(self: Any) -> ActionResult:
+        name = self._get_param("ServerlessCacheName")
+        caches = [found(self, name)] if name else list(store(self).values())
+        return PaginatedResult({"ServerlessCaches": caches})
+
+    def modify_serverless_cache(self: Any) -> ActionResult:
+        cache = found(self, self._get_param("ServerlessCacheName"))
+        groups = list(self._get_param("SecurityGroupIds") or [])
+        if groups:
+            cache["SecurityGroupIds"] = groups
+        return ActionResult({"ServerlessCache": cache})
+
+    def delete_serverless_cache(self: Any) -> ActionResult:
+        name = self._get_param("ServerlessCacheName")
+        cache = found(self, name)
+        del store(self)[name]
+        return ActionResult({"ServerlessCache": {**cache, "Status": "deleting"}})
+
+    for method in (create_serverless_cache, describe_serverless_caches, modify_serverless_cache, delete_serverless_cache):
+        setattr(responses.ElastiCacheResponse, method.__name__, method)
+
+
+# --------------------------------------------------------------------- 8. groups of other accounts
+
+
+def _shim_ec2_foreign_groups() -> None:
+    from moto.ec2.models import security_groups
+
+    backend_cls = security_groups.SecurityGroupBackend
+    original = backend_cls._add_source_group
+
+    def _add_source_group(self: Any, source_groups: Any, vpc_id: Any) -> list[dict[str, Any]]:
+        foreign = [g for g in source_groups or [] if g.get("UserId") and g["UserId"] != self.account_id and "GroupId" in g]
+        own = [g for g in source_groups or [] if g not in foreign]
+        for group in foreign:
+            group.setdefault("OwnerId", self.account_id)
+        return original(self, own, vpc_id) + foreign
+
+    backend_cls._add_source_group = _add_source_group

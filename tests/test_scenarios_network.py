@@ -1,0 +1,163 @@
+"""Worlds the sandbox could not build before: CIDR rules that count together, prefix lists, groups of
+peered VPCs and of other accounts, a standalone cache cluster, a serverless cache, an RDS Proxy, IPv6
+network-ACL entries. Each has a world where its check fails and one where it passes, built from the
+bundled `healthy` scenario, judged by the tool over HTTP and by the sandbox's own ground truth.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from helpers import mutating_calls, run, step
+from runbook import policy
+from runbook import runbook as rb
+from test_scenarios import HEALTHY, service
+
+FOREIGN = "111122223333/sg-0123456789abcdef0"
+
+
+def per_subnet(port, *, egress=False):
+    key = "cidr"
+    return [{"protocol": "tcp", "port": port, key: "10.0.1.0/24"}, {"protocol": "tcp", "port": port, key: "10.0.2.0/24"}]
+
+
+def cache_ingress(doc, rules):
+    doc["security_groups"]["cache-sg"]["ingress"] = rules
+
+
+def db_ingress(doc, rules):
+    doc["security_groups"]["db-sg"]["ingress"] = rules
+
+
+def connector_rule(port):
+    return {"protocol": "tcp", "port": port, "source_group": "connector-sg"}
+
+
+def subnet_prefix_list(doc, entries=("10.0.1.0/24", "10.0.2.0/24")):
+    doc["prefix_lists"] = {"connector-subnets": {"entries": list(entries), "max_entries": 5}}
+
+
+def peered_vpc(doc):
+    doc["vpcs"]["peer"] = {"cidr": "10.9.0.0/16", "subnets": {"peer-a": {"cidr": "10.9.1.0/24", "az": "us-east-1a"}}}
+    doc["vpc_peerings"] = [{"name": "main-peer", "vpcs": ["main", "peer"]}]
+    doc["security_groups"]["peer-app"] = {"vpc": "peer", "description": "app in the peered VPC"}
+
+
+def serverless_cache(doc):
+    doc["caches"][0]["mode"] = "serverless"
+    doc["caches"][0]["engine"] = "valkey"
+    service(doc)["env"]["REDIS_URL"] = "rediss://${cache.nerava-redis.address}:${cache.nerava-redis.port}/0"
+
+
+def standalone_cache(doc):
+    doc["caches"][0]["mode"] = "cluster"
+
+
+def proxy(doc):
+    doc["security_groups"]["proxy-sg"] = {"description": "nerava-proxy", "ingress": [connector_rule(5432)]}
+    doc["security_groups"]["db-sg"]["ingress"] = [{"protocol": "tcp", "port": 5432, "source_group": "proxy-sg"}]
+    doc["proxies"] = [{"name": "nerava-proxy", "database": "nerava-db", "subnets": ["private-a", "private-b"],
+                       "security_groups": ["proxy-sg"]}]
+    service(doc)["env"]["DATABASE_URL"] = (
+        "postgresql://nerava_admin:S3cr3t-pw@${proxy.nerava-proxy.address}:${proxy.nerava-proxy.port}/nerava")
+
+
+def ipv6_only_acl(doc):
+    """A custom ACL on the connector subnets whose allow entries are all IPv6: IPv4 traffic meets the '*' deny."""
+    doc["vpcs"]["main"]["network_acls"] = {"v6-only": {"subnets": ["private-a", "private-b"], "entries": [
+        {"rule": 100, "egress": True, "action": "allow", "protocol": "-1", "cidr_ipv6": "::/0"},
+        {"rule": 100, "egress": False, "action": "allow", "protocol": "-1", "cidr_ipv6": "::/0"}]}}
+
+
+def ipv6_deny_before_ipv4_allow(doc):
+    doc["vpcs"]["main"]["network_acls"] = {"dual": {"subnets": ["private-a", "private-b"], "entries": [
+        {"rule": 50, "egress": True, "action": "deny", "protocol": "-1", "cidr_ipv6": "::/0"},
+        {"rule": 50, "egress": False, "action": "deny", "protocol": "-1", "cidr_ipv6": "::/0"},
+        {"rule": 100, "egress": True, "action": "allow", "protocol": "-1"},
+        {"rule": 100, "egress": False, "action": "allow", "protocol": "-1"}]}}
+
+
+def both(*edits):
+    def apply(doc):
+        for edit in edits:
+            edit(doc)
+    return apply
+
+
+# name -> (edit of healthy, step, expected status, operation proposed or None, label the ground truth judges, reachable)
+WORLDS = {
+    # §1: CIDR rules count together
+    "cidr-per-subnet": (lambda d: cache_ingress(d, per_subnet(6379)), "redis-ingress", "ok", None, "cache", True),
+    "cidr-one-subnet": (lambda d: cache_ingress(d, per_subnet(6379)[:1]), "redis-ingress", "fail",
+                        "authorize_security_group_ingress", "cache", False),
+    "egress-per-subnet": (lambda d: d["security_groups"]["connector-sg"].update(
+        egress=[*per_subnet(5432), *per_subnet(6379)]), "connector-egress", "ok", None, "database", True),
+    "egress-one-subnet": (lambda d: d["security_groups"]["connector-sg"].update(
+        egress=[per_subnet(5432)[1], *per_subnet(6379)]), "connector-egress", "fail", "authorize_security_group_egress",
+        "database", False),
+    # §3: managed prefix lists, read entry by entry
+    "prefix-list-covers": (both(subnet_prefix_list, lambda d: db_ingress(d, [{"protocol": "tcp", "port": 5432, "prefix_list": "connector-subnets"}])),
+                           "rds-ingress", "ok", None, "database", True),
+    "prefix-list-and-cidr": (both(lambda d: subnet_prefix_list(d, ["10.0.2.0/24"]), lambda d: db_ingress(d, [
+        {"protocol": "tcp", "port": 5432, "prefix_list": "connector-subnets"}, {"protocol": "tcp", "port": 5432, "cidr": "10.0.1.0/24"}])),
+        "rds-ingress", "ok", None, "database", True),
+    "prefix-list-short": (both(lambda d: subnet_prefix_list(d, ["10.0.1.0/24"]), lambda d: db_ingress(d, [{"protocol": "tcp", "port": 5432, "prefix_list": "connector-subnets"}])),
+                          "rds-ingress", "fail", "authorize_security_group_ingress", "database", False),
+    "egress-prefix-list": (both(subnet_prefix_list, lambda d: d["security_groups"]["connector-sg"].update(
+        egress=[{"protocol": "-1", "prefix_list": "connector-subnets"}])), "connector-egress", "ok", None, "cache", True),
+    # §3: groups of a peered VPC and of another account admit their own members, never the connector
+    "peer-group-only": (both(peered_vpc, lambda d: db_ingress(d, [{"protocol": "tcp", "port": 5432, "peer_group": "peer-app"}])),
+                        "rds-ingress", "fail", "authorize_security_group_ingress", "database", False),
+    "peer-group-and-connector": (both(peered_vpc, lambda d: db_ingress(d, [{"protocol": "tcp", "port": 5432, "peer_group": "peer-app"},
+                                                                           connector_rule(5432)])), "rds-ingress", "ok", None, "database", True),
+    "foreign-group-only": (lambda d: db_ingress(d, [{"protocol": "tcp", "port": 5432, "foreign_group": FOREIGN}]),
+                           "rds-ingress", "fail", "authorize_security_group_ingress", "database", False),
+    "foreign-group-and-connector": (lambda d: db_ingress(d, [{"protocol": "tcp", "port": 5432, "foreign_group": FOREIGN}, connector_rule(5432)]),
+                                    "rds-ingress", "ok", None, "database", True),
+    # §3: a standalone cache cluster, a serverless cache, an RDS Proxy
+    "standalone-cache": (standalone_cache, "redis-ingress", "ok", None, "cache", True),
+    "standalone-cache-closed": (both(standalone_cache, lambda d: cache_ingress(d, [])), "redis-ingress", "fail",
+                                "authorize_security_group_ingress", "cache", False),
+    "serverless-cache": (serverless_cache, "redis-ingress", "ok", None, "cache", True),
+    "serverless-cache-closed": (both(serverless_cache, lambda d: cache_ingress(d, [])), "redis-ingress", "fail",
+                                "authorize_security_group_ingress", "cache", False),
+    "serverless-cache-plain-url": (both(serverless_cache, lambda d: service(d)["env"].update(
+        REDIS_URL="redis://${cache.nerava-redis.address}:${cache.nerava-redis.port}/0")), "env-endpoints", "fail", None, "cache", False),
+    "rds-proxy": (proxy, "rds-ingress", "ok", None, "database", True),
+    "rds-proxy-closed": (both(proxy, lambda d: d["security_groups"]["proxy-sg"].update(ingress=[])), "rds-ingress", "fail",
+                         "authorize_security_group_ingress", "database", False),
+    # §3: IPv6 entries in network ACLs never match the connector's IPv4 traffic
+    "nacl-ipv6-allow-only": (ipv6_only_acl, "nacl", "fail", None, "database", False),
+    "nacl-ipv6-deny-first": (ipv6_deny_before_ipv4_allow, "nacl", "ok", None, "database", True),
+}
+
+
+def write_world(tmp_path, name) -> str:
+    doc = copy.deepcopy(HEALTHY)
+    WORLDS[name][0](doc)
+    doc["name"] = name
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(path)
+
+
+@pytest.mark.parametrize("name", sorted(WORLDS))
+def test_the_check_and_the_ground_truth_agree(world, tmp_path, name):
+    box = world(write_world(tmp_path, name))
+    _, step_id, expected, operation, label, reachable = WORLDS[name]
+    truth = {v.label: v for v in box.dependencies("nerava-backend")}[label]
+    assert truth.reachable is reachable, truth.describe()
+    report, _, aws = run(fix=False)
+    assert set(aws.calls) <= set(policy.actions(rb.load("apprunner-vpc"), fix=False)[0]), "a call iam-policy does not grant"
+    result = step(report, step_id)
+    assert result.finding.status.value == expected, (result.finding.summary, [(r.step.id, r.finding.status.value, r.finding.summary) for r in report.results])
+    if expected != "ok":  # an ok verdict names what holds in its summary
+        assert result.finding.evidence, "a verdict without evidence"
+    proposed = [c.call.operation for c in (*result.finding.changes, *result.held) if not c.recommendation]
+    assert proposed == ([operation] if operation else []), proposed
+    if expected == "ok":
+        assert all(r.finding.status.value == "ok" for r in report.results), [(r.step.id, r.finding.summary) for r in report.results if r.finding.status.value != "ok"]
+    assert not mutating_calls(aws)

@@ -130,7 +130,10 @@ def _entry_ports(entry: Mapping[str, Any]) -> tuple[int, int] | None:
 
 
 def _applies(entry: Mapping[str, Any], peer_cidrs: list[str]) -> bool:
-    """A DENY matters if it touches any peer address; an ALLOW only helps if it covers every peer."""
+    """A DENY matters if it touches any peer address; an ALLOW only helps if it covers every peer.
+
+    The peers are IPv4 subnet blocks (a connector's traffic leaves from its subnets' IPv4
+    addresses), so an IPv6 entry (Ipv6CidrBlock) never applies to them."""
     block = entry.get("CidrBlock")
     if not block:
         return False
@@ -147,15 +150,24 @@ def acl_verdict(acl: Mapping[str, Any], egress: bool, ports: tuple[int, int], pe
     """Walk the entries by rule number like AWS does; a DENY on any part of `ports` before an ALLOW covering all of it blocks."""
     entries = sorted((e for e in acl.get("Entries", []) if bool(e.get("Egress")) == egress), key=lambda e: e["RuleNumber"])
     low, high = ports
+    ipv6_allows = []
     for entry in entries:
         span = _entry_ports(entry)
-        if span is None or span[1] < low or span[0] > high or not _applies(entry, peer_cidrs):
+        if span is None or span[1] < low or span[0] > high:
+            continue
+        if entry.get("Ipv6CidrBlock") and entry.get("RuleAction") == "allow":
+            ipv6_allows.append(f"rule {entry['RuleNumber']} ({entry['Ipv6CidrBlock']})")
+        if not _applies(entry, peer_cidrs):
             continue
         rule = f"rule {entry['RuleNumber']} {entry.get('RuleAction')} {entry.get('CidrBlock')} ports {span[0]}-{span[1]}"
         if entry.get("RuleAction") == "deny":
+            if ipv6_allows:
+                rule += f" ({', '.join(ipv6_allows)} before it allow only IPv6 traffic)"
             return False, rule
         if span[0] <= low and span[1] >= high:
             return True, rule
+    if ipv6_allows:
+        return False, f"no IPv4 rule allows it (implicit deny); {', '.join(ipv6_allows)} allow only IPv6 traffic"
     return False, "no rule allows it (implicit deny)"
 
 

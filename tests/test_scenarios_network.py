@@ -120,6 +120,8 @@ WORLDS = {
     "rds-proxy": (proxy, "rds-ingress", "ok", None, "database", True),
     "rds-proxy-closed": (both(proxy, lambda d: d["security_groups"]["proxy-sg"].update(ingress=[])), "rds-ingress", "fail",
                          "authorize_security_group_ingress", "database", False),
+    "rds-proxy-database-closed": (both(proxy, lambda d: db_ingress(d, [connector_rule(5432)])), "rds-ingress", "fail",
+                                  "authorize_security_group_ingress", "database", False),
     "rds-proxy-custom-endpoint": (both(proxy, lambda d: service(d)["env"].update(
         DATABASE_URL="postgresql://nerava_admin:S3cr3t-pw@reads.endpoint.proxy-c6vbyq8xqzjn.us-east-1.rds.amazonaws.com:5432/nerava")),
         "env-endpoints", "fail", None, "database", False),
@@ -145,6 +147,7 @@ SAYS = {
     "foreign-groups-only": ["does not admit the connector", "a group of a peered VPC", "a group of account 111122223333",
                             "not a duplicate"],
     "rds-proxy-closed": ["(database nerava-proxy)"],
+    "rds-proxy-database-closed": ["proxy nerava-proxy's", "(database nerava-db)"],
     "serverless-cache-plain-url": ["rediss://"],
     "rds-proxy-custom-endpoint": ["not matched: RDS Proxy custom endpoints"],
     "nacl-ipv6-allow-only": ["allow only IPv6 traffic"],
@@ -176,3 +179,14 @@ def test_the_check_and_the_ground_truth_agree(world, tmp_path, name):
     for words in SAYS.get(name, ()):
         assert words in said, (words, said)
     assert not mutating_calls(aws)
+
+
+def test_fix_opens_the_proxys_database_to_the_proxy_and_converges(world, tmp_path):
+    box = world(write_world(tmp_path, "rds-proxy-database-closed"))
+    report, _, aws = run(timeout=60)
+    assert report.healthy, [(r.step.id, r.finding.status.value, r.finding.summary) for r in report.results]
+    assert mutating_calls(aws) == {"ec2:AuthorizeSecurityGroupIngress": 1}
+    rules = box.client("ec2").describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [box.ids["sg:db-sg"]]}])["SecurityGroupRules"]
+    assert box.ids["sg:proxy-sg"] in [r.get("ReferencedGroupInfo", {}).get("GroupId") for r in rules if not r["IsEgress"]]
+    assert box.app_health("nerava-backend")[0]

@@ -50,6 +50,7 @@ PERMISSIONS = (
     "rds:DescribeDBClusters",  # only for an Aurora cluster endpoint
     "rds:DescribeDBSubnetGroups",  # only for an Aurora cluster endpoint
     "rds:DescribeDBProxies",  # only for an RDS Proxy endpoint (.proxy-)
+    "rds:DescribeDBProxyTargets",  # only for a matched RDS Proxy: the database behind it
     "elasticache:DescribeServerlessCaches",  # only for a serverless cache endpoint (.serverless.)
     "elasticache:DescribeReplicationGroups",
     "elasticache:DescribeCacheClusters",
@@ -89,6 +90,7 @@ class Target:
     cluster_subnet_group: str | None = None  # the member cache cluster's CacheSubnetGroupName
     source: str = ""  # the API call that found it
     unmatched: str | None = None  # why the host was not followed, when it has a known shape nothing here reads
+    backend: Target | None = None  # for an RDS Proxy: the database it forwards to (describe_db_proxy_targets)
 
 
 @dataclass
@@ -282,6 +284,9 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         )
     if subnet_ids:
         jobs["subnets"] = lambda: aws.paginate("ec2", "describe_subnets", "Subnets", SubnetIds=subnet_ids)
+    proxy = targets.get("database")
+    if proxy is not None and proxy.source == "rds describe_db_proxies" and proxy.resource_id:
+        jobs["proxy_targets"] = lambda: aws.paginate("rds", "describe_db_proxy_targets", "Targets", DBProxyName=proxy.resource_id)
     got3 = _concurrently(jobs)
     subnets = {s["SubnetId"]: s for s in got3.get("subnets", [])}
     timings["network"] = time.monotonic() - level
@@ -291,17 +296,31 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
             vpc = next((subnets[s]["VpcId"] for s in target.subnet_ids if s in subnets), None)
             targets[kind] = _replace(target, vpc_id=vpc)
 
-    # A fourth round only when the connector sits in a VPC no target named, or a rule names a prefix list.
+    backend = _proxy_backend(got3.get("proxy_targets"), got.get("db_instances", []))
+    if backend is not None:
+        targets["database"] = _replace(targets["database"], backend=backend)
+    backend_groups = sorted(set(backend.security_group_ids) - set(group_ids)) if backend else []
+
+    # A fourth round only when the connector sits in a VPC no target named, a rule names a prefix
+    # list, or a proxy's database sits in groups not read yet.
     late_vpcs = sorted({s["VpcId"] for s in subnets.values()} - set(known_vpcs))
     named_lists = sorted({r["PrefixListId"] for r in got3.get("rules", []) if r.get("PrefixListId")})
     got4: dict[str, Any] = {}
-    if late_vpcs or named_lists:
+    if late_vpcs or named_lists or backend_groups:
         level = time.monotonic()
         jobs = _vpc_jobs(aws, late_vpcs)
         for pl in named_lists:
             jobs[f"prefix_list:{pl}"] = lambda pl=pl: _prefix_list(aws, pl)
+        if backend_groups:
+            jobs["backend_groups"] = lambda: aws.paginate("ec2", "describe_security_groups", "SecurityGroups", GroupIds=backend_groups)
+            jobs["backend_rules"] = lambda: aws.paginate("ec2", "describe_security_group_rules", "SecurityGroupRules",
+                                                          Filters=[{"Name": "group-id", "Values": backend_groups}])
         got4 = _concurrently(jobs)
-        timings["vpc" if late_vpcs else "prefix_lists"] = time.monotonic() - level
+        timings["vpc" if late_vpcs else "late"] = time.monotonic() - level
+        named_lists += sorted({r["PrefixListId"] for r in got4.get("backend_rules", []) if r.get("PrefixListId")} - set(named_lists))
+        for pl in named_lists:
+            if f"prefix_list:{pl}" not in got4:  # named only by the proxy database's rules
+                got4[f"prefix_list:{pl}"] = _prefix_list(aws, pl)
     vpcs = _vpc_attributes(known_vpcs, got3) | _vpc_attributes(late_vpcs, got4)
 
     alternates: list[ProbeResult] = []
@@ -312,8 +331,8 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         found = _concurrently({p: (lambda p=p: probe(service_url(service["ServiceUrl"], p))) for p in paths})
         alternates = [found[p] for p in paths]
 
-    rules: dict[str, list[dict[str, Any]]] = {g: [] for g in group_ids}
-    for rule in got3.get("rules", []):
+    rules: dict[str, list[dict[str, Any]]] = {g: [] for g in [*group_ids, *backend_groups]}
+    for rule in got3.get("rules", []) + got4.get("backend_rules", []):
         rules.setdefault(rule["GroupId"], []).append(rule)
     timings["total"] = time.monotonic() - started
     return Topology(
@@ -323,7 +342,7 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         connector=connector,
         env=env,
         targets=targets,
-        security_groups={g["GroupId"]: g for g in got3.get("groups", [])},
+        security_groups={g["GroupId"]: g for g in got3.get("groups", []) + got4.get("backend_groups", [])},
         sg_rules=rules,
         subnets=subnets,
         vpcs=vpcs,
@@ -389,6 +408,34 @@ def _prefix_list(aws: Aws, prefix_list_id: str) -> dict[str, Any]:
             return {"error": f"{exc.code}: it does not exist or is not shared with this account"}
         raise
     return {"cidrs": [e["Cidr"] for e in entries if e.get("Cidr")]}
+
+
+def _proxy_backend(proxy_targets: list[dict[str, Any]] | None, instances: list[dict[str, Any]]) -> Target | None:
+    """The database an RDS Proxy forwards to: its RDS_INSTANCE target, or the writer of its TRACKED_CLUSTER
+    (cluster members carry the cluster's groups and subnet group)."""
+    if not proxy_targets:
+        return None
+    by_id = {db["DBInstanceIdentifier"]: db for db in instances}
+    for entry in proxy_targets:
+        resource = entry.get("RdsResourceId")
+        if entry.get("Type") == "RDS_INSTANCE" and resource in by_id:
+            db = by_id[resource]
+        elif entry.get("Type") == "TRACKED_CLUSTER":
+            db = next((d for d in instances if d.get("DBClusterIdentifier") == resource), None)
+        else:
+            db = None
+        if db is None:
+            continue
+        group = db.get("DBSubnetGroup") or {}
+        return Target(
+            kind="database", env_var="", url="", scheme="", host=(db.get("Endpoint") or {}).get("Address", "").lower(),
+            port=(db.get("Endpoint") or {}).get("Port") or entry.get("Port"),
+            resource_id=resource, resource=db, endpoint_port=entry.get("Port") or (db.get("Endpoint") or {}).get("Port"),
+            security_group_ids=tuple(g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])),
+            subnet_ids=tuple(s["SubnetIdentifier"] for s in group.get("Subnets", [])), vpc_id=group.get("VpcId"),
+            source="rds describe_db_proxy_targets",
+        )
+    return None
 
 
 def _serverless_caches(aws: Aws) -> list[dict[str, Any]]:

@@ -26,27 +26,28 @@ def covers_port(rule: Mapping[str, Any], port: int) -> bool:
     return low <= port <= high
 
 
-def _source(rule: Mapping[str, Any]) -> str:
+def _source(rule: Mapping[str, Any], owner: str | None) -> str:
     referenced = rule.get("ReferencedGroupInfo") or {}
     if referenced.get("GroupId"):
         where = []
         if referenced.get("VpcPeeringConnectionId"):
             where.append(f"in {referenced.get('VpcId') or 'a peered VPC'} via {referenced['VpcPeeringConnectionId']}")
         shown = referenced["GroupId"]
-        if referenced.get("UserId"):
+        if referenced.get("UserId") and referenced["UserId"] != (rule.get("GroupOwnerId") or owner):
             shown = f"{referenced['UserId']}/{shown}"
         return shown + (f" ({', '.join(where)})" if where else "")
     return rule.get("CidrIpv4") or rule.get("CidrIpv6") or rule.get("PrefixListId") or "?"
 
 
-def describe_rule(rule: Mapping[str, Any]) -> str:
+def describe_rule(rule: Mapping[str, Any], owner: str | None = None) -> str:
+    """`sgr-…: tcp/5432 from sg-…`; a group of another account than `owner` (the rule's group's) as `account/sg-…`."""
     protocol = "all traffic" if str(rule.get("IpProtocol")) == "-1" else f"{rule.get('IpProtocol')}"
     ports = ""
     if str(rule.get("IpProtocol")) != "-1":
         low, high = rule.get("FromPort"), rule.get("ToPort")
         ports = f"/{low}" if low == high else f"/{low}-{high}"
     direction = "to" if rule.get("IsEgress") else "from"
-    return f"{rule.get('SecurityGroupRuleId', '?')}: {protocol}{ports} {direction} {_source(rule)}"
+    return f"{rule.get('SecurityGroupRuleId', '?')}: {protocol}{ports} {direction} {_source(rule, owner)}"
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Admission:
 
     `rules` admit it: one rule naming a group the peer's network interfaces carry, or CIDR and
     prefix-list rules whose blocks together cover every peer network. `uncovered` are the peer
-    networks no rule covers; `unresolved` what cannot be read (a prefix list's entries), so
+    networks the blocks leave (partly) uncovered, when some block covers part of them; `unresolved` what cannot be read (a prefix list's entries), so
     cannot be concluded; `foreign` rules naming groups the peer's interfaces are not in (a group
     of a peered VPC or of another account), which admit something else.
     """
@@ -75,6 +76,10 @@ class Admission:
 
 def _owner(topology: Topology, group_id: str) -> str | None:
     return (topology.security_groups.get(group_id) or {}).get("OwnerId")
+
+
+def _described(topology: Topology, rule: Mapping[str, Any]) -> str:
+    return describe_rule(rule, rule.get("GroupOwnerId") or _owner(topology, rule.get("GroupId", "")))
 
 
 def admission(
@@ -109,11 +114,11 @@ def admission(
             if referenced.get("GroupId"):
                 if referenced["GroupId"] in sources:
                     return Admission((rule,))
-                owner = _owner(topology, group_id)
+                owner = rule.get("GroupOwnerId") or _owner(topology, group_id)
                 if referenced.get("VpcPeeringConnectionId") or (referenced.get("UserId") and owner and referenced["UserId"] != owner):
                     kind = "a group of a peered VPC" if referenced.get("VpcPeeringConnectionId") else f"a group of account {referenced['UserId']}"
                     foreign.append(
-                        f"{describe_rule(rule)} names {kind}, which this account cannot describe; "
+                        f"{describe_rule(rule, owner)} names {kind}, which this account cannot describe; "
                         f"{peer}'s network interfaces carry only {', '.join(sorted(sources)) or 'no group'}, so it does not admit {peer}"
                     )
                 continue
@@ -136,6 +141,8 @@ def admission(
     union = list(ipaddress.collapse_addresses(b for b, _ in blocks if b.version == 4))
     uncovered = [str(n) for n in networks if n.version != 4 or not any(n.subnet_of(u) for u in union)]
     if uncovered:
+        if not any(u.overlaps(n) for u in union for n in networks if n.version == 4):
+            uncovered = []  # no CIDR rule comes near the peer: nothing to say about its subnets
         return Admission((), tuple(uncovered), tuple(unresolved), tuple(foreign))
     used: list[Mapping[str, Any]] = []
     for block, rule in blocks:
@@ -203,76 +210,79 @@ def ingress_from_connector(topology: Topology, params: Mapping[str, Any]) -> Fin
         return Finding(Status.ERROR, f"{kind} {target.resource_id}: the API returned no security groups for it")
 
     connector_groups = topology.connector_sg_ids
-    rules_seen = [
-        Evidence(
-            f"ec2 describe_security_group_rules group-id={group}",
-            "; ".join(describe_rule(r) for r in topology.sg_rules.get(group, []) if not r.get("IsEgress")) or "no ingress rules",
-        )
-        for group in target.security_group_ids
-    ]
     context = [
         Evidence(target.source, f"{target.env_var} names {kind} {target.resource_id} on port {port}, in security groups {', '.join(target.security_group_ids)}"),
         Evidence("apprunner describe_vpc_connector", f"connector {topology.connector['VpcConnectorName']} uses security groups {', '.join(connector_groups)}"),
     ]
-    rules_seen += _prefix_list_evidence(topology, target.security_group_ids, egress=False)
-    connector_cidrs = topology.cidrs(topology.connector_subnet_ids)
-    verdict = admission(topology, target.security_group_ids, port, connector_groups, connector_cidrs)
-    if verdict.admitted:
-        together = " together cover the connector subnets " + ", ".join(connector_cidrs) if len(verdict.rules) > 1 else ""
-        return Finding(
-            Status.OK,
-            f"{kind} {target.resource_id} admits the connector on {port}: {'; '.join(describe_rule(r) for r in verdict.rules)}{together}",
-            tuple(context + rules_seen),
+    legs = [_ingress_leg(topology, target.security_group_ids, port, f"{kind} {target.resource_id}", connector_groups,
+                         topology.cidrs(topology.connector_subnet_ids), "the connector",
+                         f"App Runner connector {topology.connector['VpcConnectorName']} to {kind} {target.resource_id}")]
+    backend = target.backend
+    if backend is not None and backend.resource_id and backend.security_group_ids:
+        # An RDS Proxy opens its own connections to its target: that one must admit the proxy.
+        backend_port = backend.endpoint_port or port
+        context.append(Evidence("rds describe_db_proxy_targets", f"proxy {target.resource_id} forwards to database {backend.resource_id} "
+                                f"on port {backend_port}, in security groups {', '.join(backend.security_group_ids)}"))
+        legs.append(_ingress_leg(topology, backend.security_group_ids, backend_port, f"database {backend.resource_id}",
+                                 target.security_group_ids, topology.cidrs(target.subnet_ids), f"proxy {target.resource_id}",
+                                 f"RDS Proxy {target.resource_id} to database {backend.resource_id}"))
+    evidence = tuple(context + [e for leg in legs for e in leg.evidence])
+    changes = tuple(leg.change for leg in legs if leg.change is not None)
+    summaries = [leg.summary for leg in legs]
+    status = max((leg.status for leg in legs), key=[Status.OK, Status.WARN, Status.FAIL].index)
+    if status is Status.FAIL:
+        summaries = [leg.summary for leg in legs if leg.status is Status.FAIL] + [leg.summary for leg in legs if leg.status is not Status.FAIL]
+    return Finding(status, "; ".join(summaries), evidence, changes)
+
+
+@dataclass(frozen=True)
+class _Leg:
+    status: Status  # OK, WARN (cannot tell) or FAIL
+    summary: str
+    evidence: tuple[Evidence, ...]
+    change: Change | None = None
+
+
+def _ingress_leg(topology: Topology, group_ids: tuple[str, ...], port: int, into: str, peer_groups: tuple[str, ...],
+                 peer_cidrs: list[str], peer: str, rule_description: str) -> _Leg:
+    """Whether `into` (its groups `group_ids`) admits `peer` on tcp/`port`, and the authorize that would make it so."""
+    rules_seen = [
+        Evidence(
+            f"ec2 describe_security_group_rules group-id={group}",
+            "; ".join(_described(topology, r) for r in topology.sg_rules.get(group, []) if not r.get("IsEgress")) or "no ingress rules",
         )
-    notes = [Evidence(f"ec2 describe_security_group_rules group-id={', '.join(target.security_group_ids)}", n) for n in verdict.notes()]
-    group_id = target.security_group_ids[0]
-    source_group = connector_groups[0]
+        for group in group_ids
+    ] + _prefix_list_evidence(topology, group_ids, egress=False)
+    verdict = admission(topology, group_ids, port, peer_groups, peer_cidrs, peer=peer)
+    if verdict.admitted:
+        together = " together cover the subnets " + ", ".join(peer_cidrs) if len(verdict.rules) > 1 else ""
+        return _Leg(Status.OK, f"{into} admits {peer} on {port}: {'; '.join(_described(topology, r) for r in verdict.rules)}{together}",
+                    tuple(rules_seen))
+    notes = [Evidence(f"ec2 describe_security_group_rules group-id={', '.join(group_ids)}", n) for n in verdict.notes()]
+    group_id, source_group = group_ids[0], peer_groups[0]
     permission = {
         "IpProtocol": "tcp",
         "FromPort": port,
         "ToPort": port,
-        "UserIdGroupPairs": [
-            {
-                "GroupId": source_group,
-                "Description": f"App Runner connector {topology.connector['VpcConnectorName']} to {kind} {target.resource_id}",
-            }
-        ],
+        "UserIdGroupPairs": [{"GroupId": source_group, "Description": rule_description}],
     }
+    call = ApiCall("ec2", "authorize_security_group_ingress", {"GroupId": group_id, "IpPermissions": [permission]})
+    inverse = ApiCall("ec2", "revoke_security_group_ingress", {"GroupId": group_id, "IpPermissions": [permission]})
     uncovered = f" or covers its subnets {', '.join(verdict.uncovered)}" if verdict.uncovered else ""
     if verdict.unresolved:
-        # A prefix list that cannot be read may hold the connector's subnets: not broken on evidence,
-        # so the connector's own rule is advice, never applied.
-        advice = Change(
-            call=ApiCall("ec2", "authorize_security_group_ingress", {"GroupId": group_id, "IpPermissions": [permission]}),
-            inverse=ApiCall("ec2", "revoke_security_group_ingress", {"GroupId": group_id, "IpPermissions": [permission]}),
-            description=f"if the unreadable prefix list does not hold the connector's subnets: allow tcp/{port} from the connector's {source_group} into {group_id}",
-            phase=Phase.AUTHORIZE,
-            recommendation=True,
-        )
-        return Finding(
-            Status.WARN,
-            f"cannot tell whether {kind} {target.resource_id} admits the connector on tcp/{port}: no readable rule admits its "
-            f"{', '.join(connector_groups)}{uncovered}, and a prefix list's entries could not be read",
-            tuple(context + rules_seen + notes),
-            (advice,),
-        )
+        # A prefix list that cannot be read may hold the peer's subnets: not broken on evidence,
+        # so the peer's own rule is advice, never applied.
+        advice = Change(call, f"if the unreadable prefix list does not hold {peer}'s subnets: allow tcp/{port} from {source_group} into {group_id}",
+                        Phase.AUTHORIZE, inverse=inverse, recommendation=True)
+        return _Leg(Status.WARN, f"cannot tell whether {into} admits {peer} on tcp/{port}: no readable rule admits its "
+                                 f"{', '.join(peer_groups)}{uncovered}, and a prefix list's entries could not be read",
+                    tuple(rules_seen + notes), advice)
     why = ""
     if verdict.foreign:
         why = "; the rules naming other groups (peered VPC or another account) cannot admit it, so this is not a duplicate"
-    change = Change(
-        call=ApiCall("ec2", "authorize_security_group_ingress", {"GroupId": group_id, "IpPermissions": [permission]}),
-        inverse=ApiCall("ec2", "revoke_security_group_ingress", {"GroupId": group_id, "IpPermissions": [permission]}),
-        description=f"allow tcp/{port} from the connector's {source_group} into {group_id} ({kind} {target.resource_id}){why}",
-        phase=Phase.AUTHORIZE,
-    )
-    return Finding(
-        Status.FAIL,
-        f"no rule on {', '.join(target.security_group_ids)} admits the connector's {', '.join(connector_groups)}{uncovered} on tcp/{port}",
-        tuple(context + rules_seen + notes),
-        (change,),
-    )
-
-
+    change = Change(call, f"allow tcp/{port} from {peer}'s {source_group} into {group_id} ({into}){why}", Phase.AUTHORIZE, inverse=inverse)
+    return _Leg(Status.FAIL, f"no rule on {', '.join(group_ids)} admits {peer}'s {', '.join(peer_groups)}{uncovered} on tcp/{port}",
+                tuple(rules_seen + notes), change)
 
 
 def rule_permission(rule: Mapping[str, Any]) -> dict[str, Any]:
@@ -427,13 +437,13 @@ def connector_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     evidence, changes, fine, blocked, unsure = [], [], [], [], []
     group = topology.connector_sg_ids[0]
     egress_seen = Evidence(f"ec2 describe_security_group_rules group-id={group}", "egress: " + (
-        "; ".join(describe_rule(r) for g in topology.connector_sg_ids for r in topology.sg_rules.get(g, []) if r.get("IsEgress")) or "none"))
+        "; ".join(_described(topology, r) for g in topology.connector_sg_ids for r in topology.sg_rules.get(g, []) if r.get("IsEgress")) or "none"))
     for target in targets:
         port = target.endpoint_port or target.port
         verdict = admission(topology, topology.connector_sg_ids, port, target.security_group_ids, topology.cidrs(target.subnet_ids),
                             egress=True, peer=f"{target.kind} {target.resource_id}")
         if verdict.admitted:
-            fine.append(f"{target.kind} tcp/{port} by {'; '.join(describe_rule(r) for r in verdict.rules)}")
+            fine.append(f"{target.kind} tcp/{port} by {'; '.join(_described(topology, r) for r in verdict.rules)}")
             continue
         evidence += [Evidence(f"ec2 describe_security_group_rules group-id={group}", n) for n in verdict.notes()]
         permission = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "UserIdGroupPairs": [{"GroupId": target.security_group_ids[0], "Description": f"to {target.kind} {target.resource_id}"}]}

@@ -101,6 +101,7 @@ class _Target:
     master_username: str | None = None
     extra_addresses: list[str] = field(default_factory=list)
     credentials_of: str | None = None  # the database whose master password a proxy passes on
+    backend: "_Target | None" = None  # the database a proxy opens its own connections to
 
 
 # ----------------------------------------------------------------------------- snapshot
@@ -211,8 +212,8 @@ class AwsSnapshot:
             self.targets.append(t)
 
     def _proxies(self, rds: Any, instances: list[dict]) -> None:
-        """RDS Proxies: reached at their endpoint on the engine family's port, inside their own subnets and groups.
-        The proxy's own connection to its target is taken as working (not judged)."""
+        """RDS Proxies: reached at their endpoint on the engine family's port, inside their own subnets and
+        groups; the proxy then connects to its target database, whose groups must admit the proxy's."""
         users = {db["DBInstanceIdentifier"]: db.get("MasterUsername") for db in instances}
         for proxy in _all(rds.describe_db_proxies, "DBProxies", token="Marker"):
             targets = rds.describe_db_proxy_targets(DBProxyName=proxy["DBProxyName"]).get("Targets", [])
@@ -223,6 +224,7 @@ class AwsSnapshot:
                 vpc_id=proxy.get("VpcId"), subnet_ids=list(proxy.get("VpcSubnetIds", [])),
                 security_group_ids=list(proxy.get("VpcSecurityGroupIds", [])),
                 master_username=users.get(backend or ""), credentials_of=backend,
+                backend=next((x for x in self.targets if x.kind == "database" and x.ident == backend), None),
             )
             self._place(t, None)
             self.targets.append(t)
@@ -567,6 +569,9 @@ def _vpc_path(snapshot: AwsSnapshot, egress: Egress, target: _Target, port: int)
         reasons.append(f"no ingress on {ids} admits {conn} or the connector subnets "
                        f"({', '.join(source_cidrs)}) on tcp/{port}")
 
+    if target.backend is not None:
+        reasons += _proxy_leg(snapshot, target, target.backend)
+
     target_acl = snapshot.acl_for(target.subnet_id)
     for subnet in subnets:
         assert subnet is not None
@@ -580,6 +585,23 @@ def _vpc_path(snapshot: AwsSnapshot, egress: Egress, target: _Target, port: int)
         ):
             if problem and problem not in reasons:
                 reasons.append(problem)
+    return reasons
+
+
+def _proxy_leg(snapshot: AwsSnapshot, proxy: _Target, database: _Target) -> list[str]:
+    """The proxy's own connection to its database: egress from the proxy's groups, ingress on the database's."""
+    if database.ip is None or database.vpc_id != proxy.vpc_id:
+        return [f"proxy {proxy.ident} cannot reach database {database.ident} in {database.vpc_id}"]
+    reasons = []
+    proxy_groups = [snapshot.groups[g] for g in proxy.security_group_ids if g in snapshot.groups]
+    if not any(_sg_egress_allows(snapshot, g, database.port, database.ip, database.security_group_ids) for g in proxy_groups):
+        reasons.append(f"no egress rule on {', '.join(proxy.security_group_ids)} (proxy {proxy.ident}) allows tcp/{database.port} "
+                       f"to database {database.ident}")
+    database_groups = [snapshot.groups[g] for g in database.security_group_ids if g in snapshot.groups]
+    proxy_cidrs = [snapshot.subnets[s]["CidrBlock"] for s in proxy.subnet_ids if s in snapshot.subnets]
+    if not _sg_ingress_admits(snapshot, database_groups, database.port, list(proxy.security_group_ids), proxy_cidrs):
+        reasons.append(f"no ingress on {', '.join(database.security_group_ids)} (database {database.ident}) admits proxy "
+                       f"{proxy.ident} on tcp/{database.port}")
     return reasons
 
 

@@ -126,3 +126,19 @@ def test_database_target_rules_on_db_group_still_work():
     t.sg_rules[DB_SG] = [rule(DB_SG, "sgr-d1", ports=(5432, 5432), cidr="10.0.1.0/24"),
                          rule(DB_SG, "sgr-d2", ports=(5432, 5432), cidr="10.0.2.0/24")]
     assert ingress_from_connector(t, {"target": "database"}).status is Status.OK
+
+
+@pytest.mark.parametrize("source,operation,key", [
+    ("elasticache describe_replication_groups", "modify_replication_group", "ReplicationGroupId"),
+    ("elasticache describe_cache_clusters", "modify_cache_cluster", "CacheClusterId"),
+    ("elasticache describe_serverless_caches", "modify_serverless_cache", "ServerlessCacheName"),
+])
+def test_the_advice_to_move_a_cache_uses_the_call_of_its_kind(source, operation, key):
+    from dataclasses import replace
+
+    from runbook.checks.security_groups import not_default
+
+    t = world()
+    t.targets["cache"] = replace(t.targets["cache"], source=source)
+    move = not_default(t, {"target": "cache"}).changes[-1]
+    assert move.recommendation and move.call.operation == operation and move.call.params[key] == "nerava-redis"

@@ -181,15 +181,21 @@ _TARGET_PARAMS = {"target": "cache"}
         "ec2:DescribeSecurityGroupRules",
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSubnets",
+        "ec2:GetManagedPrefixListEntries",
         "rds:DescribeDBInstances",
+        "rds:DescribeDBProxies",
+        "rds:DescribeDBProxyTargets",
         "elasticache:DescribeReplicationGroups",
         "elasticache:DescribeCacheClusters",
+        "elasticache:DescribeServerlessCaches",
     ),
     fix_permissions=("ec2:AuthorizeSecurityGroupIngress",),
     params=_TARGET_PARAMS,
 )
 def ingress_from_connector(topology: Topology, params: Mapping[str, Any]) -> Finding:
-    """The target's security groups admit the connector's security group on the target's port.
+    """The target's security groups admit the connector on the target's port: a rule naming the connector's group,
+    or CIDR and prefix-list rules that together cover every connector subnet. Behind an RDS Proxy, the database
+    admits the proxy too.
 
     Example:
       - id: redis-ingress
@@ -401,9 +407,14 @@ def not_default(topology: Topology, params: Mapping[str, Any]) -> Finding:
         ),
     ]
     if kind == "cache":
+        groups = [f"<id of {name}>"]
+        move = {  # the call that sets a cache's groups depends on what kind of cache it is
+            "elasticache describe_cache_clusters": ("modify_cache_cluster", {"CacheClusterId": target.resource_id, "SecurityGroupIds": groups, "ApplyImmediately": True}),
+            "elasticache describe_serverless_caches": ("modify_serverless_cache", {"ServerlessCacheName": target.resource_id, "SecurityGroupIds": groups}),
+        }.get(target.source, ("modify_replication_group", {"ReplicationGroupId": target.resource_id, "SecurityGroupIds": groups, "ApplyImmediately": True}))
         advice.append(
             Change(
-                ApiCall("elasticache", "modify_replication_group", {"ReplicationGroupId": target.resource_id, "SecurityGroupIds": [f"<id of {name}>"], "ApplyImmediately": True}),
+                ApiCall("elasticache", *move),
                 f"move {target.resource_id} into the new group",
                 Phase.AUTHORIZE,
                 recommendation=True,
@@ -419,7 +430,7 @@ def not_default(topology: Topology, params: Mapping[str, Any]) -> Finding:
 
 @check(
     "sg.connector-egress",
-    permissions=("ec2:DescribeSecurityGroupRules",),
+    permissions=("ec2:DescribeSecurityGroupRules", "ec2:GetManagedPrefixListEntries"),
     fix_permissions=("ec2:AuthorizeSecurityGroupEgress",),
 )
 def connector_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:

@@ -142,3 +142,10 @@ def test_the_advice_to_move_a_cache_uses_the_call_of_its_kind(source, operation,
     t.targets["cache"] = replace(t.targets["cache"], source=source)
     move = not_default(t, {"target": "cache"}).changes[-1]
     assert move.recommendation and move.call.operation == operation and move.call.params[key] == "nerava-redis"
+
+
+def test_a_public_block_is_named_as_not_counted_and_is_no_reason_for_a_duplicate_claim():
+    finding = ingress_from_connector(world([rule(CACHE_SG, "sgr-pub", cidr="0.0.0.0/0")]), {"target": "cache"})
+    assert finding.status is Status.FAIL
+    assert any("0.0.0.0/0 is not counted" in e.observation for e in finding.evidence)
+    assert "not a duplicate" not in finding.changes[0].description

@@ -55,23 +55,25 @@ class Admission:
     """What a set of security-group rules concludes about one peer (the connector, or a target).
 
     `rules` admit it: one rule naming a group the peer's network interfaces carry, or CIDR and
-    prefix-list rules whose blocks together cover every peer network. `uncovered` are the peer
-    networks the blocks leave (partly) uncovered, when some block covers part of them; `unresolved` what cannot be read (a prefix list's entries), so
-    cannot be concluded; `foreign` rules naming groups the peer's interfaces are not in (a group
-    of a peered VPC or of another account), which admit something else.
+    prefix-list rules whose blocks together cover every peer network. `uncovered`: the peer
+    networks the blocks leave (partly) uncovered, when some block covers part of them.
+    `unresolved`: what cannot be read (a prefix list's entries), so cannot be concluded.
+    `foreign`: rules naming groups the peer's interfaces are not in (a group of a peered VPC or
+    of another account), which admit something else. `public`: the public blocks left out.
     """
 
     rules: tuple[Mapping[str, Any], ...]
     uncovered: tuple[str, ...] = ()
     unresolved: tuple[str, ...] = ()
     foreign: tuple[str, ...] = ()
+    public: tuple[str, ...] = ()  # 0.0.0.0/0 and ::/0 blocks left out on ingress
 
     @property
     def admitted(self) -> bool:
         return bool(self.rules)
 
     def notes(self) -> list[str]:
-        return [*self.foreign, *self.unresolved]
+        return [*self.foreign, *self.unresolved, *self.public]
 
 
 def _owner(topology: Topology, group_id: str) -> str | None:
@@ -106,6 +108,7 @@ def admission(
     blocks: list[tuple[Any, Mapping[str, Any]]] = []  # (network, the rule it came from)
     unresolved: list[str] = []
     foreign: list[str] = []
+    public: list[str] = []
     for group_id in group_ids:
         for rule in topology.sg_rules.get(group_id, []):
             if bool(rule.get("IsEgress")) != egress or not covers_port(rule, port):
@@ -134,21 +137,23 @@ def admission(
                 cidrs = list(prefix_list.get("cidrs", ()))
             for cidr in cidrs:
                 if not egress and cidr in PUBLIC_CIDRS:
+                    public.append(f"{describe_rule(rule)}: {cidr} is not counted: {peer} needs a rule of its own, "
+                                  "one that stays once the public one is revoked")
                     continue
                 blocks.append((ipaddress.ip_network(cidr, strict=False), rule))
     if not networks:
-        return Admission((), (), tuple(unresolved), tuple(foreign))
+        return Admission((), (), tuple(unresolved), tuple(foreign), tuple(public))
     union = list(ipaddress.collapse_addresses(b for b, _ in blocks if b.version == 4))
     uncovered = [str(n) for n in networks if n.version != 4 or not any(n.subnet_of(u) for u in union)]
     if uncovered:
         if not any(u.overlaps(n) for u in union for n in networks if n.version == 4):
             uncovered = []  # no CIDR rule comes near the peer: nothing to say about its subnets
-        return Admission((), tuple(uncovered), tuple(unresolved), tuple(foreign))
+        return Admission((), tuple(uncovered), tuple(unresolved), tuple(foreign), tuple(public))
     used: list[Mapping[str, Any]] = []
     for block, rule in blocks:
         if block.version == 4 and any(block.overlaps(n) for n in networks) and rule not in used:
             used.append(rule)
-    return Admission(tuple(used), (), tuple(unresolved), tuple(foreign))
+    return Admission(tuple(used), (), tuple(unresolved), tuple(foreign), tuple(public))
 
 
 def admitting_rules(

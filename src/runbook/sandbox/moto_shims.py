@@ -59,6 +59,12 @@ Shims (moto 5.2.5):
    shim accepts a pair whose ``UserId`` is not the caller's without looking the
    group up, and keeps the ``UserId`` (``ReferencedGroupInfo.UserId``).
 
+9. ``ec2-unknown-prefix-list`` - ``GetManagedPrefixListEntries`` for a prefix
+   list this account cannot see (never created, or another account's that is
+   no longer shared) answers ``InvalidPrefixListID.NotFound`` in AWS; moto
+   answers an empty list, which reads as "holds nothing". moto still accepts a
+   rule naming such a list, as AWS keeps a rule whose list was unshared.
+
 Not shimmed, on purpose: moto names a replication group's primary endpoint
 ``master.<id>.<random>.use1.cache.amazonaws.com`` whatever the region; the
 tool must match endpoints by the address the API returns, never parse them.
@@ -78,6 +84,7 @@ SHIMS = (
     "ec2-custom-nacl-default-deny",
     "elasticache-serverless-caches",
     "ec2-foreign-group-reference",
+    "ec2-unknown-prefix-list",
 )
 
 _lock = threading.Lock()
@@ -94,6 +101,7 @@ def apply() -> None:
         _shim_elasticache_serverless()
         _shim_ec2()
         _shim_ec2_foreign_groups()
+        _shim_ec2_unknown_prefix_list()
         _applied = True
 
 
@@ -388,3 +396,21 @@ def _shim_ec2_foreign_groups() -> None:
         return original(self, own, vpc_id) + foreign
 
     backend_cls._add_source_group = _add_source_group
+
+
+# --------------------------------------------------------------------- 9. prefix lists this account cannot see
+
+
+def _shim_ec2_unknown_prefix_list() -> None:
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.responses import vpcs
+
+    original = vpcs.VPCs.get_managed_prefix_list_entries
+
+    def get_managed_prefix_list_entries(self: Any) -> Any:
+        prefix_list_id = self._get_param("PrefixListId")
+        if self.ec2_backend.get_managed_prefix_list_entries(prefix_list_id=prefix_list_id) is None:
+            raise EC2ClientError("InvalidPrefixListID.NotFound", f"The prefix list ID '{prefix_list_id}' does not exist")
+        return original(self)
+
+    vpcs.VPCs.get_managed_prefix_list_entries = get_managed_prefix_list_entries

@@ -230,8 +230,17 @@ class AwsSnapshot:
             self.targets.append(t)
 
     def prefix_list_cidrs(self, prefix_list_id: str) -> list[str]:
+        """A prefix list's blocks; one this account cannot see (another account's, no longer shared)
+        holds nothing the sandbox knows, so it admits nothing here."""
+        from botocore.exceptions import ClientError
+
         if prefix_list_id not in self._prefix_lists:
-            entries = _all(lambda **kw: self._ec2.get_managed_prefix_list_entries(PrefixListId=prefix_list_id, **kw), "Entries")
+            try:
+                entries = _all(lambda **kw: self._ec2.get_managed_prefix_list_entries(PrefixListId=prefix_list_id, **kw), "Entries")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "InvalidPrefixListID.NotFound":
+                    raise
+                entries = []
             self._prefix_lists[prefix_list_id] = [e["Cidr"] for e in entries]
         return self._prefix_lists[prefix_list_id]
 

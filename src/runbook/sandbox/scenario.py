@@ -47,6 +47,7 @@ CACHE_ENGINES = ("redis", "valkey")
 CACHE_MODES = ("replication-group", "cluster", "serverless")
 PROXY_ENGINE_FAMILIES = {"POSTGRESQL": ("postgres", "aurora-postgresql"), "MYSQL": ("mysql", "mariadb", "aurora-mysql")}
 FOREIGN_GROUP = re.compile(r"^(\d{12})/(sg-[0-9a-f]{8,17})$")
+FOREIGN_PREFIX_LIST = re.compile(r"^pl-[0-9a-f]{8,17}$")
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 PLACEHOLDER_BODY = re.compile(r"^(database|cache|proxy)\.([A-Za-z0-9-]+)\.(address|port)$")
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{3,39}$")
@@ -124,6 +125,7 @@ class SgRule:
     prefix_list: str | None = None  # symbolic managed prefix list name
     peer_group: str | None = None  # symbolic name of a group in a peered VPC
     foreign_group: str | None = None  # "<account>/<sg-id>": a group of another account
+    foreign_prefix_list: str | None = None  # "pl-…": a prefix list this account cannot read
 
 
 @dataclass(frozen=True)
@@ -862,16 +864,16 @@ class _Parser:
             rp = _join(path, i)
             r = self.mapping(item, rp, ("protocol", "port", "from_port", "to_port", "cidr", "cidr_ipv6",
                                         "group", alias, "prefix_list", "peer_group", "foreign_group",
-                                        "description"), required=("protocol",))
+                                        "foreign_prefix_list", "description"), required=("protocol",))
             protocol = self.sg_protocol(r["protocol"], _join(rp, "protocol"))
             from_port, to_port = self.ports(r, rp, protocol in ("tcp", "udp"))
             if protocol == "icmp":
                 from_port, to_port = -1, -1
-            sources = [k for k in ("cidr", "cidr_ipv6", "group", alias, "prefix_list", "peer_group", "foreign_group")
-                       if r.get(k) is not None]
+            sources = [k for k in ("cidr", "cidr_ipv6", "group", alias, "prefix_list", "peer_group", "foreign_group",
+                                   "foreign_prefix_list") if r.get(k) is not None]
             if len(sources) != 1:
                 raise self.fail(rp, f"needs exactly one of cidr, cidr_ipv6, {alias}, prefix_list, peer_group, "
-                                    "foreign_group (one source type per rule)")
+                                    "foreign_group, foreign_prefix_list (one source type per rule)")
             key = sources[0]
             extra = self.sg_rule_source(r, rp, key, vpc, heads)
             cidr = self.cidr(r[key], _join(rp, key)) if key == "cidr" else None
@@ -913,6 +915,11 @@ class _Parser:
             if not FOREIGN_GROUP.match(text):
                 raise self.fail(_join(rp, key), f"expected <12-digit account>/<sg-id>, got {text!r}")
             return {"foreign_group": text}
+        if key == "foreign_prefix_list":
+            text = self.string(r[key], _join(rp, key))
+            if not FOREIGN_PREFIX_LIST.match(text):
+                raise self.fail(_join(rp, key), f"expected a prefix list id pl-<8-17 hex digits>, got {text!r}")
+            return {"foreign_prefix_list": text}
         return {}
 
     def sg_protocol(self, value: Any, path: str) -> str:

@@ -276,6 +276,8 @@ def _permission(rule: SgRule, ids: dict[str, str], vpc: str | None = None, scena
         perm["Ipv6Ranges"] = [{"CidrIpv6": rule.cidr_ipv6, **extra}]
     elif rule.prefix_list:
         perm["PrefixListIds"] = [{"PrefixListId": ids[f"pl:{rule.prefix_list}"], **extra}]
+    elif rule.foreign_prefix_list:
+        perm["PrefixListIds"] = [{"PrefixListId": rule.foreign_prefix_list, **extra}]
     elif rule.foreign_group:
         account, group_id = rule.foreign_group.split("/")
         perm["UserIdGroupPairs"] = [{"GroupId": group_id, "UserId": account, **extra}]

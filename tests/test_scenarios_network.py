@@ -195,3 +195,24 @@ def test_fix_opens_the_proxys_database_to_the_proxy_and_converges(world, tmp_pat
         Filters=[{"Name": "group-id", "Values": [box.ids["sg:db-sg"]]}])["SecurityGroupRules"]
     assert box.ids["sg:proxy-sg"] in [r.get("ReferencedGroupInfo", {}).get("GroupId") for r in rules if not r["IsEgress"]]
     assert box.app_health("nerava-backend")[0]
+
+
+def test_the_new_readers_run_once_and_only_when_the_world_calls_for_them(world, tmp_path):
+    """The field report's budget (test_budget) is untouched; a proxy, a serverless cache and a prefix list
+    each cost their own reads, once."""
+    doc = copy.deepcopy(HEALTHY)
+    for edit in (proxy, serverless_cache, subnet_prefix_list):
+        edit(doc)
+    doc["security_groups"]["proxy-sg"]["ingress"] = [{"protocol": "tcp", "port": 5432, "prefix_list": "connector-subnets"}]
+    path = tmp_path / "readers.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    world(str(path))
+    report, _, aws = run(fix=False)
+    assert {k: aws.calls[k] for k in ("rds:DescribeDBProxies", "rds:DescribeDBProxyTargets",
+                                      "elasticache:DescribeServerlessCaches", "ec2:GetManagedPrefixListEntries")} == {
+        "rds:DescribeDBProxies": 1, "rds:DescribeDBProxyTargets": 1, "elasticache:DescribeServerlessCaches": 1,
+        "ec2:GetManagedPrefixListEntries": 1}
+    assert aws.calls["ec2:DescribeSecurityGroupRules"] == 2  # the proxy's database's group, read in the late round
+    assert "rds:DescribeDBClusters" not in aws.calls
+    assert {r.step.id: r.finding.status.value for r in report.results if r.step.id in ("rds-ingress", "redis-ingress")} == {
+        "rds-ingress": "ok", "redis-ingress": "ok"}

@@ -65,6 +65,17 @@ def proxy(doc):
         "postgresql://nerava_admin:S3cr3t-pw@${proxy.nerava-proxy.address}:${proxy.nerava-proxy.port}/nerava")
 
 
+def proxy_endpoint(doc):
+    """The app reaches the proxy through a custom endpoint with a group of its own; the proxy's group stays
+    closed to the connector, and the database admits only the proxy's group."""
+    proxy(doc)
+    doc["security_groups"]["proxy-sg"]["ingress"] = []
+    doc["security_groups"]["endpoint-sg"] = {"description": "nerava-writes", "ingress": [connector_rule(5432)]}
+    doc["proxies"][0]["endpoints"] = [{"name": "nerava-writes", "subnets": ["private-a", "private-b"], "security_groups": ["endpoint-sg"]}]
+    service(doc)["env"]["DATABASE_URL"] = (
+        "postgresql://nerava_admin:S3cr3t-pw@${proxy.nerava-writes.address}:${proxy.nerava-writes.port}/nerava")
+
+
 def ipv6_only_acl(doc):
     """A custom ACL on the connector subnets whose allow entries are all IPv6: IPv4 traffic meets the '*' deny."""
     doc["vpcs"]["main"]["network_acls"] = {"v6-only": {"subnets": ["private-a", "private-b"], "entries": [
@@ -124,9 +135,9 @@ WORLDS = {
                          "authorize_security_group_ingress", "database", False),
     "rds-proxy-database-closed": (both(proxy, lambda d: db_ingress(d, [connector_rule(5432)])), "rds-ingress", "fail",
                                   "authorize_security_group_ingress", "database", False),
-    "rds-proxy-custom-endpoint": (both(proxy, lambda d: service(d)["env"].update(
-        DATABASE_URL="postgresql://nerava_admin:S3cr3t-pw@reads.endpoint.proxy-c6vbyq8xqzjn.us-east-1.rds.amazonaws.com:5432/nerava")),
-        "env-endpoints", "fail", None, "database", False),
+    "rds-proxy-custom-endpoint": (proxy_endpoint, "rds-ingress", "ok", None, "database", True),
+    "rds-proxy-custom-endpoint-closed": (both(proxy_endpoint, lambda d: d["security_groups"]["endpoint-sg"].update(ingress=[])),
+                                         "rds-ingress", "fail", "authorize_security_group_ingress", "database", False),
     # §3: IPv6 entries in network ACLs never match the connector's IPv4 traffic
     "nacl-ipv6-allow-only": (ipv6_only_acl, "nacl", "fail", None, "database", False),
     "nacl-ipv6-deny-first": (ipv6_deny_before_ipv4_allow, "nacl", "ok", None, "database", True),
@@ -152,7 +163,7 @@ SAYS = {
     "rds-proxy-closed": ["(database nerava-proxy)"],
     "rds-proxy-database-closed": ["proxy nerava-proxy's", "(database nerava-db)"],
     "serverless-cache-plain-url": ["rediss://"],
-    "rds-proxy-custom-endpoint": ["not matched: RDS Proxy custom endpoints"],
+    "rds-proxy-custom-endpoint-closed": ["(database nerava-writes)", "proxy nerava-proxy forwards to database nerava-db"],
     "nacl-ipv6-allow-only": ["allow only IPv6 traffic"],
 }
 

@@ -50,6 +50,7 @@ PERMISSIONS = (
     "rds:DescribeDBClusters",  # only for an Aurora cluster endpoint
     "rds:DescribeDBSubnetGroups",  # only for an Aurora cluster endpoint
     "rds:DescribeDBProxies",  # only for an RDS Proxy endpoint (.proxy-)
+    "rds:DescribeDBProxyEndpoints",  # only for an RDS Proxy custom endpoint (.endpoint.proxy-)
     "rds:DescribeDBProxyTargets",  # only for a matched RDS Proxy: the database behind it
     "elasticache:DescribeServerlessCaches",  # only for a serverless cache endpoint (.serverless.)
     "elasticache:DescribeReplicationGroups",
@@ -89,7 +90,6 @@ class Target:
     transit_encryption: bool | None = None
     cluster_subnet_group: str | None = None  # the member cache cluster's CacheSubnetGroupName
     source: str = ""  # the API call that found it
-    unmatched: str | None = None  # why the host was not followed, when it has a known shape nothing here reads
     backend: Target | None = None  # for an RDS Proxy: the database it forwards to (describe_db_proxy_targets)
 
 
@@ -226,6 +226,8 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
             jobs["db_subnet_groups"] = lambda: aws.paginate("rds", "describe_db_subnet_groups", "DBSubnetGroups")
         if _is_proxy_endpoint(db_host):
             jobs["db_proxies"] = lambda: aws.paginate("rds", "describe_db_proxies", "DBProxies")
+            if _is_proxy_custom_endpoint(db_host):
+                jobs["db_proxy_endpoints"] = lambda: aws.paginate("rds", "describe_db_proxy_endpoints", "DBProxyEndpoints")
     if cache_url:
         # All subnet groups, since which one the cache uses is only known from this round's answers.
         jobs["cache_subnet_groups"] = lambda: aws.paginate(
@@ -244,7 +246,7 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     if db_url:
         targets["database"] = _database_target(
             params["database_url_var"], db_url, got["db_instances"], got.get("db_clusters", []), got.get("db_subnet_groups", []),
-            got.get("db_proxies", []),
+            got.get("db_proxies", []), got.get("db_proxy_endpoints", []),
         )
     if cache_url:
         targets["cache"] = _cache_target(params["redis_url_var"], cache_url, got["replication_groups"], got["cache_clusters"],
@@ -260,7 +262,9 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
             vpc_id=cache_subnet_group.get("VpcId"),
         )
     group_ids = sorted({*(connector or {}).get("SecurityGroups", ()), *(g for t in targets.values() for g in t.security_group_ids)})
-    subnet_ids = sorted({*(connector or {}).get("Subnets", ()), *(s for t in targets.values() for s in t.subnet_ids)})
+    # A proxy's custom endpoint has subnets of its own; the proxy's are where it connects to its database from.
+    proxy_subnets = [s for t in targets.values() for s in ((t.resource or {}).get("Proxy") or {}).get("VpcSubnetIds", ())]
+    subnet_ids = sorted({*(connector or {}).get("Subnets", ()), *(s for t in targets.values() for s in t.subnet_ids), *proxy_subnets})
     # The database's and cache's subnet groups name their VPC, so what hangs off
     # the VPC is read in this same round; the connector names only subnets.
     known_vpcs = sorted({t.vpc_id for t in targets.values() if t.vpc_id})
@@ -285,8 +289,9 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     if subnet_ids:
         jobs["subnets"] = lambda: aws.paginate("ec2", "describe_subnets", "Subnets", SubnetIds=subnet_ids)
     proxy = targets.get("database")
-    if proxy is not None and proxy.source == "rds describe_db_proxies" and proxy.resource_id:
-        jobs["proxy_targets"] = lambda: aws.paginate("rds", "describe_db_proxy_targets", "Targets", DBProxyName=proxy.resource_id)
+    if proxy is not None and proxy.resource_id and proxy.source in ("rds describe_db_proxies", "rds describe_db_proxy_endpoints"):
+        proxy_name = proxy.resource["DBProxyName"]
+        jobs["proxy_targets"] = lambda: aws.paginate("rds", "describe_db_proxy_targets", "Targets", DBProxyName=proxy_name)
     got3 = _concurrently(jobs)
     subnets = {s["SubnetId"]: s for s in got3.get("subnets", [])}
     timings["network"] = time.monotonic() - level
@@ -536,14 +541,34 @@ def _is_proxy_endpoint(host: str) -> bool:
     return ".proxy-" in host or ".db-proxy-" in host
 
 
+def _is_proxy_custom_endpoint(host: str) -> bool:
+    return ".endpoint.proxy-" in host
+
+
 def _is_serverless_endpoint(host: str) -> bool:
     """ElastiCache Serverless endpoints: <cache>-<id>.serverless.<region code>.cache.amazonaws.com."""
     return ".serverless." in host
 
 
 def _database_target(env_var: str, url: str, instances: list[dict[str, Any]], clusters: list[dict[str, Any]] = (),
-                     subnet_groups: list[dict[str, Any]] = (), proxies: list[dict[str, Any]] = ()) -> Target:
+                     subnet_groups: list[dict[str, Any]] = (), proxies: list[dict[str, Any]] = (),
+                     proxy_endpoints: list[dict[str, Any]] = ()) -> Target:
     target = _parse("database", env_var, url)
+    for endpoint in proxy_endpoints:
+        if endpoint.get("IsDefault") or (endpoint.get("Endpoint") or "").lower() != target.host:
+            continue
+        proxy = next((p for p in proxies if p.get("DBProxyName") == endpoint.get("DBProxyName")), {})
+        return _replace(
+            target,
+            resource_id=endpoint["DBProxyEndpointName"],
+            # The endpoint's own groups and subnets face the client; the proxy's face its database.
+            resource={**endpoint, "PubliclyAccessible": False, "Proxy": proxy},
+            endpoint_port=PROXY_PORTS.get(proxy.get("EngineFamily", "")),
+            security_group_ids=tuple(endpoint.get("VpcSecurityGroupIds", [])),
+            subnet_ids=tuple(endpoint.get("VpcSubnetIds", [])),
+            vpc_id=endpoint.get("VpcId"),
+            source="rds describe_db_proxy_endpoints",
+        )
     for proxy in proxies:
         if (proxy.get("Endpoint") or "").lower() != target.host:
             continue
@@ -595,9 +620,7 @@ def _database_target(env_var: str, url: str, instances: list[dict[str, Any]], cl
             )
     searched = "rds describe_db_clusters" if _is_aurora_cluster_endpoint(target.host) else "rds describe_db_instances"
     if _is_proxy_endpoint(target.host):
-        searched = "rds describe_db_proxies"
-        if ".endpoint.proxy-" in target.host:
-            return _replace(target, source=searched, unmatched="RDS Proxy custom endpoints (describe_db_proxy_endpoints) are not read")
+        searched = "rds describe_db_proxy_endpoints" if _is_proxy_custom_endpoint(target.host) else "rds describe_db_proxies"
     return _replace(target, source=searched)
 
 

@@ -156,3 +156,26 @@ def test_ground_truth_on_the_network_world(load, yaml_scenario):
     ec2.modify_managed_prefix_list(PrefixListId=sb.ids["pl:subnets"], CurrentVersion=1, RemoveEntries=[{"Cidr": "10.0.2.0/24"}])
     verdict = evaluate(AwsSnapshot(sb._clients), client, "database", "DATABASE_URL", db, {"world-db": "sandbox-pass"})
     assert not verdict.reachable and "no ingress on" in verdict.reasons[0], verdict.reasons
+
+
+def test_proxy_endpoint_names_are_checked(tmp_path):
+    data = mini(vpcs=TWO_VPCS, databases=[{"id": "db1", "subnets": ["a", "b"], "security_groups": ["default"]}],
+                proxies=[{"name": "px", "database": "db1", "subnets": ["a", "b"], "security_groups": ["default"],
+                          "endpoints": [{"name": "db1", "subnets": ["a", "b"], "security_groups": ["default"]}]}])
+    assert error_of(tmp_path, data).startswith("proxies[0].endpoints[0].name: 'db1' is already used by a proxy, endpoint or database")
+
+
+def test_moto_serves_proxy_custom_endpoints(load, yaml_scenario):
+    """Shim 10: CreateDBProxyEndpoint / DescribeDBProxyEndpoints, with each proxy's default endpoint listed too."""
+    world = WORLD.replace("  - {name: world-proxy, database: world-db, subnets: [a, b], security_groups: [db-sg]}",
+                          "  - {name: world-proxy, database: world-db, subnets: [a, b], security_groups: [db-sg],\n"
+                          "     endpoints: [{name: world-reads, subnets: [a, b], security_groups: [default], target_role: READ_ONLY}]}")
+    sb = load(yaml_scenario(world))
+    rds = sb.client("rds")
+    endpoints = {e["DBProxyEndpointName"]: e for e in rds.describe_db_proxy_endpoints(DBProxyName="world-proxy")["DBProxyEndpoints"]}
+    assert set(endpoints) == {"default", "world-reads"} and endpoints["default"]["IsDefault"]
+    reads = endpoints["world-reads"]
+    assert reads["Endpoint"].startswith("world-reads.endpoint.proxy-") and reads["TargetRole"] == "READ_ONLY"
+    assert reads["VpcSecurityGroupIds"] == [sb.ids["sg:default"]] and reads["VpcId"] == sb.ids["vpc:main"]
+    with pytest.raises(rds.exceptions.ClientError, match="DBProxyEndpointNotFoundFault"):
+        rds.describe_db_proxy_endpoints(DBProxyEndpointName="ghost")

@@ -28,10 +28,6 @@ def env_endpoints(topology: Topology, params: Mapping[str, Any]) -> Finding:
             # A service without a cache (or a database) is not broken: there is nothing to follow.
             evidence.append(Evidence("apprunner describe_service", f"{var} is not set: no {kind} to check"))
             continue
-        if target.resource_id is None and target.unmatched:
-            problems.append(f"{var} points at {target.host}: not matched: {target.unmatched}")
-            evidence.append(Evidence(target.source, f"{var}={target.url}: not matched: {target.unmatched}"))
-            continue
         if target.resource_id is None:
             problems.append(f"{var} points at {target.host or '(no host)'}, which is no {kind} endpoint this account has in {topology.region}")
             evidence.append(Evidence(target.source, f"{var}={target.url}: no endpoint Address matches {target.host}"))

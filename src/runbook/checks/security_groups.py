@@ -189,6 +189,7 @@ _TARGET_PARAMS = {"target": "cache"}
         "ec2:GetManagedPrefixListEntries",
         "rds:DescribeDBInstances",
         "rds:DescribeDBProxies",
+        "rds:DescribeDBProxyEndpoints",
         "rds:DescribeDBProxyTargets",
         "elasticache:DescribeReplicationGroups",
         "elasticache:DescribeCacheClusters",
@@ -230,13 +231,17 @@ def ingress_from_connector(topology: Topology, params: Mapping[str, Any]) -> Fin
                          f"App Runner connector {topology.connector['VpcConnectorName']} to {kind} {target.resource_id}")]
     backend = target.backend
     if backend is not None and backend.resource_id and backend.security_group_ids:
-        # An RDS Proxy opens its own connections to its target: that one must admit the proxy.
+        # An RDS Proxy opens its own connections to its target, from its own groups and subnets
+        # (a custom endpoint's are only where clients reach it): the database must admit those.
+        proxy = (target.resource or {}).get("Proxy") or target.resource or {}
+        name = proxy.get("DBProxyName", target.resource_id)
+        proxy_groups = tuple(proxy.get("VpcSecurityGroupIds", target.security_group_ids))
         backend_port = backend.endpoint_port or port
-        context.append(Evidence("rds describe_db_proxy_targets", f"proxy {target.resource_id} forwards to database {backend.resource_id} "
+        context.append(Evidence("rds describe_db_proxy_targets", f"proxy {name} forwards to database {backend.resource_id} "
                                 f"on port {backend_port}, in security groups {', '.join(backend.security_group_ids)}"))
         legs.append(_ingress_leg(topology, backend.security_group_ids, backend_port, f"database {backend.resource_id}",
-                                 target.security_group_ids, topology.cidrs(target.subnet_ids), f"proxy {target.resource_id}",
-                                 f"RDS Proxy {target.resource_id} to database {backend.resource_id}"))
+                                 proxy_groups, topology.cidrs(proxy.get("VpcSubnetIds", target.subnet_ids)), f"proxy {name}",
+                                 f"RDS Proxy {name} to database {backend.resource_id}"))
     evidence = tuple(context + [e for leg in legs for e in leg.evidence])
     changes = tuple(leg.change for leg in legs if leg.change is not None)
     summaries = [leg.summary for leg in legs]

@@ -11,8 +11,8 @@ A dependency is an environment variable holding a URL (``postgresql://``,
 
 * the variable is set and its URL has a host;
 * the host is the address that moto returns for an RDS instance
-  (``Endpoint.Address``), an Aurora cluster, an RDS Proxy (``Endpoint``; it
-  listens on its engine family's port), an ElastiCache replication group
+  (``Endpoint.Address``), an Aurora cluster, an RDS Proxy (``Endpoint``, or
+  a custom endpoint's; it listens on its engine family's port), an ElastiCache replication group
   (primary, reader or member endpoint), a standalone cache cluster (its node's
   endpoint) or a serverless cache (``Endpoint``/``ReaderEndpoint``), else the
   name does not resolve;
@@ -102,6 +102,7 @@ class _Target:
     extra_addresses: list[str] = field(default_factory=list)
     credentials_of: str | None = None  # the database whose master password a proxy passes on
     backend: "_Target | None" = None  # the database a proxy opens its own connections to
+    via: "_Target | None" = None  # for a proxy's custom endpoint: the proxy, whose groups face the database
 
 
 # ----------------------------------------------------------------------------- snapshot
@@ -215,6 +216,7 @@ class AwsSnapshot:
         """RDS Proxies: reached at their endpoint on the engine family's port, inside their own subnets and
         groups; the proxy then connects to its target database, whose groups must admit the proxy's."""
         users = {db["DBInstanceIdentifier"]: db.get("MasterUsername") for db in instances}
+        proxies: dict[str, _Target] = {}
         for proxy in _all(rds.describe_db_proxies, "DBProxies", token="Marker"):
             targets = rds.describe_db_proxy_targets(DBProxyName=proxy["DBProxyName"]).get("Targets", [])
             backend = next((t.get("RdsResourceId") for t in targets), None)
@@ -225,6 +227,21 @@ class AwsSnapshot:
                 security_group_ids=list(proxy.get("VpcSecurityGroupIds", [])),
                 master_username=users.get(backend or ""), credentials_of=backend,
                 backend=next((x for x in self.targets if x.kind == "database" and x.ident == backend), None),
+            )
+            self._place(t, None)
+            self.targets.append(t)
+            proxies[t.ident] = t
+        if not proxies:
+            return
+        for endpoint in _all(rds.describe_db_proxy_endpoints, "DBProxyEndpoints", token="Marker"):
+            proxy = proxies.get(endpoint.get("DBProxyName", ""))
+            if endpoint.get("IsDefault") or proxy is None:
+                continue
+            t = _Target(
+                kind="database", ident=endpoint["DBProxyEndpointName"], address=endpoint.get("Endpoint", ""), port=proxy.port,
+                vpc_id=endpoint.get("VpcId"), subnet_ids=list(endpoint.get("VpcSubnetIds", [])),
+                security_group_ids=list(endpoint.get("VpcSecurityGroupIds", [])), master_username=proxy.master_username,
+                credentials_of=proxy.credentials_of, backend=proxy.backend, via=proxy,
             )
             self._place(t, None)
             self.targets.append(t)
@@ -579,7 +596,7 @@ def _vpc_path(snapshot: AwsSnapshot, egress: Egress, target: _Target, port: int)
                        f"({', '.join(source_cidrs)}) on tcp/{port}")
 
     if target.backend is not None:
-        reasons += _proxy_leg(snapshot, target, target.backend)
+        reasons += _proxy_leg(snapshot, target.via or target, target.backend)
 
     target_acl = snapshot.acl_for(target.subnet_id)
     for subnet in subnets:

@@ -187,6 +187,16 @@ class VpcPeering:
 
 
 @dataclass(frozen=True)
+class ProxyEndpoint:
+    """A custom endpoint of an RDS Proxy: its own subnets (one VPC) and groups."""
+
+    name: str
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+    target_role: str  # READ_WRITE | READ_ONLY
+
+
+@dataclass(frozen=True)
 class Proxy:
     """An RDS Proxy in front of one database of the scenario."""
 
@@ -195,6 +205,7 @@ class Proxy:
     database: str
     subnets: tuple[str, ...]
     security_groups: tuple[str, ...]
+    endpoints: tuple[ProxyEndpoint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -539,7 +550,7 @@ class _Parser:
         caches = self.caches(top.get("caches"), subnets, group_map)
         connectors = self.connectors(top.get("connectors"), subnets, group_map)
         proxies = self.proxies(top.get("proxies"), subnets, group_map, databases)
-        self.proxy_names = {p.name for p in proxies}
+        self.proxy_names = {p.name for p in proxies} | {e.name for p in proxies for e in p.endpoints}
         services = self.services(top.get("services"), {c.name for c in connectors},
                                  {d.id for d in databases}, {c.id for c in caches})
         self.unique_store_ids(databases, caches)
@@ -610,7 +621,7 @@ class _Parser:
         out: list[Proxy] = []
         for i, item in enumerate(self.seq(value, "proxies")):
             path = _join("proxies", i)
-            b = self.mapping(item, path, ("name", "engine_family", "database", "subnets", "security_groups"),
+            b = self.mapping(item, path, ("name", "engine_family", "database", "subnets", "security_groups", "endpoints"),
                              required=("name", "database", "subnets", "security_groups"))
             name = self.string(b["name"], _join(path, "name"))
             if not RESOURCE_ID.match(name) or "--" in name or name.endswith("-"):
@@ -625,7 +636,26 @@ class _Parser:
             if by_id[database].engine not in PROXY_ENGINE_FAMILIES[family]:
                 raise self.fail(_join(path, "engine_family"), f"database {database!r} is {by_id[database].engine}, not {family}")
             names, sgs, _ = self.placement(b, path, subnets, groups, min_subnets=2)
-            out.append(Proxy(name, family, database, names, sgs))
+            taken = {p.name for p in out} | {e.name for p in out for e in p.endpoints} | set(by_id) | {name}
+            endpoints = self.proxy_endpoints(b.get("endpoints"), _join(path, "endpoints"), subnets, groups, taken)
+            out.append(Proxy(name, family, database, names, sgs, endpoints))
+        return tuple(out)
+
+    def proxy_endpoints(self, value: Any, path: str, subnets: dict[str, Subnet], groups: dict[str, SecurityGroup],
+                        taken: set[str]) -> tuple[ProxyEndpoint, ...]:
+        out: list[ProxyEndpoint] = []
+        for i, item in enumerate(self.seq(value, path)):
+            ep = _join(path, i)
+            b = self.mapping(item, ep, ("name", "subnets", "security_groups", "target_role"),
+                             required=("name", "subnets", "security_groups"))
+            name = self.string(b["name"], _join(ep, "name"))
+            if not RESOURCE_ID.match(name) or "--" in name or name.endswith("-") or name == "default":
+                raise self.fail(_join(ep, "name"), f"{name!r} is not a valid DB proxy endpoint name")
+            if name in taken or any(e.name == name for e in out):
+                raise self.fail(_join(ep, "name"), f"{name!r} is already used by a proxy, endpoint or database")
+            names, sgs, _ = self.placement(b, ep, subnets, groups, min_subnets=2)
+            role = self.choice(b.get("target_role"), _join(ep, "target_role"), ("READ_WRITE", "READ_ONLY"), default="READ_WRITE")
+            out.append(ProxyEndpoint(name, names, sgs, role))
         return tuple(out)
 
     def unique_store_ids(self, databases: tuple[Database, ...], caches: tuple[Cache, ...]) -> None:

@@ -230,6 +230,14 @@ def _proxies(scenario: Scenario, rds: Any, world: World) -> None:
         port = {"POSTGRESQL": 5432, "MYSQL": 3306}[proxy.engine_family]
         world.endpoints[("proxy", proxy.name)] = (answer["Endpoint"], port)
         ids[f"proxy:{proxy.name}"] = proxy.name
+        for endpoint in proxy.endpoints:
+            made = rds.create_db_proxy_endpoint(
+                DBProxyName=proxy.name, DBProxyEndpointName=endpoint.name, TargetRole=endpoint.target_role,
+                VpcSubnetIds=[ids[f"subnet:{s}"] for s in endpoint.subnets],
+                VpcSecurityGroupIds=[ids[f"sg:{g}"] for g in endpoint.security_groups],
+            )["DBProxyEndpoint"]
+            world.endpoints[("proxy", endpoint.name)] = (made["Endpoint"], port)
+            ids[f"proxy:{endpoint.name}"] = endpoint.name
 
 
 def _standalone_cache(scenario: Scenario, cache: Any, elasticache: Any, world: World, made_groups: set[str]) -> None:

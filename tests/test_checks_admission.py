@@ -149,3 +149,10 @@ def test_a_public_block_is_named_as_not_counted_and_is_no_reason_for_a_duplicate
     assert finding.status is Status.FAIL
     assert any("0.0.0.0/0 is not counted" in e.observation for e in finding.evidence)
     assert "not a duplicate" not in finding.changes[0].description
+
+
+def test_a_connector_without_groups_is_an_error_not_a_crash():
+    t = world()
+    t.connector = {**t.connector, "SecurityGroups": []}
+    assert ingress_from_connector(t, {"target": "cache"}).status is Status.ERROR
+    assert connector_egress(t, {}).status is Status.ERROR

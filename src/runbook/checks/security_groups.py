@@ -222,6 +222,8 @@ def ingress_from_connector(topology: Topology, params: Mapping[str, Any]) -> Fin
         return Finding(Status.ERROR, f"{kind} {target.resource_id}: the API returned no security groups for it")
 
     connector_groups = topology.connector_sg_ids
+    if not connector_groups:
+        return Finding(Status.ERROR, f"connector {topology.connector.get('VpcConnectorName', '?')}: the API returned no security groups for it")
     context = [
         Evidence(target.source, f"{target.env_var} names {kind} {target.resource_id} on port {port}, in security groups {', '.join(target.security_group_ids)}"),
         Evidence("apprunner describe_vpc_connector", f"connector {topology.connector['VpcConnectorName']} uses security groups {', '.join(connector_groups)}"),
@@ -455,6 +457,8 @@ def connector_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     targets = topology.found_targets
     if not targets:
         return Finding(Status.SKIPPED, "no database or cache found")
+    if not topology.connector_sg_ids:
+        return Finding(Status.ERROR, f"connector {topology.connector.get('VpcConnectorName', '?')}: the API returned no security groups for it")
     evidence, changes, fine, blocked, unsure = [], [], [], [], []
     group = topology.connector_sg_ids[0]
     egress_seen = Evidence(f"ec2 describe_security_group_rules group-id={group}", "egress: " + (
@@ -467,17 +471,21 @@ def connector_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
             fine.append(f"{target.kind} tcp/{port} by {'; '.join(_described(topology, r) for r in verdict.rules)}")
             continue
         evidence += [Evidence(f"ec2 describe_security_group_rules group-id={group}", n) for n in verdict.notes()]
+        if not target.security_group_ids:
+            blocked.append(f"{target.kind} {target.resource_id} on tcp/{port} (the API returned no security groups for it)")
+            continue
         permission = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "UserIdGroupPairs": [{"GroupId": target.security_group_ids[0], "Description": f"to {target.kind} {target.resource_id}"}]}
         change = Change(
             ApiCall("ec2", "authorize_security_group_egress", {"GroupId": group, "IpPermissions": [permission]}),
-            f"allow the connector's {group} out to {target.kind} {target.resource_id} on tcp/{port}",
+            ("if the unreadable prefix list does not hold its subnets: " if verdict.unresolved else "")
+            + f"allow the connector's {group} out to {target.kind} {target.resource_id} on tcp/{port}",
             Phase.AUTHORIZE,
             inverse=ApiCall("ec2", "revoke_security_group_egress", {"GroupId": group, "IpPermissions": [permission]}),
             recommendation=bool(verdict.unresolved),
         )
         changes.append(change)
         (unsure if verdict.unresolved else blocked).append(f"{target.kind} {target.resource_id} on tcp/{port}")
-    if changes:
+    if blocked or unsure:
         evidence = [egress_seen, *_prefix_list_evidence(topology, topology.connector_sg_ids, egress=True), *evidence]
     if blocked:
         return Finding(Status.FAIL, "the connector's security group does not let traffic out to " + ", ".join(blocked)

@@ -179,3 +179,23 @@ def test_moto_serves_proxy_custom_endpoints(load, yaml_scenario):
     assert reads["VpcSecurityGroupIds"] == [sb.ids["sg:default"]] and reads["VpcId"] == sb.ids["vpc:main"]
     with pytest.raises(rds.exceptions.ClientError, match="DBProxyEndpointNotFoundFault"):
         rds.describe_db_proxy_endpoints(DBProxyEndpointName="ghost")
+
+
+def test_mutated_network_worlds_are_refused_cleanly(tmp_path):
+    """The network world's new fields, broken at random: one clear line each, never a traceback."""
+    import sys
+    from pathlib import Path
+
+    from runbook.sandbox import load_scenario
+
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from test_mutations import outcomes
+
+    text = WORLD.replace("  - {name: world-proxy, database: world-db, subnets: [a, b], security_groups: [db-sg]}",
+                         "  - {name: world-proxy, database: world-db, subnets: [a, b], security_groups: [db-sg],\n"
+                         "     endpoints: [{name: world-reads, subnets: [a, b], security_groups: [default]}]}")
+    text = text.replace("      - {protocol: tcp, port: 5432, foreign_group:",
+                        "      - {protocol: tcp, port: 5432, foreign_prefix_list: pl-0123456789abcdef0}\n"
+                        "      - {protocol: tcp, port: 5432, foreign_group:")
+    refused, accepted = outcomes(text, load_scenario, tmp_path, 150, seed=23)
+    assert refused >= 90, (refused, accepted)

@@ -98,102 +98,128 @@ def both(*edits):
     return apply
 
 
-# name -> (edit of healthy, step, expected status, operation proposed or None, label the ground truth judges, reachable)
-WORLDS = {
-    # §1: CIDR rules count together
-    "cidr-per-subnet": (lambda d: cache_ingress(d, per_subnet(6379)), "redis-ingress", "ok", None, "cache", True),
+def network_shapes(doc):
+    """Every rule shape that admits the connector without naming its group, at once: CIDR rules one per
+    subnet (cache), a prefix list and a CIDR rule together next to rules naming a peered VPC's group and
+    another account's (database), egress by CIDR rules per subnet and by a prefix list, an IPv6 deny
+    before the IPv4 allow in the network ACL."""
+    peered_vpc(doc)
+    doc["prefix_lists"] = {"half": {"entries": ["10.0.2.0/24"]}, "private": {"entries": ["10.0.1.0/24", "10.0.2.0/24"]}}
+    cache_ingress(doc, per_subnet(6379))
+    db_ingress(doc, [{"protocol": "tcp", "port": 5432, "prefix_list": "half"}, {"protocol": "tcp", "port": 5432, "cidr": "10.0.1.0/24"},
+                     {"protocol": "tcp", "port": 5432, "peer_group": "peer-app"}, {"protocol": "tcp", "port": 5432, "foreign_group": FOREIGN}])
+    doc["security_groups"]["connector-sg"]["egress"] = [*per_subnet(5432), {"protocol": "-1", "prefix_list": "private"}]
+    ipv6_deny_before_ipv4_allow(doc)
+
+
+def proxy_with_lists(doc):
+    """An RDS Proxy admitting the connector by a prefix list and a CIDR rule together, and a standalone cache cluster."""
+    proxy(doc)
+    standalone_cache(doc)
+    doc["prefix_lists"] = {"half": {"entries": ["10.0.2.0/24"]}}
+    doc["security_groups"]["proxy-sg"]["ingress"] = [{"protocol": "tcp", "port": 5432, "prefix_list": "half"},
+                                                     {"protocol": "tcp", "port": 5432, "cidr": "10.0.1.0/24"}]
+
+
+# Passing worlds: name -> (edit of healthy, step -> words its verdict says). `fix --yes` must change nothing.
+PASSING = {
+    "network-shapes": (network_shapes, {
+        "redis-ingress": ["together cover the subnets 10.0.1.0/24, 10.0.2.0/24"],
+        "rds-ingress": ["together cover", "get_managed_prefix_list_entries", ": 10.0.2.0/24"],
+        "connector-egress": ["database tcp/5432 by", "cache tcp/6379 by"],
+        "nacl": ["pass the ports both ways"]}),
+    "standalone-cache-and-proxy": (proxy_with_lists, {
+        "env-endpoints": ["elasticache describe_cache_clusters", "rds describe_db_proxies"],
+        "rds-ingress": ["database nerava-proxy admits the connector", "database nerava-db admits proxy nerava-proxy"]}),
+    "serverless-cache-and-proxy-endpoint": (both(serverless_cache, proxy_endpoint), {
+        "env-endpoints": ["elasticache describe_serverless_caches", "rds describe_db_proxy_endpoints"],
+        "redis-ingress": ["cache nerava-redis admits the connector"],
+        "rds-ingress": ["database nerava-writes admits the connector", "database nerava-db admits proxy nerava-proxy"]}),
+}
+
+# Failing worlds: name -> (edit of healthy, step, expected status, operation proposed or None, the dependency the
+# ground truth finds unreachable, words the verdict says)
+FAILING = {
+    # §1: CIDR rules count together, and each subnet must be covered
     "cidr-one-subnet": (lambda d: cache_ingress(d, per_subnet(6379)[:1]), "redis-ingress", "fail",
-                        "authorize_security_group_ingress", "cache", False),
-    "egress-per-subnet": (lambda d: d["security_groups"]["connector-sg"].update(
-        egress=[*per_subnet(5432), *per_subnet(6379)]), "connector-egress", "ok", None, "database", True),
-    "egress-one-subnet": (lambda d: d["security_groups"]["connector-sg"].update(
-        egress=[per_subnet(5432)[1], *per_subnet(6379)]), "connector-egress", "fail", "authorize_security_group_egress",
-        "database", False),
+                        "authorize_security_group_ingress", "cache", ["10.0.2.0/24"]),
+    "egress-one-subnet": (lambda d: d["security_groups"]["connector-sg"].update(egress=[per_subnet(5432)[1], *per_subnet(6379)]),
+                          "connector-egress", "fail", "authorize_security_group_egress", "database", ["database nerava-db on tcp/5432"]),
     # §3: managed prefix lists, read entry by entry
-    "prefix-list-covers": (both(subnet_prefix_list, lambda d: db_ingress(d, [{"protocol": "tcp", "port": 5432, "prefix_list": "connector-subnets"}])),
-                           "rds-ingress", "ok", None, "database", True),
-    "prefix-list-short": (both(lambda d: subnet_prefix_list(d, ["10.0.1.0/24"]), lambda d: db_ingress(d, [{"protocol": "tcp", "port": 5432, "prefix_list": "connector-subnets"}])),
-                          "rds-ingress", "fail", "authorize_security_group_ingress", "database", False),
-    "egress-prefix-list": (both(subnet_prefix_list, lambda d: d["security_groups"]["connector-sg"].update(
-        egress=[{"protocol": "-1", "prefix_list": "connector-subnets"}])), "connector-egress", "ok", None, "cache", True),
+    "prefix-list-short": (both(lambda d: subnet_prefix_list(d, ["10.0.1.0/24"]),
+                               lambda d: db_ingress(d, [{"protocol": "tcp", "port": 5432, "prefix_list": "connector-subnets"}])),
+                          "rds-ingress", "fail", "authorize_security_group_ingress", "database", ["10.0.2.0/24", "pl-"]),
     "prefix-list-unreadable": (lambda d: db_ingress(d, [{"protocol": "tcp", "port": 5432, "foreign_prefix_list": "pl-0123456789abcdef0"}]),
-                               "rds-ingress", "warn", None, "database", False),
+                               "rds-ingress", "warn", None, "database",
+                               ["cannot tell", "pl-0123456789abcdef0", "InvalidPrefixListID.NotFound"]),
     # §3: groups of a peered VPC and of another account admit their own members, never the connector
     "foreign-groups-only": (both(peered_vpc, lambda d: db_ingress(d, [
         {"protocol": "tcp", "port": 5432, "peer_group": "peer-app"}, {"protocol": "tcp", "port": 5432, "foreign_group": FOREIGN}])),
-        "rds-ingress", "fail", "authorize_security_group_ingress", "database", False),
-    "foreign-groups-and-connector": (both(peered_vpc, lambda d: db_ingress(d, [
-        {"protocol": "tcp", "port": 5432, "peer_group": "peer-app"}, {"protocol": "tcp", "port": 5432, "foreign_group": FOREIGN},
-        connector_rule(5432)])), "rds-ingress", "ok", None, "database", True),
-    # §3: a standalone cache cluster, a serverless cache, an RDS Proxy
-    "standalone-cache": (standalone_cache, "redis-ingress", "ok", None, "cache", True),
-    "serverless-cache": (serverless_cache, "redis-ingress", "ok", None, "cache", True),
+        "rds-ingress", "fail", "authorize_security_group_ingress", "database",
+        ["does not admit the connector", "a group of a peered VPC", "a group of account 111122223333", "not a duplicate"]),
+    # §3: a serverless cache (TLS only), an RDS Proxy, its database, its custom endpoint
     "serverless-cache-plain-url": (both(serverless_cache, lambda d: service(d)["env"].update(
-        REDIS_URL="redis://${cache.nerava-redis.address}:${cache.nerava-redis.port}/0")), "env-endpoints", "fail", None, "cache", False),
-    "rds-proxy": (proxy, "rds-ingress", "ok", None, "database", True),
+        REDIS_URL="redis://${cache.nerava-redis.address}:${cache.nerava-redis.port}/0")), "env-endpoints", "fail", None, "cache",
+        ["rediss://"]),
     "rds-proxy-closed": (both(proxy, lambda d: d["security_groups"]["proxy-sg"].update(ingress=[])), "rds-ingress", "fail",
-                         "authorize_security_group_ingress", "database", False),
+                         "authorize_security_group_ingress", "database", ["(database nerava-proxy)"]),
     "rds-proxy-database-closed": (both(proxy, lambda d: db_ingress(d, [connector_rule(5432)])), "rds-ingress", "fail",
-                                  "authorize_security_group_ingress", "database", False),
-    "rds-proxy-custom-endpoint": (proxy_endpoint, "rds-ingress", "ok", None, "database", True),
+                                  "authorize_security_group_ingress", "database", ["proxy nerava-proxy's", "(database nerava-db)"]),
     "rds-proxy-custom-endpoint-closed": (both(proxy_endpoint, lambda d: d["security_groups"]["endpoint-sg"].update(ingress=[])),
-                                         "rds-ingress", "fail", "authorize_security_group_ingress", "database", False),
+                                         "rds-ingress", "fail", "authorize_security_group_ingress", "database",
+                                         ["(database nerava-writes)", "proxy nerava-proxy forwards to database nerava-db"]),
     # §3: IPv6 entries in network ACLs never match the connector's IPv4 traffic
-    "nacl-ipv6-allow-only": (ipv6_only_acl, "nacl", "fail", None, "database", False),
-    "nacl-ipv6-deny-first": (ipv6_deny_before_ipv4_allow, "nacl", "ok", None, "database", True),
+    "nacl-ipv6-allow-only": (ipv6_only_acl, "nacl", "fail", None, "database", ["allow only IPv6 traffic"]),
 }
 
 
 def write_world(tmp_path, name) -> str:
     doc = copy.deepcopy(HEALTHY)
-    WORLDS[name][0](doc)
+    (PASSING.get(name) or FAILING[name])[0](doc)
     doc["name"] = name
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return str(path)
 
 
-# What each failing world's verdict says: the words an on-call engineer acts on.
-SAYS = {
-    "cidr-one-subnet": ["10.0.2.0/24"],
-    "prefix-list-short": ["10.0.2.0/24", "pl-"],
-    "prefix-list-unreadable": ["cannot tell", "pl-0123456789abcdef0", "InvalidPrefixListID.NotFound"],
-    "foreign-groups-only": ["does not admit the connector", "a group of a peered VPC", "a group of account 111122223333",
-                            "not a duplicate"],
-    "rds-proxy-closed": ["(database nerava-proxy)"],
-    "rds-proxy-database-closed": ["proxy nerava-proxy's", "(database nerava-db)"],
-    "serverless-cache-plain-url": ["rediss://"],
-    "rds-proxy-custom-endpoint-closed": ["(database nerava-writes)", "proxy nerava-proxy forwards to database nerava-db"],
-    "nacl-ipv6-allow-only": ["allow only IPv6 traffic"],
-}
+def said(finding) -> str:
+    return " ".join([finding.summary, *(f"{e.source}: {e.observation}" for e in finding.evidence),
+                     *(c.description for c in finding.changes)])
 
 
-@pytest.mark.parametrize("name", sorted(WORLDS))
-def test_the_check_and_the_ground_truth_agree(world, tmp_path, name):
-    """A failing world: `check` fails the step with what it saw and proposes only the fix that works.
-    A passing world: `fix --yes` finds everything ok, changes nothing, and the service is healthy."""
+@pytest.mark.parametrize("name", sorted(PASSING))
+def test_fix_yes_on_a_passing_world_changes_nothing(world, tmp_path, name):
     box = world(write_world(tmp_path, name))
-    _, step_id, expected, operation, label, reachable = WORLDS[name]
-    truth = {v.label: v for v in box.dependencies("nerava-backend")}[label]
-    assert truth.reachable is reachable, truth.describe()
-    report, recorder, aws = run(fix=expected == "ok", timeout=30)
+    assert all(v.reachable for v in box.dependencies("nerava-backend")), [v.describe() for v in box.dependencies("nerava-backend")]
+    report, recorder, aws = run(timeout=30)
     read, write = policy.actions(rb.load("apprunner-vpc"), fix=True)
     assert set(aws.calls) <= set(read) | set(write), "a call iam-policy does not grant"
-    result = step(report, step_id)
-    assert result.finding.status.value == expected, (result.finding.summary, [(r.step.id, r.finding.status.value, r.finding.summary) for r in report.results])
-    if expected != "ok":  # an ok verdict names what holds in its summary
-        assert result.finding.evidence, "a verdict without evidence"
-    proposed = [c.call.operation for c in (*result.finding.changes, *result.held) if not c.recommendation]
+    assert all(r.finding.status.value == "ok" for r in report.results), [(r.step.id, r.finding.summary) for r in report.results if r.finding.status.value != "ok"]
+    assert report.healthy and report.exit_code == 0 and not recorder.of("proposing") and not mutating_calls(aws)
+    assert box.app_health("nerava-backend")[0]
+    for step_id, words in PASSING[name][1].items():
+        text = said(step(report, step_id).finding)
+        assert all(w in text for w in words), (step_id, words, text)
+
+
+@pytest.mark.parametrize("name", sorted(FAILING))
+def test_the_check_fails_where_the_ground_truth_does(world, tmp_path, name):
+    """`check` fails (or, for what cannot be read, warns) the step with what it saw, and proposes only the fix that works."""
+    box = world(write_world(tmp_path, name))
+    _, step_id, expected, operation, label, words = FAILING[name]
+    truth = {v.label: v for v in box.dependencies("nerava-backend")}[label]
+    assert not truth.reachable, truth.describe()
+    report, _, aws = run(fix=False)
+    assert set(aws.calls) <= set(policy.actions(rb.load("apprunner-vpc"), fix=False)[0]), "a call iam-policy does not grant"
+    finding = step(report, step_id).finding
+    assert finding.status.value == expected, (finding.summary, [(r.step.id, r.finding.status.value, r.finding.summary) for r in report.results])
+    assert finding.evidence, "a verdict without evidence"
+    proposed = [c.call.operation for c in (*finding.changes, *step(report, step_id).held) if not c.recommendation]
     assert proposed == ([operation] if operation else []), proposed
     if expected == "warn":  # cannot tell: the connector's own rule is advice, never applied
-        assert [c.call.operation for c in result.finding.changes if c.recommendation] == ["authorize_security_group_ingress"]
-    if expected == "ok":
-        assert all(r.finding.status.value == "ok" for r in report.results), [(r.step.id, r.finding.summary) for r in report.results if r.finding.status.value != "ok"]
-        assert report.healthy and report.exit_code == 0 and not recorder.of("proposing")
-        assert box.app_health("nerava-backend")[0]
-    said = " ".join([result.finding.summary, *(e.observation for e in result.finding.evidence), *(c.description for c in result.finding.changes)])
-    for words in SAYS.get(name, ()):
-        assert words in said, (words, said)
+        assert [c.call.operation for c in finding.changes if c.recommendation] == ["authorize_security_group_ingress"]
+    text = said(finding)
+    assert all(w in text for w in words), (words, text)
     assert not mutating_calls(aws)
 
 

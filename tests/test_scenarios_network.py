@@ -161,6 +161,8 @@ FAILING = {
     "serverless-cache-plain-url": (both(serverless_cache, lambda d: service(d)["env"].update(
         REDIS_URL="redis://${cache.nerava-redis.address}:${cache.nerava-redis.port}/0")), "env-endpoints", "fail", None, "cache",
         ["rediss://"]),
+    "standalone-cache-closed": (both(standalone_cache, lambda d: cache_ingress(d, [])), "redis-ingress", "fail",
+                                "authorize_security_group_ingress", "cache", ["elasticache describe_cache_clusters", "(cache nerava-redis)"]),
     "rds-proxy-closed": (both(proxy, lambda d: d["security_groups"]["proxy-sg"].update(ingress=[])), "rds-ingress", "fail",
                          "authorize_security_group_ingress", "database", ["(database nerava-proxy)"]),
     "rds-proxy-database-closed": (both(proxy, lambda d: db_ingress(d, [connector_rule(5432)])), "rds-ingress", "fail",

@@ -936,6 +936,8 @@ class _Parser:
             name = self.symbol(r[key], _join(rp, key))
             if name not in heads:
                 raise self.fail(_join(rp, key), f"no security group {name!r} (defined: {', '.join(sorted(heads))})")
+            if heads[name][0] == vpc:
+                raise self.fail(_join(rp, key), f"security group {name!r} is in this rule's vpc {vpc!r}: name it with group")
             if frozenset((vpc, heads[name][0])) not in getattr(self, "peered", set()):
                 raise self.fail(_join(rp, key), f"security group {name!r} is in vpc {heads[name][0]!r}, "
                                                 f"which no vpc_peerings entry joins to {vpc!r}")

@@ -435,7 +435,7 @@ def _proxy_backend(proxy_targets: list[dict[str, Any]] | None, instances: list[d
         return Target(
             kind="database", env_var="", url="", scheme="", host=(db.get("Endpoint") or {}).get("Address", "").lower(),
             port=(db.get("Endpoint") or {}).get("Port") or entry.get("Port"),
-            resource_id=resource, resource=db, endpoint_port=entry.get("Port") or (db.get("Endpoint") or {}).get("Port"),
+            resource_id=resource, resource=db, endpoint_port=(db.get("Endpoint") or {}).get("Port") or entry.get("Port"),
             security_group_ids=tuple(g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])),
             subnet_ids=tuple(s["SubnetIdentifier"] for s in group.get("Subnets", [])), vpc_id=group.get("VpcId"),
             source="rds describe_db_proxy_targets",

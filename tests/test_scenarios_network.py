@@ -156,7 +156,7 @@ FAILING = {
     "foreign-groups-only": (both(peered_vpc, lambda d: db_ingress(d, [
         {"protocol": "tcp", "port": 5432, "peer_group": "peer-app"}, {"protocol": "tcp", "port": 5432, "foreign_group": FOREIGN}])),
         "rds-ingress", "fail", "authorize_security_group_ingress", "database",
-        ["does not admit the connector", "a group of a peered VPC", "a group of account 111122223333", "not a duplicate"]),
+        ["does not admit the connector", "a group of the peered VPC vpc-", "a group of account 111122223333, which this account cannot describe", "not a duplicate"]),
     # §3: a serverless cache (TLS only), an RDS Proxy, its database, its custom endpoint
     "serverless-cache-plain-url": (both(serverless_cache, lambda d: service(d)["env"].update(
         REDIS_URL="redis://${cache.nerava-redis.address}:${cache.nerava-redis.port}/0")), "env-endpoints", "fail", None, "cache",

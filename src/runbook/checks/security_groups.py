@@ -119,9 +119,12 @@ def admission(
                     return Admission((rule,))
                 owner = rule.get("GroupOwnerId") or _owner(topology, group_id)
                 if referenced.get("VpcPeeringConnectionId") or (referenced.get("UserId") and owner and referenced["UserId"] != owner):
-                    kind = "a group of a peered VPC" if referenced.get("VpcPeeringConnectionId") else f"a group of account {referenced['UserId']}"
+                    if referenced.get("UserId") and owner and referenced["UserId"] != owner:
+                        kind = f"a group of account {referenced['UserId']}, which this account cannot describe"
+                    else:
+                        kind = f"a group of the peered VPC {referenced.get('VpcId') or '?'}"
                     foreign.append(
-                        f"{describe_rule(rule, owner)} names {kind}, which this account cannot describe; "
+                        f"{describe_rule(rule, owner)} names {kind}; "
                         f"{peer}'s network interfaces carry only {', '.join(sorted(sources)) or 'no group'}, so it does not admit {peer}"
                     )
                 continue

@@ -158,3 +158,17 @@ def test_a_connector_without_groups_is_an_error_not_a_crash():
     t.connector = {**t.connector, "SecurityGroups": []}
     assert ingress_from_connector(t, {"target": "cache"}).status is Status.ERROR
     assert connector_egress(t, {}).status is Status.ERROR
+
+
+@pytest.mark.parametrize("zones,expected", [
+    (("us-east-1a",), Status.OK),  # single-AZ: its address is in subnet-a, which the egress rule reaches
+    (("us-east-1a", "us-east-1b"), Status.FAIL),  # a standby (or replica) in us-east-1b: a failover lands outside
+    ((), Status.FAIL),  # zone unknown: any of its subnets
+])
+def test_egress_must_reach_the_subnets_of_the_targets_zones(zones, expected):
+    from dataclasses import replace
+
+    out = [rule(CONNECTOR_SG, "sgr-e1", egress=True, ports=(0, 65535), cidr="10.0.1.0/24")]
+    t = world(connector_rules=out)
+    t.targets = {k: replace(v, zones=zones) for k, v in t.targets.items()}
+    assert connector_egress(t, {}).status is expected

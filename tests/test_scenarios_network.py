@@ -112,6 +112,11 @@ def network_shapes(doc):
     ipv6_deny_before_ipv4_allow(doc)
 
 
+def egress_to_where_they_are(doc):
+    """The connector's egress reaches only private-a, where the (single-AZ) database and the cache's only node are."""
+    doc["security_groups"]["connector-sg"]["egress"] = [per_subnet(5432)[0], per_subnet(6379)[0]]
+
+
 def proxy_with_lists(doc):
     """An RDS Proxy admitting the connector by a prefix list and a CIDR rule together, and a standalone cache cluster."""
     proxy(doc)
@@ -128,6 +133,8 @@ PASSING = {
         "rds-ingress": ["together cover", "get_managed_prefix_list_entries", ": 10.0.2.0/24"],
         "connector-egress": ["database tcp/5432 by", "cache tcp/6379 by"],
         "nacl": ["pass the ports both ways"]}),
+    "egress-to-the-targets-zone": (egress_to_where_they_are, {
+        "connector-egress": ["database tcp/5432 by", "cache tcp/6379 by"]}),
     "standalone-cache-and-proxy": (proxy_with_lists, {
         "env-endpoints": ["elasticache describe_cache_clusters", "rds describe_db_proxies"],
         "rds-ingress": ["database nerava-proxy admits the connector", "database nerava-db admits proxy nerava-proxy"]}),

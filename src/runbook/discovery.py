@@ -91,6 +91,9 @@ class Target:
     cluster_subnet_group: str | None = None  # the member cache cluster's CacheSubnetGroupName
     source: str = ""  # the API call that found it
     backend: Target | None = None  # for an RDS Proxy: the database it forwards to (describe_db_proxy_targets)
+    # The availability zones its addresses are in, a standby's or replica's included (a failover moves the
+    # address there); empty when any of its subnets may hold them (Aurora, proxies, serverless caches).
+    zones: tuple[str, ...] = ()
 
 
 @dataclass
@@ -139,6 +142,12 @@ class Topology:
     def cidrs(self, subnet_ids) -> list[str]:
         """The CIDR blocks of those subnets that were described."""
         return [self.subnets[s]["CidrBlock"] for s in subnet_ids if s in self.subnets]
+
+    def address_cidrs(self, target: Target) -> list[str]:
+        """The blocks of the target's subnets its addresses can be in: those of its zones when known
+        (a failover's included), else all of its subnets."""
+        placed = [s for s in target.subnet_ids if s in self.subnets and self.subnets[s].get("AvailabilityZone") in target.zones]
+        return self.cidrs(placed or target.subnet_ids)
 
     @property
     def found_targets(self) -> list[Target]:
@@ -608,6 +617,7 @@ def _database_target(env_var: str, url: str, instances: list[dict[str, Any]], cl
         endpoint = db.get("Endpoint") or {}
         if endpoint.get("Address", "").lower() == target.host:
             group = db.get("DBSubnetGroup") or {}
+            zones = [db.get("AvailabilityZone")] + ([db.get("SecondaryAvailabilityZone")] if db.get("MultiAZ") else [])
             return _replace(
                 target,
                 resource_id=db["DBInstanceIdentifier"],
@@ -617,6 +627,8 @@ def _database_target(env_var: str, url: str, instances: list[dict[str, Any]], cl
                 subnet_ids=tuple(s["SubnetIdentifier"] for s in group.get("Subnets", [])),
                 vpc_id=group.get("VpcId"),
                 source="rds describe_db_instances",
+                # A Multi-AZ instance without a SecondaryAvailabilityZone may fail over to any of its subnets.
+                zones=tuple(z for z in zones if z) if all(zones) else (),
             )
     searched = "rds describe_db_clusters" if _is_aurora_cluster_endpoint(target.host) else "rds describe_db_instances"
     if _is_proxy_endpoint(target.host):
@@ -664,6 +676,8 @@ def _cache_target(env_var: str, url: str, groups: list[dict[str, Any]], clusters
 def _cache_resource(target, resource_id, resource, port, members, transit, source) -> Target:
     groups: list[str] = []
     subnet_group = next((m.get("CacheSubnetGroupName") for m in members if m.get("CacheSubnetGroupName")), None)
+    # Every member's zone: a replica can be promoted to primary. A member of unknown zone: any subnet.
+    zones = [m.get("PreferredAvailabilityZone") for m in members]
     for member in members:
         for sg in member.get("SecurityGroups", []):
             if sg["SecurityGroupId"] not in groups:
@@ -677,6 +691,7 @@ def _cache_resource(target, resource_id, resource, port, members, transit, sourc
         transit_encryption=transit,
         cluster_subnet_group=subnet_group,
         source=source,
+        zones=tuple(dict.fromkeys(zones)) if zones and all(zones) else (),
     )
 
 

@@ -468,7 +468,8 @@ def connector_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
         "; ".join(_described(topology, r) for g in topology.connector_sg_ids for r in topology.sg_rules.get(g, []) if r.get("IsEgress")) or "none"))
     for target in targets:
         port = target.endpoint_port or target.port
-        verdict = admission(topology, topology.connector_sg_ids, port, target.security_group_ids, topology.cidrs(target.subnet_ids),
+        # Egress must reach the target where its addresses are: the subnets of its zones (a failover's included).
+        verdict = admission(topology, topology.connector_sg_ids, port, target.security_group_ids, topology.address_cidrs(target),
                             egress=True, peer=f"{target.kind} {target.resource_id}")
         if verdict.admitted:
             fine.append(f"{target.kind} tcp/{port} by {'; '.join(_described(topology, r) for r in verdict.rules)}")

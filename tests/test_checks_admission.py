@@ -172,3 +172,27 @@ def test_egress_must_reach_the_subnets_of_the_targets_zones(zones, expected):
     t = world(connector_rules=out)
     t.targets = {k: replace(v, zones=zones) for k, v in t.targets.items()}
     assert connector_egress(t, {}).status is expected
+
+
+def test_nacl_judges_replies_against_the_apps_linux_ephemeral_ports():
+    """A deny of 5432 inbound (or of 1024-2000) meets no reply to a Linux client: only 32768-60999 do."""
+    from runbook.checks.network import nacl
+
+    def acl(*denies):
+        entries = [{"RuleNumber": 50 + i, "RuleAction": "deny", "Egress": False, "Protocol": "6", "CidrBlock": "0.0.0.0/0",
+                    "PortRange": {"From": lo, "To": hi}} for i, (lo, hi) in enumerate(denies)]
+        entries += [{"RuleNumber": 100, "RuleAction": "allow", "Egress": e, "Protocol": "-1", "CidrBlock": "0.0.0.0/0"} for e in (True, False)]
+        # Only the connector's subnet-b carries it; the targets' subnets use no custom ACL here.
+        return [{"NetworkAclId": "acl-b", "Entries": entries, "Associations": [{"SubnetId": "subnet-b"}]}]
+
+    from dataclasses import replace
+
+    def judged(*denies):
+        t = world()
+        t.targets = {k: replace(v, subnet_ids=("subnet-a",), zones=("us-east-1a",)) for k, v in t.targets.items()}
+        t.network_acls = acl(*denies)
+        return nacl(t, {}).status
+
+    assert judged((5432, 5432)) is Status.OK
+    assert judged((1024, 2000)) is Status.OK
+    assert judged((40000, 40000)) is Status.FAIL

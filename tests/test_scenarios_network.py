@@ -113,8 +113,14 @@ def network_shapes(doc):
 
 
 def egress_to_where_they_are(doc):
-    """The connector's egress reaches only private-a, where the (single-AZ) database and the cache's only node are."""
+    """The single-AZ database and the cache's only node are in private-a (us-east-1a): the connector's egress
+    reaches only private-a, and private-b's network ACL refuses 5432 inbound, which no client of the database
+    there needs."""
     doc["security_groups"]["connector-sg"]["egress"] = [per_subnet(5432)[0], per_subnet(6379)[0]]
+    doc["vpcs"]["main"]["network_acls"] = {"no-db-in-b": {"subnets": ["private-b"], "entries": [
+        {"rule": 50, "action": "deny", "protocol": "tcp", "port": 5432},
+        {"rule": 100, "egress": True, "action": "allow", "protocol": "-1"},
+        {"rule": 100, "egress": False, "action": "allow", "protocol": "-1"}]}}
 
 
 def proxy_with_lists(doc):
@@ -134,7 +140,7 @@ PASSING = {
         "connector-egress": ["database tcp/5432 by", "cache tcp/6379 by"],
         "nacl": ["pass the ports both ways"]}),
     "egress-to-the-targets-zone": (egress_to_where_they_are, {
-        "connector-egress": ["database tcp/5432 by", "cache tcp/6379 by"]}),
+        "connector-egress": ["database tcp/5432 by", "cache tcp/6379 by"], "nacl": ["pass the ports both ways"]}),
     "standalone-cache-and-proxy": (proxy_with_lists, {
         "env-endpoints": ["elasticache describe_cache_clusters", "rds describe_db_proxies"],
         "rds-ingress": ["database nerava-proxy admits the connector", "database nerava-db admits proxy nerava-proxy"]}),

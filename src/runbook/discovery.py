@@ -143,11 +143,14 @@ class Topology:
         """The CIDR blocks of those subnets that were described."""
         return [self.subnets[s]["CidrBlock"] for s in subnet_ids if s in self.subnets]
 
-    def address_cidrs(self, target: Target) -> list[str]:
-        """The blocks of the target's subnets its addresses can be in: those of its zones when known
-        (a failover's included), else all of its subnets."""
+    def address_subnets(self, target: Target) -> tuple[str, ...]:
+        """The target's subnets its addresses can be in: those of its zones when known (a failover's
+        included), else all of them."""
         placed = [s for s in target.subnet_ids if s in self.subnets and self.subnets[s].get("AvailabilityZone") in target.zones]
-        return self.cidrs(placed or target.subnet_ids)
+        return tuple(placed) or target.subnet_ids
+
+    def address_cidrs(self, target: Target) -> list[str]:
+        return self.cidrs(self.address_subnets(target))
 
     @property
     def found_targets(self) -> list[Target]:

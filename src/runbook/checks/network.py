@@ -9,7 +9,10 @@ from runbook.discovery import Topology
 from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
 from runbook.registry import check
 
-EPHEMERAL = (1024, 65535)
+# Return traffic goes to the app's ephemeral port. App Runner runs the app on Linux, whose default
+# ip_local_port_range is 32768-60999: a deny outside it (say on 5432 inbound in a connector subnet)
+# never meets a reply. (AWS's advice to allow 1024-65535 covers every client OS.)
+EPHEMERAL = (32768, 60999)
 
 
 @check(
@@ -189,14 +192,16 @@ def nacl(topology: Topology, params: Mapping[str, Any]) -> Finding:
     evidence, problems = [], []
     for target in targets:
         port = target.endpoint_port or target.port
-        target_cidrs = topology.cidrs(target.subnet_ids)
+        # Where the target's addresses can be: the subnets of its zones (a failover's included).
+        target_subnets = topology.address_subnets(target)
+        target_cidrs = topology.cidrs(target_subnets)
         legs = []
         for subnet in topology.connector_subnet_ids:
             legs += [(subnet, True, (port, port), target_cidrs, f"out to {target.kind} port {port}"),
-                     (subnet, False, EPHEMERAL, target_cidrs, "return traffic on ephemeral ports")]
-        for subnet in target.subnet_ids:
+                     (subnet, False, EPHEMERAL, target_cidrs, "return traffic to the app's ephemeral ports (Linux's 32768-60999)")]
+        for subnet in target_subnets:
             legs += [(subnet, False, (port, port), connector_cidrs, f"in on {target.kind} port {port}"),
-                     (subnet, True, EPHEMERAL, connector_cidrs, "replies on ephemeral ports")]
+                     (subnet, True, EPHEMERAL, connector_cidrs, "replies to the app's ephemeral ports (Linux's 32768-60999)")]
         for subnet, egress, ports, peers, what in legs:
             acl = topology.network_acl_for(subnet)
             if acl is None:

@@ -57,6 +57,10 @@ PERMISSIONS = (
     "rds:DescribeDBInstances",
     "rds:DescribeDBClusters",  # only for an Aurora cluster endpoint
     "rds:DescribeDBSubnetGroups",  # only for an Aurora cluster endpoint
+    "rds:DescribeDBProxies",  # only for an RDS Proxy endpoint (.proxy-)
+    "rds:DescribeDBProxyEndpoints",  # only for an RDS Proxy custom endpoint (.endpoint.proxy-)
+    "rds:DescribeDBProxyTargets",  # only for a matched RDS Proxy: the database behind it
+    "elasticache:DescribeServerlessCaches",  # only for a serverless cache endpoint (.serverless.)
     "elasticache:DescribeReplicationGroups",
     "elasticache:DescribeCacheClusters",
     "elasticache:DescribeCacheSubnetGroups",
@@ -67,8 +71,13 @@ PERMISSIONS = (
     "ec2:DescribeNatGateways",  # only for a service with a VPC connector
     "ec2:DescribeNetworkAcls",
     "ec2:DescribeVpcAttribute",
+    "ec2:GetManagedPrefixListEntries",  # only for the prefix lists that security-group rules name
     "logs:FilterLogEvents",
 )
+# Engine families of RDS Proxy: a proxy listens on its engine's default port (the API returns none).
+PROXY_PORTS = {"POSTGRESQL": 5432, "MYSQL": 3306, "SQLSERVER": 1433}
+# A prefix list that cannot be read (deleted, or no longer shared with this account) is reported, not fatal.
+_UNREADABLE_PREFIX_LIST = ("InvalidPrefixListID.NotFound", "InvalidPrefixListId.NotFound", "InvalidPrefixListID.Malformed")
 
 
 @dataclass(frozen=True)
@@ -81,7 +90,7 @@ class Target:
     scheme: str
     host: str
     port: int | None
-    resource_id: str | None = None  # DBInstanceIdentifier or ReplicationGroupId/CacheClusterId
+    resource_id: str | None = None  # DBInstanceIdentifier, DBClusterIdentifier, DBProxyName, ReplicationGroupId, CacheClusterId or ServerlessCacheName
     resource: Mapping[str, Any] | None = None
     endpoint_port: int | None = None
     security_group_ids: tuple[str, ...] = ()
@@ -93,6 +102,10 @@ class Target:
     secret_ref: str | None = None  # the RuntimeEnvironmentSecrets reference the URL came from
     unread: str | None = None  # why the URL could not be followed (a secret not read, apprunner.yaml)
     dangling: bool = False  # the secret it names leads to no value: App Runner cannot start the app either
+    backend: Target | None = None  # for an RDS Proxy: the database it forwards to (describe_db_proxy_targets)
+    # The availability zones its addresses are in, a standby's or replica's included (a failover moves the
+    # address there); empty when any of its subnets may hold them (Aurora, proxies, serverless caches).
+    zones: tuple[str, ...] = ()
 
 
 @dataclass
@@ -112,6 +125,8 @@ class Topology:
     route_tables: list[dict[str, Any]] = field(default_factory=list)
     nat_gateways: dict[str, dict[str, Any]] = field(default_factory=dict)  # NatGatewayId -> describe_nat_gateways entry
     network_acls: list[dict[str, Any]] = field(default_factory=list)
+    # PrefixListId -> {"cidrs": [...]} or {"error": why it could not be read}, for the lists rules name.
+    prefix_lists: dict[str, dict[str, Any]] = field(default_factory=dict)
     log_events: list[dict[str, Any]] = field(default_factory=list)  # {logGroupName, message, timestamp}
     logs_unread: tuple[str, ...] = ()  # log groups read only in part: their oldest events and the last minutes
     probe: ProbeResult | None = None
@@ -144,6 +159,15 @@ class Topology:
     def cidrs(self, subnet_ids) -> list[str]:
         """The CIDR blocks of those subnets that were described."""
         return [self.subnets[s]["CidrBlock"] for s in subnet_ids if s in self.subnets]
+
+    def address_subnets(self, target: Target) -> tuple[str, ...]:
+        """The target's subnets its addresses can be in: those of its zones when known (a failover's
+        included), else all of them."""
+        placed = [s for s in target.subnet_ids if s in self.subnets and self.subnets[s].get("AvailabilityZone") in target.zones]
+        return tuple(placed) or target.subnet_ids
+
+    def address_cidrs(self, target: Target) -> list[str]:
+        return self.cidrs(self.address_subnets(target))
 
     @property
     def found_targets(self) -> list[Target]:
@@ -307,10 +331,15 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         jobs["connector"] = lambda: _describe_connector(aws, connector_arn)
     if db_url:
         jobs["db_instances"] = lambda: aws.paginate("rds", "describe_db_instances", "DBInstances")
-        if _is_aurora_cluster_endpoint(_parse("database", "", db_url).host):
+        db_host = _parse("database", "", db_url).host
+        if _is_aurora_cluster_endpoint(db_host):
             # A cluster names its subnet group only by name: read the groups in the same round.
             jobs["db_clusters"] = lambda: aws.paginate("rds", "describe_db_clusters", "DBClusters")
             jobs["db_subnet_groups"] = lambda: aws.paginate("rds", "describe_db_subnet_groups", "DBSubnetGroups")
+        if _is_proxy_endpoint(db_host):
+            jobs["db_proxies"] = lambda: aws.paginate("rds", "describe_db_proxies", "DBProxies")
+            if _is_proxy_custom_endpoint(db_host):
+                jobs["db_proxy_endpoints"] = lambda: aws.paginate("rds", "describe_db_proxy_endpoints", "DBProxyEndpoints")
     if cache_url:
         # All subnet groups, since which one the cache uses is only known from this round's answers.
         jobs["cache_subnet_groups"] = lambda: aws.paginate(
@@ -320,16 +349,20 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         jobs["cache_clusters"] = lambda: aws.paginate(
             "elasticache", "describe_cache_clusters", "CacheClusters", ShowCacheNodeInfo=True
         )
+        if _is_serverless_endpoint(_parse("cache", "", cache_url).host):
+            jobs["serverless_caches"] = lambda: _serverless_caches(aws)
     got = _concurrently(jobs)
     timings["resources"] = time.monotonic() - level
 
     targets: dict[str, Target] = {}
     if db_url:
         targets["database"] = _database_target(
-            params["database_url_var"], db_url, got["db_instances"], got.get("db_clusters", []), got.get("db_subnet_groups", [])
+            params["database_url_var"], db_url, got["db_instances"], got.get("db_clusters", []), got.get("db_subnet_groups", []),
+            got.get("db_proxies", []), got.get("db_proxy_endpoints", []),
         )
     if cache_url:
-        targets["cache"] = _cache_target(params["redis_url_var"], cache_url, got["replication_groups"], got["cache_clusters"])
+        targets["cache"] = _cache_target(params["redis_url_var"], cache_url, got["replication_groups"], got["cache_clusters"],
+                                         got.get("serverless_caches", []))
     for kind, var in (("database", params["database_url_var"]), ("cache", params["redis_url_var"])):
         if var in unread:
             targets[kind] = Target(kind=kind, env_var=var, url=f"<{env_secrets[var]}>" if var in env_secrets else "<apprunner.yaml>",
@@ -353,14 +386,16 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
             vpc_id=cache_subnet_group.get("VpcId"),
         )
     group_ids = sorted({*(connector or {}).get("SecurityGroups", ()), *(g for t in targets.values() for g in t.security_group_ids)})
-    subnet_ids = sorted({*(connector or {}).get("Subnets", ()), *(s for t in targets.values() for s in t.subnet_ids)})
+    # A proxy's custom endpoint has subnets of its own; the proxy's are where it connects to its database from.
+    proxy_subnets = [s for t in targets.values() for s in ((t.resource or {}).get("Proxy") or {}).get("VpcSubnetIds", ())]
+    subnet_ids = sorted({*(connector or {}).get("Subnets", ()), *(s for t in targets.values() for s in t.subnet_ids), *proxy_subnets})
     # The database's and cache's subnet groups name their VPC, so what hangs off
     # the VPC is read in this same round; the connector names only subnets.
     known_vpcs = sorted({t.vpc_id for t in targets.values() if t.vpc_id})
 
     level = time.monotonic()
     # NAT gateways matter only where the connector sends the service's egress.
-    nat = bool(connector_arn)
+    nat = connector is not None
     jobs = _vpc_jobs(aws, known_vpcs, nat)
     # Logs wait for this round to start where the running version's deployment did: older lines
     # are about a version that no longer runs, and a chatty app's window is then pages shorter.
@@ -379,17 +414,44 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         )
     if subnet_ids:
         jobs["subnets"] = lambda: aws.paginate("ec2", "describe_subnets", "Subnets", SubnetIds=subnet_ids)
+    proxy = targets.get("database")
+    if proxy is not None and proxy.resource_id and proxy.source in ("rds describe_db_proxies", "rds describe_db_proxy_endpoints"):
+        proxy_name = proxy.resource["DBProxyName"]
+        jobs["proxy_targets"] = lambda: aws.paginate("rds", "describe_db_proxy_targets", "Targets", DBProxyName=proxy_name)
     got3 = _concurrently(jobs)
     subnets = {s["SubnetId"]: s for s in got3.get("subnets", [])}
     timings["network"] = time.monotonic() - level
+    for kind, target in list(targets.items()):
+        if target.resource_id and target.vpc_id is None and target.subnet_ids:
+            # A serverless cache names only its subnets: its VPC is theirs.
+            vpc = next((subnets[s]["VpcId"] for s in target.subnet_ids if s in subnets), None)
+            targets[kind] = _replace(target, vpc_id=vpc)
 
-    # A fourth round only when the connector sits in a VPC no target named.
+    backend = _proxy_backend(got3.get("proxy_targets"), got.get("db_instances", []))
+    if backend is not None:
+        targets["database"] = _replace(targets["database"], backend=backend)
+    backend_groups = sorted(set(backend.security_group_ids) - set(group_ids)) if backend else []
+
+    # A fourth round only when the connector sits in a VPC no target named, a rule names a prefix
+    # list, or a proxy's database sits in groups not read yet.
     late_vpcs = sorted({s["VpcId"] for s in subnets.values()} - set(known_vpcs))
+    named_lists = sorted({r["PrefixListId"] for r in got3.get("rules", []) if r.get("PrefixListId")})
     got4: dict[str, Any] = {}
-    if late_vpcs:
+    if late_vpcs or named_lists or backend_groups:
         level = time.monotonic()
-        got4 = _concurrently(_vpc_jobs(aws, late_vpcs, nat))
-        timings["vpc"] = time.monotonic() - level
+        jobs = _vpc_jobs(aws, late_vpcs, nat)
+        for pl in named_lists:
+            jobs[f"prefix_list:{pl}"] = lambda pl=pl: _prefix_list(aws, pl)
+        if backend_groups:
+            jobs["backend_groups"] = lambda: aws.paginate("ec2", "describe_security_groups", "SecurityGroups", GroupIds=backend_groups)
+            jobs["backend_rules"] = lambda: aws.paginate("ec2", "describe_security_group_rules", "SecurityGroupRules",
+                                                          Filters=[{"Name": "group-id", "Values": backend_groups}])
+        got4 = _concurrently(jobs)
+        timings["vpc" if late_vpcs else "late"] = time.monotonic() - level
+        named_lists += sorted({r["PrefixListId"] for r in got4.get("backend_rules", []) if r.get("PrefixListId")} - set(named_lists))
+        for pl in named_lists:
+            if f"prefix_list:{pl}" not in got4:  # named only by the proxy database's rules
+                got4[f"prefix_list:{pl}"] = _prefix_list(aws, pl)
     vpcs = _vpc_attributes(known_vpcs, got3) | _vpc_attributes(late_vpcs, got4)
 
     alternates: list[ProbeResult] = []
@@ -404,8 +466,8 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     # quotes part of it can never cut a secret in two and show half.
     secrets = secrets_in_env(env) | secrets  # and the values read from RuntimeEnvironmentSecrets
     scrub = Scrubber(secrets)
-    rules: dict[str, list[dict[str, Any]]] = {g: [] for g in group_ids}
-    for rule in got3.get("rules", []):
+    rules: dict[str, list[dict[str, Any]]] = {g: [] for g in [*group_ids, *backend_groups]}
+    for rule in got3.get("rules", []) + got4.get("backend_rules", []):
         rules.setdefault(rule["GroupId"], []).append(rule)
     timings["total"] = time.monotonic() - started
     return Topology(
@@ -417,13 +479,14 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         targets=targets,
         named_connector=named_connector,
         env_secrets=env_secrets,
-        security_groups={g["GroupId"]: g for g in got3.get("groups", [])},
+        security_groups={g["GroupId"]: g for g in got3.get("groups", []) + got4.get("backend_groups", [])},
         sg_rules=rules,
         subnets=subnets,
         vpcs=vpcs,
         route_tables=got3.get("route_tables", []) + got4.get("route_tables", []),
         nat_gateways={n["NatGatewayId"]: n for n in got3.get("nat_gateways", []) + got4.get("nat_gateways", [])},
         network_acls=got3.get("network_acls", []) + got4.get("network_acls", []),
+        prefix_lists={pl: got4[f"prefix_list:{pl}"] for pl in named_lists},
         log_events=[{**e, "message": scrub.text(e["message"])} for suffix in ("service", "application") for e in got3[f"logs:{suffix}"][0]],
         logs_unread=tuple(got3[f"logs:{suffix}"][1] for suffix in ("service", "application") if got3[f"logs:{suffix}"][1]),
         probe=got["probe"].scrubbed(scrub) if got["probe"] else None,
@@ -545,6 +608,59 @@ def _recent_log_events(aws: Aws, group: str, since: int) -> tuple[list[dict[str,
     return list(events.values()), None
 
 
+def _prefix_list(aws: Aws, prefix_list_id: str) -> dict[str, Any]:
+    """The CIDR blocks a managed prefix list holds (AWS-managed lists too), or why they cannot be read."""
+    from runbook.aws import ApiError
+
+    try:
+        entries = aws.paginate("ec2", "get_managed_prefix_list_entries", "Entries", PrefixListId=prefix_list_id)
+    except ApiError as exc:
+        if exc.code in _UNREADABLE_PREFIX_LIST:
+            return {"error": f"{exc.code}: it does not exist or is not shared with this account"}
+        raise
+    return {"cidrs": [e["Cidr"] for e in entries if e.get("Cidr")]}
+
+
+def _proxy_backend(proxy_targets: list[dict[str, Any]] | None, instances: list[dict[str, Any]]) -> Target | None:
+    """The database an RDS Proxy forwards to: its RDS_INSTANCE target, or the writer of its TRACKED_CLUSTER
+    (cluster members carry the cluster's groups and subnet group)."""
+    if not proxy_targets:
+        return None
+    by_id = {db["DBInstanceIdentifier"]: db for db in instances}
+    for entry in proxy_targets:
+        resource = entry.get("RdsResourceId")
+        if entry.get("Type") == "RDS_INSTANCE" and resource in by_id:
+            db = by_id[resource]
+        elif entry.get("Type") == "TRACKED_CLUSTER":
+            db = next((d for d in instances if d.get("DBClusterIdentifier") == resource), None)
+        else:
+            db = None
+        if db is None:
+            continue
+        group = db.get("DBSubnetGroup") or {}
+        return Target(
+            kind="database", env_var="", url="", scheme="", host=(db.get("Endpoint") or {}).get("Address", "").lower(),
+            port=(db.get("Endpoint") or {}).get("Port") or entry.get("Port"),
+            resource_id=resource, resource=db, endpoint_port=(db.get("Endpoint") or {}).get("Port") or entry.get("Port"),
+            security_group_ids=tuple(g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])),
+            subnet_ids=tuple(s["SubnetIdentifier"] for s in group.get("Subnets", [])), vpc_id=group.get("VpcId"),
+            source="rds describe_db_proxy_targets",
+        )
+    return None
+
+
+def _serverless_caches(aws: Aws) -> list[dict[str, Any]]:
+    """describe_serverless_caches pages by NextToken (not Marker, as the rest of ElastiCache does)."""
+    caches: list[dict[str, Any]] = []
+    params: dict[str, Any] = {}
+    while True:
+        page = aws.call("elasticache", "describe_serverless_caches", **params)
+        caches.extend(page.get("ServerlessCaches", []))
+        if not page.get("NextToken"):
+            return caches
+        params = {"NextToken": page["NextToken"]}
+
+
 def _running_since_ms(operations: list[dict[str, Any]]) -> float | None:
     """Epoch milliseconds when the deployment of the running version started: the newest
     SUCCEEDED operation (operations are listed newest first)."""
@@ -628,9 +744,54 @@ def _is_aurora_cluster_endpoint(host: str) -> bool:
     return ".cluster-" in host
 
 
+def _is_proxy_endpoint(host: str) -> bool:
+    """RDS Proxy endpoints: <proxy>.proxy-<id>.<region>.rds.amazonaws.com, custom ones <name>.endpoint.proxy-<id>....
+    (moto says .db-proxy-<id>). Only decides whether describe_db_proxies is read: the match is by the address it returns."""
+    return ".proxy-" in host or ".db-proxy-" in host
+
+
+def _is_proxy_custom_endpoint(host: str) -> bool:
+    return ".endpoint.proxy-" in host
+
+
+def _is_serverless_endpoint(host: str) -> bool:
+    """ElastiCache Serverless endpoints: <cache>-<id>.serverless.<region code>.cache.amazonaws.com."""
+    return ".serverless." in host
+
+
 def _database_target(env_var: str, url: str, instances: list[dict[str, Any]], clusters: list[dict[str, Any]] = (),
-                     subnet_groups: list[dict[str, Any]] = ()) -> Target:
+                     subnet_groups: list[dict[str, Any]] = (), proxies: list[dict[str, Any]] = (),
+                     proxy_endpoints: list[dict[str, Any]] = ()) -> Target:
     target = _parse("database", env_var, url)
+    for endpoint in proxy_endpoints:
+        if endpoint.get("IsDefault") or (endpoint.get("Endpoint") or "").lower() != target.host:
+            continue
+        proxy = next((p for p in proxies if p.get("DBProxyName") == endpoint.get("DBProxyName")), {})
+        return _replace(
+            target,
+            resource_id=endpoint["DBProxyEndpointName"],
+            # The endpoint's own groups and subnets face the client; the proxy's face its database.
+            resource={**endpoint, "PubliclyAccessible": False, "Proxy": proxy},
+            endpoint_port=PROXY_PORTS.get(proxy.get("EngineFamily", "")),
+            security_group_ids=tuple(endpoint.get("VpcSecurityGroupIds", [])),
+            subnet_ids=tuple(endpoint.get("VpcSubnetIds", [])),
+            vpc_id=endpoint.get("VpcId"),
+            source="rds describe_db_proxy_endpoints",
+        )
+    for proxy in proxies:
+        if (proxy.get("Endpoint") or "").lower() != target.host:
+            continue
+        return _replace(
+            target,
+            resource_id=proxy["DBProxyName"],
+            # A proxy has no public address of its own.
+            resource={**proxy, "PubliclyAccessible": False},
+            endpoint_port=PROXY_PORTS.get(proxy.get("EngineFamily", "")),
+            security_group_ids=tuple(proxy.get("VpcSecurityGroupIds", [])),
+            subnet_ids=tuple(proxy.get("VpcSubnetIds", [])),
+            vpc_id=proxy.get("VpcId"),
+            source="rds describe_db_proxies",
+        )
     for cluster in clusters:
         addresses = [cluster.get("Endpoint"), cluster.get("ReaderEndpoint"), *cluster.get("CustomEndpoints", [])]
         if target.host not in (a.lower() for a in addresses if a):
@@ -656,6 +817,7 @@ def _database_target(env_var: str, url: str, instances: list[dict[str, Any]], cl
         endpoint = db.get("Endpoint") or {}
         if endpoint.get("Address", "").lower() == target.host:
             group = db.get("DBSubnetGroup") or {}
+            zones = [db.get("AvailabilityZone")] + ([db.get("SecondaryAvailabilityZone")] if db.get("MultiAZ") else [])
             return _replace(
                 target,
                 resource_id=db["DBInstanceIdentifier"],
@@ -665,13 +827,32 @@ def _database_target(env_var: str, url: str, instances: list[dict[str, Any]], cl
                 subnet_ids=tuple(s["SubnetIdentifier"] for s in group.get("Subnets", [])),
                 vpc_id=group.get("VpcId"),
                 source="rds describe_db_instances",
+                # A Multi-AZ instance without a SecondaryAvailabilityZone may fail over to any of its subnets.
+                zones=tuple(z for z in zones if z) if all(zones) else (),
             )
     searched = "rds describe_db_clusters" if _is_aurora_cluster_endpoint(target.host) else "rds describe_db_instances"
+    if _is_proxy_endpoint(target.host):
+        searched = "rds describe_db_proxy_endpoints" if _is_proxy_custom_endpoint(target.host) else "rds describe_db_proxies"
     return _replace(target, source=searched)
 
 
-def _cache_target(env_var: str, url: str, groups: list[dict[str, Any]], clusters: list[dict[str, Any]]) -> Target:
+def _cache_target(env_var: str, url: str, groups: list[dict[str, Any]], clusters: list[dict[str, Any]],
+                  serverless: list[dict[str, Any]] = ()) -> Target:
     target = _parse("cache", env_var, url)
+    for cache in serverless:
+        endpoints = [cache.get("Endpoint") or {}, cache.get("ReaderEndpoint") or {}]
+        match = next((e for e in endpoints if (e.get("Address") or "").lower() == target.host), None)
+        if match:
+            return _replace(
+                target,
+                resource_id=cache["ServerlessCacheName"],
+                resource=cache,
+                endpoint_port=match.get("Port"),
+                security_group_ids=tuple(cache.get("SecurityGroupIds", [])),
+                subnet_ids=tuple(cache.get("SubnetIds", [])),
+                transit_encryption=True,  # a serverless cache accepts TLS connections only
+                source="elasticache describe_serverless_caches",
+            )
     by_id = {c["CacheClusterId"]: c for c in clusters}
     for group in groups:
         endpoints = [group.get("ConfigurationEndpoint") or {}]
@@ -688,12 +869,15 @@ def _cache_target(env_var: str, url: str, groups: list[dict[str, Any]], clusters
             if endpoint.get("Address", "").lower() == target.host:
                 return _cache_resource(target, cluster["CacheClusterId"], cluster, endpoint.get("Port"), [cluster],
                                        cluster.get("TransitEncryptionEnabled"), "elasticache describe_cache_clusters")
-    return _replace(target, source="elasticache describe_replication_groups")
+    searched = "elasticache describe_serverless_caches" if _is_serverless_endpoint(target.host) else "elasticache describe_replication_groups"
+    return _replace(target, source=searched)
 
 
 def _cache_resource(target, resource_id, resource, port, members, transit, source) -> Target:
     groups: list[str] = []
     subnet_group = next((m.get("CacheSubnetGroupName") for m in members if m.get("CacheSubnetGroupName")), None)
+    # Every member's zone: a replica can be promoted to primary. A member of unknown zone: any subnet.
+    zones = [m.get("PreferredAvailabilityZone") for m in members]
     for member in members:
         for sg in member.get("SecurityGroups", []):
             if sg["SecurityGroupId"] not in groups:
@@ -707,6 +891,7 @@ def _cache_resource(target, resource_id, resource, port, members, transit, sourc
         transit_encryption=transit,
         cluster_subnet_group=subnet_group,
         source=source,
+        zones=tuple(dict.fromkeys(zones)) if zones and all(zones) else (),
     )
 
 

@@ -102,7 +102,7 @@ def test_bundled_names_and_paths_both_load():
     (mini(security_groups={"db-sg": {"ingress": [{"protocol": "tcp", "port": 5432, "source_group": "ghost"}]}}),
      "security_groups.db-sg.ingress[0].source_group: no security group 'ghost' (defined: db-sg, default)"),
     (mini(security_groups={"db-sg": {"ingress": [{"protocol": "tcp", "port": 5432}]}}),
-     "security_groups.db-sg.ingress[0]: needs exactly one of cidr, cidr_ipv6, source_group (one source type per rule)"),
+     "security_groups.db-sg.ingress[0]: needs exactly one of cidr, cidr_ipv6, source_group, prefix_list, peer_group, foreign_group, foreign_prefix_list (one source type per rule)"),
     (mini(security_groups={"db-sg": {"ingress": [{"protocol": "tcp", "cidr": "0.0.0.0/0"}]}}),
      "security_groups.db-sg.ingress[0]: tcp and udp need port, or from_port and to_port"),
     (mini(security_groups={"db-sg": {"ingress": [{"protocol": "tcp", "from_port": 10, "to_port": 5,

@@ -9,7 +9,10 @@ from runbook.discovery import Topology
 from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
 from runbook.registry import check
 
-EPHEMERAL = (1024, 65535)
+# Return traffic goes to the app's ephemeral port. App Runner runs the app on Linux, whose default
+# ip_local_port_range is 32768-60999: a deny outside it (say on 5432 inbound in a connector subnet)
+# never meets a reply. (AWS's advice to allow 1024-65535 covers every client OS.)
+EPHEMERAL = (32768, 60999)
 
 
 @check(
@@ -205,7 +208,10 @@ def _entry_ports(entry: Mapping[str, Any]) -> tuple[int, int] | None:
 
 
 def _applies(entry: Mapping[str, Any], peer_cidrs: list[str]) -> bool:
-    """A DENY matters if it touches any peer address; an ALLOW only helps if it covers every peer."""
+    """A DENY matters if it touches any peer address; an ALLOW only helps if it covers every peer.
+
+    The peers are IPv4 subnet blocks (a connector's traffic leaves from its subnets' IPv4
+    addresses), so an IPv6 entry (Ipv6CidrBlock) never applies to them."""
     block = entry.get("CidrBlock")
     if not block:
         return False
@@ -222,15 +228,24 @@ def acl_verdict(acl: Mapping[str, Any], egress: bool, ports: tuple[int, int], pe
     """Walk the entries by rule number like AWS does; a DENY on any part of `ports` before an ALLOW covering all of it blocks."""
     entries = sorted((e for e in acl.get("Entries", []) if bool(e.get("Egress")) == egress), key=lambda e: e["RuleNumber"])
     low, high = ports
+    ipv6_allows = []
     for entry in entries:
         span = _entry_ports(entry)
-        if span is None or span[1] < low or span[0] > high or not _applies(entry, peer_cidrs):
+        if span is None or span[1] < low or span[0] > high:
+            continue
+        if entry.get("Ipv6CidrBlock") and entry.get("RuleAction") == "allow":
+            ipv6_allows.append(f"rule {entry['RuleNumber']} ({entry['Ipv6CidrBlock']})")
+        if not _applies(entry, peer_cidrs):
             continue
         rule = f"rule {entry['RuleNumber']} {entry.get('RuleAction')} {entry.get('CidrBlock')} ports {span[0]}-{span[1]}"
         if entry.get("RuleAction") == "deny":
+            if ipv6_allows:
+                rule += f" ({', '.join(ipv6_allows)} before it allow only IPv6 traffic)"
             return False, rule
         if span[0] <= low and span[1] >= high:
             return True, rule
+    if ipv6_allows:
+        return False, f"no IPv4 rule allows it (implicit deny); {', '.join(ipv6_allows)} allow only IPv6 traffic"
     return False, "no rule allows it (implicit deny)"
 
 
@@ -252,14 +267,16 @@ def nacl(topology: Topology, params: Mapping[str, Any]) -> Finding:
     evidence, problems = [], []
     for target in targets:
         port = target.endpoint_port or target.port
-        target_cidrs = topology.cidrs(target.subnet_ids)
+        # Where the target's addresses can be: the subnets of its zones (a failover's included).
+        target_subnets = topology.address_subnets(target)
+        target_cidrs = topology.cidrs(target_subnets)
         legs = []
         for subnet in topology.connector_subnet_ids:
             legs += [(subnet, True, (port, port), target_cidrs, f"out to {target.kind} port {port}"),
-                     (subnet, False, EPHEMERAL, target_cidrs, "return traffic on ephemeral ports")]
-        for subnet in target.subnet_ids:
+                     (subnet, False, EPHEMERAL, target_cidrs, "return traffic to the app's ephemeral ports (Linux's 32768-60999)")]
+        for subnet in target_subnets:
             legs += [(subnet, False, (port, port), connector_cidrs, f"in on {target.kind} port {port}"),
-                     (subnet, True, EPHEMERAL, connector_cidrs, "replies on ephemeral ports")]
+                     (subnet, True, EPHEMERAL, connector_cidrs, "replies to the app's ephemeral ports (Linux's 32768-60999)")]
         for subnet, egress, ports, peers, what in legs:
             acl = topology.network_acl_for(subnet)
             if acl is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from runbook.discovery import Target, Topology
@@ -25,49 +26,157 @@ def covers_port(rule: Mapping[str, Any], port: int) -> bool:
     return low <= port <= high
 
 
-def describe_rule(rule: Mapping[str, Any]) -> str:
+def _source(rule: Mapping[str, Any], owner: str | None) -> str:
+    referenced = rule.get("ReferencedGroupInfo") or {}
+    if referenced.get("GroupId"):
+        where = []
+        if referenced.get("VpcPeeringConnectionId"):
+            where.append(f"in {referenced.get('VpcId') or 'a peered VPC'} via {referenced['VpcPeeringConnectionId']}")
+        shown = referenced["GroupId"]
+        if referenced.get("UserId") and referenced["UserId"] != (rule.get("GroupOwnerId") or owner):
+            shown = f"{referenced['UserId']}/{shown}"
+        return shown + (f" ({', '.join(where)})" if where else "")
+    return rule.get("CidrIpv4") or rule.get("CidrIpv6") or rule.get("PrefixListId") or "?"
+
+
+def describe_rule(rule: Mapping[str, Any], owner: str | None = None) -> str:
+    """`sgr-…: tcp/5432 from sg-…`; a group of another account than `owner` (the rule's group's) as `account/sg-…`."""
     protocol = "all traffic" if str(rule.get("IpProtocol")) == "-1" else f"{rule.get('IpProtocol')}"
     ports = ""
     if str(rule.get("IpProtocol")) != "-1":
         low, high = rule.get("FromPort"), rule.get("ToPort")
         ports = f"/{low}" if low == high else f"/{low}-{high}"
-    source = (
-        (rule.get("ReferencedGroupInfo") or {}).get("GroupId")
-        or rule.get("CidrIpv4")
-        or rule.get("CidrIpv6")
-        or rule.get("PrefixListId")
-        or "?"
-    )
     direction = "to" if rule.get("IsEgress") else "from"
-    return f"{rule.get('SecurityGroupRuleId', '?')}: {protocol}{ports} {direction} {source}"
+    return f"{rule.get('SecurityGroupRuleId', '?')}: {protocol}{ports} {direction} {_source(rule, owner)}"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What a set of security-group rules concludes about one peer (the connector, or a target).
+
+    `rules` admit it: one rule naming a group the peer's network interfaces carry, or CIDR and
+    prefix-list rules whose blocks together cover every peer network. `uncovered`: the peer
+    networks the blocks leave (partly) uncovered, when some block covers part of them.
+    `unresolved`: what cannot be read (a prefix list's entries), so cannot be concluded.
+    `foreign`: rules naming groups the peer's interfaces are not in (a group of a peered VPC or
+    of another account), which admit something else. `public`: the public blocks left out.
+    """
+
+    rules: tuple[Mapping[str, Any], ...]
+    uncovered: tuple[str, ...] = ()
+    unresolved: tuple[str, ...] = ()
+    foreign: tuple[str, ...] = ()
+    public: tuple[str, ...] = ()  # 0.0.0.0/0 and ::/0 blocks left out on ingress
+
+    @property
+    def admitted(self) -> bool:
+        return bool(self.rules)
+
+    def notes(self) -> list[str]:
+        return [*self.foreign, *self.unresolved, *self.public]
+
+
+def _owner(topology: Topology, group_id: str) -> str | None:
+    return (topology.security_groups.get(group_id) or {}).get("OwnerId")
+
+
+def _described(topology: Topology, rule: Mapping[str, Any]) -> str:
+    return describe_rule(rule, rule.get("GroupOwnerId") or _owner(topology, rule.get("GroupId", "")))
+
+
+def admission(
+    topology: Topology,
+    group_ids: Iterable[str],
+    port: int,
+    peer_groups: Iterable[str],
+    peer_cidrs: list[str],
+    *,
+    egress: bool = False,
+    peer: str = "the connector",
+) -> Admission:
+    """Whether the ingress (or egress) rules of `group_ids` let tcp/`port` traffic from (to) a peer
+    whose network interfaces carry `peer_groups` and sit in the networks `peer_cidrs`.
+
+    A rule naming one of `peer_groups` admits the peer wherever it sits. CIDR rules and the
+    entries of prefix-list rules count together: the peer is admitted when their union covers
+    every one of its IPv4 networks, one rule per subnet as well as one for all. On ingress,
+    0.0.0.0/0 does not count: sg.no-public-ingress revokes it, and the connector must keep a way
+    in once it is gone (the interlock). IPv6 blocks do not count for IPv4 networks.
+    """
+    sources = set(peer_groups)
+    networks = [ipaddress.ip_network(c, strict=False) for c in peer_cidrs]
+    blocks: list[tuple[Any, Mapping[str, Any]]] = []  # (network, the rule it came from)
+    unresolved: list[str] = []
+    foreign: list[str] = []
+    public: list[str] = []
+    for group_id in group_ids:
+        for rule in topology.sg_rules.get(group_id, []):
+            if bool(rule.get("IsEgress")) != egress or not covers_port(rule, port):
+                continue
+            referenced = rule.get("ReferencedGroupInfo") or {}
+            if referenced.get("GroupId"):
+                if referenced["GroupId"] in sources:
+                    return Admission((rule,))
+                owner = rule.get("GroupOwnerId") or _owner(topology, group_id)
+                if referenced.get("VpcPeeringConnectionId") or (referenced.get("UserId") and owner and referenced["UserId"] != owner):
+                    if referenced.get("UserId") and owner and referenced["UserId"] != owner:
+                        kind = f"a group of account {referenced['UserId']}, which this account cannot describe"
+                    else:
+                        kind = f"a group of the peered VPC {referenced.get('VpcId') or '?'}"
+                    foreign.append(
+                        f"{describe_rule(rule, owner)} names {kind}; "
+                        f"{peer}'s network interfaces carry only {', '.join(sorted(sources)) or 'no group'}, so it does not admit {peer}"
+                    )
+                continue
+            cidrs: list[str] = []
+            if rule.get("CidrIpv4"):
+                cidrs = [rule["CidrIpv4"]]
+            elif rule.get("PrefixListId"):
+                prefix_list = topology.prefix_lists.get(rule["PrefixListId"])
+                if prefix_list is None or prefix_list.get("error"):
+                    why = (prefix_list or {}).get("error") or "its entries were not read"
+                    unresolved.append(f"{describe_rule(rule)}: cannot tell whether prefix list {rule['PrefixListId']} covers {peer}: {why}")
+                    continue
+                cidrs = list(prefix_list.get("cidrs", ()))
+            for cidr in cidrs:
+                if not egress and cidr in PUBLIC_CIDRS:
+                    public.append(f"{describe_rule(rule)}: {cidr} is not counted: {peer} needs a rule of its own, "
+                                  "one that stays once the public one is revoked")
+                    continue
+                blocks.append((ipaddress.ip_network(cidr, strict=False), rule))
+    if not networks:
+        return Admission((), (), tuple(unresolved), tuple(foreign), tuple(public))
+    union = list(ipaddress.collapse_addresses(b for b, _ in blocks if b.version == 4))
+    uncovered = [str(n) for n in networks if n.version != 4 or not any(n.subnet_of(u) for u in union)]
+    if uncovered:
+        if not any(u.overlaps(n) for u in union for n in networks if n.version == 4):
+            uncovered = []  # no CIDR rule comes near the peer: nothing to say about its subnets
+        return Admission((), tuple(uncovered), tuple(unresolved), tuple(foreign), tuple(public))
+    used: list[Mapping[str, Any]] = []
+    for block, rule in blocks:
+        if block.version == 4 and any(block.overlaps(n) for n in networks) and rule not in used:
+            used.append(rule)
+    return Admission(tuple(used), (), tuple(unresolved), tuple(foreign), tuple(public))
 
 
 def admitting_rules(
     topology: Topology, group_ids: Iterable[str], port: int, source_groups: Iterable[str], source_cidrs: list[str]
-) -> list[dict[str, Any]]:
-    """Ingress rules on `group_ids` that admit traffic on `port` from one of `source_groups`
-    or from a CIDR covering every network in `source_cidrs`.
+) -> list[Mapping[str, Any]]:
+    """The ingress rules on `group_ids` that together admit traffic on `port` from one of
+    `source_groups` or from every network in `source_cidrs` (see :func:`admission`); empty if none do."""
+    return list(admission(topology, group_ids, port, source_groups, source_cidrs).rules)
 
-    0.0.0.0/0 does not count: sg.no-public-ingress revokes it, and the
-    connector must keep a way in once it is gone (the interlock).
-    """
-    sources = set(source_groups)
-    networks = [ipaddress.ip_network(c) for c in source_cidrs]
-    found = []
-    for group_id in group_ids:
-        for rule in topology.sg_rules.get(group_id, []):
-            if rule.get("IsEgress") or not covers_port(rule, port):
-                continue
-            referenced = (rule.get("ReferencedGroupInfo") or {}).get("GroupId")
-            if referenced and referenced in sources:
-                found.append(rule)
-                continue
-            cidr = rule.get("CidrIpv4")
-            if cidr and networks and cidr not in PUBLIC_CIDRS:
-                allowed = ipaddress.ip_network(cidr, strict=False)
-                if all(net.version == allowed.version and net.subnet_of(allowed) for net in networks):
-                    found.append(rule)
-    return found
+
+def _prefix_list_evidence(topology: Topology, group_ids: Iterable[str], egress: bool) -> list[Evidence]:
+    """What each prefix list named by these groups' rules holds, as read."""
+    named = sorted({r["PrefixListId"] for g in group_ids for r in topology.sg_rules.get(g, [])
+                    if r.get("PrefixListId") and bool(r.get("IsEgress")) == egress})
+    evidence = []
+    for pl in named:
+        entry = topology.prefix_lists.get(pl) or {"error": "not read"}
+        shown = f"cannot be read: {entry['error']}" if entry.get("error") else (", ".join(entry.get("cidrs", ())) or "no entries")
+        evidence.append(Evidence(f"ec2 get_managed_prefix_list_entries prefix-list-id={pl}", f"{pl}: {shown}"))
+    return evidence
 
 
 _TARGET_PARAMS = {"target": "cache"}
@@ -80,15 +189,22 @@ _TARGET_PARAMS = {"target": "cache"}
         "ec2:DescribeSecurityGroupRules",
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSubnets",
+        "ec2:GetManagedPrefixListEntries",
         "rds:DescribeDBInstances",
+        "rds:DescribeDBProxies",
+        "rds:DescribeDBProxyEndpoints",
+        "rds:DescribeDBProxyTargets",
         "elasticache:DescribeReplicationGroups",
         "elasticache:DescribeCacheClusters",
+        "elasticache:DescribeServerlessCaches",
     ),
     fix_permissions=("ec2:AuthorizeSecurityGroupIngress",),
     params=_TARGET_PARAMS,
 )
 def ingress_from_connector(topology: Topology, params: Mapping[str, Any]) -> Finding:
-    """The target's security groups admit the connector's security group on the target's port.
+    """The target's security groups admit the connector on the target's port: a rule naming the connector's group,
+    or CIDR and prefix-list rules that together cover every connector subnet. Behind an RDS Proxy, the database
+    admits the proxy too.
 
     Example:
       - id: redis-ingress
@@ -111,51 +227,85 @@ def ingress_from_connector(topology: Topology, params: Mapping[str, Any]) -> Fin
         return Finding(Status.ERROR, f"{kind} {target.resource_id}: the API returned no security groups for it")
 
     connector_groups = topology.connector_sg_ids
-    rules_seen = [
-        Evidence(
-            f"ec2 describe_security_group_rules group-id={group}",
-            "; ".join(describe_rule(r) for r in topology.sg_rules.get(group, []) if not r.get("IsEgress")) or "no ingress rules",
-        )
-        for group in target.security_group_ids
-    ]
+    if not connector_groups:
+        return Finding(Status.ERROR, f"connector {topology.connector.get('VpcConnectorName', '?')}: the API returned no security groups for it")
     context = [
         Evidence(target.source, f"{target.env_var} names {kind} {target.resource_id} on port {port}, in security groups {', '.join(target.security_group_ids)}"),
         Evidence("apprunner describe_vpc_connector", f"connector {topology.connector['VpcConnectorName']} uses security groups {', '.join(connector_groups)}"),
     ]
-    found = admitting_rules(topology, target.security_group_ids, port, connector_groups, topology.cidrs(topology.connector_subnet_ids))
-    if found:
-        return Finding(
-            Status.OK,
-            f"{kind} {target.resource_id} admits the connector on {port}: {describe_rule(found[0])}",
-            tuple(context + rules_seen),
+    legs = [_ingress_leg(topology, target.security_group_ids, port, f"{kind} {target.resource_id}", connector_groups,
+                         topology.cidrs(topology.connector_subnet_ids), "the connector",
+                         f"App Runner connector {topology.connector['VpcConnectorName']} to {kind} {target.resource_id}")]
+    backend = target.backend
+    if backend is not None and backend.resource_id and backend.security_group_ids:
+        # An RDS Proxy opens its own connections to its target, from its own groups and subnets
+        # (a custom endpoint's are only where clients reach it): the database must admit those.
+        proxy = (target.resource or {}).get("Proxy") or target.resource or {}
+        name = proxy.get("DBProxyName", target.resource_id)
+        proxy_groups = tuple(proxy.get("VpcSecurityGroupIds", target.security_group_ids))
+        backend_port = backend.endpoint_port or port
+        context.append(Evidence("rds describe_db_proxy_targets", f"proxy {name} forwards to database {backend.resource_id} "
+                                f"on port {backend_port}, in security groups {', '.join(backend.security_group_ids)}"))
+        legs.append(_ingress_leg(topology, backend.security_group_ids, backend_port, f"database {backend.resource_id}",
+                                 proxy_groups, topology.cidrs(proxy.get("VpcSubnetIds", target.subnet_ids)), f"proxy {name}",
+                                 f"RDS Proxy {name} to database {backend.resource_id}"))
+    evidence = tuple(context + [e for leg in legs for e in leg.evidence])
+    changes = tuple(leg.change for leg in legs if leg.change is not None)
+    summaries = [leg.summary for leg in legs]
+    status = max((leg.status for leg in legs), key=[Status.OK, Status.WARN, Status.FAIL].index)
+    if status is Status.FAIL:
+        summaries = [leg.summary for leg in legs if leg.status is Status.FAIL] + [leg.summary for leg in legs if leg.status is not Status.FAIL]
+    return Finding(status, "; ".join(summaries), evidence, changes)
+
+
+@dataclass(frozen=True)
+class _Leg:
+    status: Status  # OK, WARN (cannot tell) or FAIL
+    summary: str
+    evidence: tuple[Evidence, ...]
+    change: Change | None = None
+
+
+def _ingress_leg(topology: Topology, group_ids: tuple[str, ...], port: int, into: str, peer_groups: tuple[str, ...],
+                 peer_cidrs: list[str], peer: str, rule_description: str) -> _Leg:
+    """Whether `into` (its groups `group_ids`) admits `peer` on tcp/`port`, and the authorize that would make it so."""
+    rules_seen = [
+        Evidence(
+            f"ec2 describe_security_group_rules group-id={group}",
+            "; ".join(_described(topology, r) for r in topology.sg_rules.get(group, []) if not r.get("IsEgress")) or "no ingress rules",
         )
-    group_id = target.security_group_ids[0]
-    source_group = connector_groups[0]
+        for group in group_ids
+    ] + _prefix_list_evidence(topology, group_ids, egress=False)
+    verdict = admission(topology, group_ids, port, peer_groups, peer_cidrs, peer=peer)
+    if verdict.admitted:
+        together = " together cover the subnets " + ", ".join(peer_cidrs) if len(verdict.rules) > 1 else ""
+        return _Leg(Status.OK, f"{into} admits {peer} on {port}: {'; '.join(_described(topology, r) for r in verdict.rules)}{together}",
+                    tuple(rules_seen))
+    notes = [Evidence(f"ec2 describe_security_group_rules group-id={', '.join(group_ids)}", n) for n in verdict.notes()]
+    group_id, source_group = group_ids[0], peer_groups[0]
     permission = {
         "IpProtocol": "tcp",
         "FromPort": port,
         "ToPort": port,
-        "UserIdGroupPairs": [
-            {
-                "GroupId": source_group,
-                "Description": f"App Runner connector {topology.connector['VpcConnectorName']} to {kind} {target.resource_id}",
-            }
-        ],
+        "UserIdGroupPairs": [{"GroupId": source_group, "Description": rule_description}],
     }
-    change = Change(
-        call=ApiCall("ec2", "authorize_security_group_ingress", {"GroupId": group_id, "IpPermissions": [permission]}),
-        inverse=ApiCall("ec2", "revoke_security_group_ingress", {"GroupId": group_id, "IpPermissions": [permission]}),
-        description=f"allow tcp/{port} from the connector's {source_group} into {group_id} ({kind} {target.resource_id})",
-        phase=Phase.AUTHORIZE,
-    )
-    return Finding(
-        Status.FAIL,
-        f"no rule on {', '.join(target.security_group_ids)} admits the connector's {', '.join(connector_groups)} on tcp/{port}",
-        tuple(context + rules_seen),
-        (change,),
-    )
-
-
+    call = ApiCall("ec2", "authorize_security_group_ingress", {"GroupId": group_id, "IpPermissions": [permission]})
+    inverse = ApiCall("ec2", "revoke_security_group_ingress", {"GroupId": group_id, "IpPermissions": [permission]})
+    uncovered = f" or covers its subnets {', '.join(verdict.uncovered)}" if verdict.uncovered else ""
+    if verdict.unresolved:
+        # A prefix list that cannot be read may hold the peer's subnets: not broken on evidence,
+        # so the peer's own rule is advice, never applied.
+        advice = Change(call, f"if the unreadable prefix list does not hold {peer}'s subnets: allow tcp/{port} from {source_group} into {group_id}",
+                        Phase.AUTHORIZE, inverse=inverse, recommendation=True)
+        return _Leg(Status.WARN, f"cannot tell whether {into} admits {peer} on tcp/{port}: no readable rule admits its "
+                                 f"{', '.join(peer_groups)}{uncovered}, and a prefix list's entries could not be read",
+                    tuple(rules_seen + notes), advice)
+    why = ""
+    if verdict.foreign:
+        why = "; the rules naming other groups (peered VPC or another account) cannot admit it, so this is not a duplicate"
+    change = Change(call, f"allow tcp/{port} from {peer}'s {source_group} into {group_id} ({into}){why}", Phase.AUTHORIZE, inverse=inverse)
+    return _Leg(Status.FAIL, f"no rule on {', '.join(group_ids)} admits {peer}'s {', '.join(peer_groups)}{uncovered} on tcp/{port}",
+                tuple(rules_seen + notes), change)
 
 
 def rule_permission(rule: Mapping[str, Any]) -> dict[str, Any]:
@@ -309,9 +459,14 @@ def not_default(topology: Topology, params: Mapping[str, Any]) -> Finding:
         ),
     ]
     if kind == "cache":
+        groups = [f"<id of {name}>"]
+        move = {  # the call that sets a cache's groups depends on what kind of cache it is
+            "elasticache describe_cache_clusters": ("modify_cache_cluster", {"CacheClusterId": target.resource_id, "SecurityGroupIds": groups, "ApplyImmediately": True}),
+            "elasticache describe_serverless_caches": ("modify_serverless_cache", {"ServerlessCacheName": target.resource_id, "SecurityGroupIds": groups}),
+        }.get(target.source, ("modify_replication_group", {"ReplicationGroupId": target.resource_id, "SecurityGroupIds": groups, "ApplyImmediately": True}))
         advice.append(
             Change(
-                ApiCall("elasticache", "modify_replication_group", {"ReplicationGroupId": target.resource_id, "SecurityGroupIds": [f"<id of {name}>"], "ApplyImmediately": True}),
+                ApiCall("elasticache", *move),
                 f"move {target.resource_id} into the new group",
                 Phase.AUTHORIZE,
                 recommendation=True,
@@ -327,7 +482,7 @@ def not_default(topology: Topology, params: Mapping[str, Any]) -> Finding:
 
 @check(
     "sg.connector-egress",
-    permissions=("ec2:DescribeSecurityGroupRules",),
+    permissions=("ec2:DescribeSecurityGroupRules", "ec2:GetManagedPrefixListEntries"),
     fix_permissions=("ec2:AuthorizeSecurityGroupEgress",),
 )
 def connector_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
@@ -342,39 +497,42 @@ def connector_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     targets = topology.found_targets
     if not targets:
         return Finding(Status.SKIPPED, "no database or cache found")
-    evidence, changes, fine, blocked = [], [], [], []
+    if not topology.connector_sg_ids:
+        return Finding(Status.ERROR, f"connector {topology.connector.get('VpcConnectorName', '?')}: the API returned no security groups for it")
+    evidence, changes, fine, blocked, unsure = [], [], [], [], []
+    group = topology.connector_sg_ids[0]
+    egress_seen = Evidence(f"ec2 describe_security_group_rules group-id={group}", "egress: " + (
+        "; ".join(_described(topology, r) for g in topology.connector_sg_ids for r in topology.sg_rules.get(g, []) if r.get("IsEgress")) or "none"))
     for target in targets:
         port = target.endpoint_port or target.port
-        networks = [ipaddress.ip_network(c) for c in topology.cidrs(target.subnet_ids)]
-        allowing = None
-        for group in topology.connector_sg_ids:
-            for rule in topology.sg_rules.get(group, []):
-                if not rule.get("IsEgress") or not covers_port(rule, port):
-                    continue
-                referenced = (rule.get("ReferencedGroupInfo") or {}).get("GroupId")
-                cidr = rule.get("CidrIpv4")
-                if referenced in target.security_group_ids or (
-                    cidr and networks and all(n.subnet_of(ipaddress.ip_network(cidr, strict=False)) for n in networks if n.version == 4)
-                ):
-                    allowing = rule
-                    break
-            if allowing:
-                break
-        if allowing:
-            fine.append(f"{target.kind} tcp/{port} by {describe_rule(allowing)}")
+        # Egress must reach the target where its addresses are: the subnets of its zones (a failover's included).
+        verdict = admission(topology, topology.connector_sg_ids, port, target.security_group_ids, topology.address_cidrs(target),
+                            egress=True, peer=f"{target.kind} {target.resource_id}")
+        if verdict.admitted:
+            fine.append(f"{target.kind} tcp/{port} by {'; '.join(_described(topology, r) for r in verdict.rules)}")
             continue
-        blocked.append(f"{target.kind} {target.resource_id} on tcp/{port}")
-        group = topology.connector_sg_ids[0]
+        evidence += [Evidence(f"ec2 describe_security_group_rules group-id={group}", n) for n in verdict.notes()]
+        if not target.security_group_ids:
+            blocked.append(f"{target.kind} {target.resource_id} on tcp/{port} (the API returned no security groups for it)")
+            continue
         permission = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "UserIdGroupPairs": [{"GroupId": target.security_group_ids[0], "Description": f"to {target.kind} {target.resource_id}"}]}
-        evidence.append(Evidence(f"ec2 describe_security_group_rules group-id={group}", "egress: " + ("; ".join(describe_rule(r) for r in topology.sg_rules.get(group, []) if r.get("IsEgress")) or "none")))
-        changes.append(
-            Change(
-                ApiCall("ec2", "authorize_security_group_egress", {"GroupId": group, "IpPermissions": [permission]}),
-                f"allow the connector's {group} out to {target.kind} {target.resource_id} on tcp/{port}",
-                Phase.AUTHORIZE,
-                inverse=ApiCall("ec2", "revoke_security_group_egress", {"GroupId": group, "IpPermissions": [permission]}),
-            )
+        change = Change(
+            ApiCall("ec2", "authorize_security_group_egress", {"GroupId": group, "IpPermissions": [permission]}),
+            ("if the unreadable prefix list does not hold its subnets: " if verdict.unresolved else "")
+            + f"allow the connector's {group} out to {target.kind} {target.resource_id} on tcp/{port}",
+            Phase.AUTHORIZE,
+            inverse=ApiCall("ec2", "revoke_security_group_egress", {"GroupId": group, "IpPermissions": [permission]}),
+            recommendation=bool(verdict.unresolved),
         )
-    if changes:
-        return Finding(Status.FAIL, "the connector's security group does not let traffic out to " + ", ".join(blocked), tuple(evidence), tuple(changes))
+        changes.append(change)
+        (unsure if verdict.unresolved else blocked).append(f"{target.kind} {target.resource_id} on tcp/{port}")
+    if blocked or unsure:
+        evidence = [egress_seen, *_prefix_list_evidence(topology, topology.connector_sg_ids, egress=True), *evidence]
+    if blocked:
+        return Finding(Status.FAIL, "the connector's security group does not let traffic out to " + ", ".join(blocked)
+                       + (f"; cannot tell for {', '.join(unsure)} (a prefix list's entries could not be read)" if unsure else ""),
+                       tuple(evidence), tuple(changes))
+    if unsure:
+        return Finding(Status.WARN, f"cannot tell whether the connector's security group lets traffic out to {', '.join(unsure)}: "
+                       "a prefix list's entries could not be read", tuple(evidence), tuple(changes))
     return Finding(Status.OK, "egress allowed: " + "; ".join(fine), tuple(evidence))

@@ -47,6 +47,37 @@ Shims (moto 5.2.5):
    always ``active``. The shim answers ``blackhole`` for a route to a NAT
    gateway whose state is ``deleted``.
 
+8. ``elasticache-serverless-caches`` - moto 5.2 has no ElastiCache Serverless
+   (``CreateServerlessCache`` and ``DescribeServerlessCaches`` answer "not
+   implemented"). The shim serves both, with ``DeleteServerlessCache`` and the
+   ``SecurityGroupIds`` of ``ModifyServerlessCache``, keeping each cache on its
+   backend: ``Endpoint{Address,Port}`` (``<name>-<id>.serverless.<region
+   code>.cache.amazonaws.com:6379``), ``ReaderEndpoint`` on 6380,
+   ``SecurityGroupIds`` (the VPC's default group when none is given, as AWS
+   does), ``SubnetIds``, engine ``redis``/``valkey``/``memcached``. Serverless
+   caches accept TLS connections only; the API has no transit-encryption field.
+
+9. ``ec2-foreign-group-reference`` - a rule may name a group of another
+   account (``UserIdGroupPairs[{UserId, GroupId}]``); AWS checks it in that
+   account. moto looks every GroupId up in the caller's own account and
+   answers ``InvalidGroup.NotFound``. The sandbox has no second account, so the
+   shim accepts a pair whose ``UserId`` is not the caller's without looking the
+   group up, and keeps the ``UserId`` (``ReferencedGroupInfo.UserId``).
+
+10. ``ec2-unknown-prefix-list`` - ``GetManagedPrefixListEntries`` for a prefix
+   list this account cannot see (never created, or another account's that is
+   no longer shared) answers ``InvalidPrefixListID.NotFound`` in AWS; moto
+   answers an empty list, which reads as "holds nothing". moto still accepts a
+   rule naming such a list, as AWS keeps a rule whose list was unshared.
+
+11. ``rds-proxy-endpoints`` - moto 5.2 has no ``CreateDBProxyEndpoint`` nor
+    ``DescribeDBProxyEndpoints``. The shim serves both (and
+    ``DeleteDBProxyEndpoint``): a custom endpoint of a proxy, in subnets of one
+    VPC (not necessarily the proxy's) with its own ``VpcSecurityGroupIds`` (the
+    VPC's default group when none is given), ``TargetRole``, and the address
+    ``<name>.endpoint.proxy-<id>.<region>.rds.amazonaws.com``; the describe also
+    lists each proxy's default endpoint (``IsDefault``), as AWS does.
+
 Not shimmed, on purpose: moto names a replication group's primary endpoint
 ``master.<id>.<random>.use1.cache.amazonaws.com`` whatever the region; the
 tool must match endpoints by the address the API returns, never parse them.
@@ -65,6 +96,10 @@ SHIMS = (
     "ec2-default-sg-self-rule",
     "ec2-custom-nacl-default-deny",
     "ec2-route-blackhole",
+    "elasticache-serverless-caches",
+    "ec2-foreign-group-reference",
+    "ec2-unknown-prefix-list",
+    "rds-proxy-endpoints",
 )
 
 _lock = threading.Lock()
@@ -78,7 +113,11 @@ def apply() -> None:
         if _applied:
             return
         _shim_elasticache()
+        _shim_elasticache_serverless()
         _shim_ec2()
+        _shim_ec2_foreign_groups()
+        _shim_ec2_unknown_prefix_list()
+        _shim_rds_proxy_endpoints()
         _applied = True
 
 
@@ -270,3 +309,215 @@ def _shim_ec2() -> None:
         return "blackhole" if nat is not None and getattr(nat, "state", None) == "deleted" else "active"
 
     route_tables.Route.state = property(route_state)
+
+
+# --------------------------------------------------------------------- 8. ElastiCache Serverless
+
+
+_SERVERLESS_ENGINES = {"redis": "7", "valkey": "8", "memcached": "1.6"}
+
+
+def _shim_elasticache_serverless() -> None:
+    import random
+    import string
+
+    from moto.core.responses import ActionResult, PaginatedResult
+    from moto.core.utils import utcnow
+    from moto.ec2.models import ec2_backends
+    from moto.elasticache import exceptions, responses
+
+    class ServerlessCacheNotFoundFault(exceptions.ElastiCacheException):
+        code = "ServerlessCacheNotFoundFault"
+
+    class ServerlessCacheAlreadyExistsFault(exceptions.ElastiCacheException):
+        code = "ServerlessCacheAlreadyExistsFault"
+
+    def store(self: Any) -> dict[str, dict[str, Any]]:
+        backend = self.elasticache_backend
+        if not hasattr(backend, "_shim_serverless"):
+            backend._shim_serverless = {}
+        return backend._shim_serverless
+
+    def found(self: Any, name: str) -> dict[str, Any]:
+        cache = store(self).get(name)
+        if cache is None:
+            raise ServerlessCacheNotFoundFault(f"Serverless cache {name} not found.")
+        return cache
+
+    def create_serverless_cache(self: Any) -> ActionResult:
+        name = self._get_param("ServerlessCacheName")
+        engine = self._get_param("Engine")
+        if engine not in _SERVERLESS_ENGINES:
+            raise exceptions.InvalidParameterValueException(f"Invalid engine {engine!r}: use redis, valkey or memcached.")
+        if name in store(self):
+            raise ServerlessCacheAlreadyExistsFault(f"Serverless cache {name} already exists.")
+        backend = self.elasticache_backend
+        ec2 = ec2_backends[backend.account_id][backend.region_name]
+        subnet_ids = list(self._get_param("SubnetIds") or [])
+        subnets = ec2.describe_subnets(subnet_ids=subnet_ids) if subnet_ids else []
+        if not subnets or len({s.vpc_id for s in subnets}) != 1:
+            raise exceptions.InvalidSubnet(",".join(subnet_ids or ["(none)"]))
+        groups = (list(self._get_param("SecurityGroupIds") or [])
+                  or [ec2.get_default_security_group(subnets[0].vpc_id).id])
+        region_code = "".join(part[0] if not part.isdigit() else part for part in backend.region_name.split("-"))
+        suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(6))
+        address = f"{name}-{suffix}.serverless.{region_code}.cache.amazonaws.com"
+        cache = {
+            "ServerlessCacheName": name,
+            "Description": self._get_param("Description") or "",
+            "CreateTime": utcnow(),
+            "Status": "available",
+            "Engine": engine,
+            "MajorEngineVersion": self._get_param("MajorEngineVersion") or _SERVERLESS_ENGINES[engine],
+            "FullEngineVersion": self._get_param("MajorEngineVersion") or _SERVERLESS_ENGINES[engine],
+            "SecurityGroupIds": groups,
+            "Endpoint": {"Address": address, "Port": 6379 if engine != "memcached" else 11211},
+            "ReaderEndpoint": {"Address": address, "Port": 6380 if engine != "memcached" else 11212},
+            "ARN": f"arn:aws:elasticache:{backend.region_name}:{backend.account_id}:serverlesscache:{name}",
+            "SubnetIds": [s.id for s in subnets],
+            "SnapshotRetentionLimit": 0,
+        }
+        store(self)[name] = cache
+        return ActionResult({"ServerlessCache": cache})
+
+    def describe_serverless_caches(self: Any) -> ActionResult:
+        name = self._get_param("ServerlessCacheName")
+        caches = [found(self, name)] if name else list(store(self).values())
+        return PaginatedResult({"ServerlessCaches": caches})
+
+    def modify_serverless_cache(self: Any) -> ActionResult:
+        cache = found(self, self._get_param("ServerlessCacheName"))
+        groups = list(self._get_param("SecurityGroupIds") or [])
+        if groups:
+            cache["SecurityGroupIds"] = groups
+        return ActionResult({"ServerlessCache": cache})
+
+    def delete_serverless_cache(self: Any) -> ActionResult:
+        name = self._get_param("ServerlessCacheName")
+        cache = found(self, name)
+        del store(self)[name]
+        return ActionResult({"ServerlessCache": {**cache, "Status": "deleting"}})
+
+    for method in (create_serverless_cache, describe_serverless_caches, modify_serverless_cache, delete_serverless_cache):
+        setattr(responses.ElastiCacheResponse, method.__name__, method)
+
+
+# --------------------------------------------------------------------- 9. groups of other accounts
+
+
+def _shim_ec2_foreign_groups() -> None:
+    from moto.ec2.models import security_groups
+
+    backend_cls = security_groups.SecurityGroupBackend
+    original = backend_cls._add_source_group
+
+    def _add_source_group(self: Any, source_groups: Any, vpc_id: Any) -> list[dict[str, Any]]:
+        foreign = [g for g in source_groups or [] if g.get("UserId") and g["UserId"] != self.account_id and "GroupId" in g]
+        own = [g for g in source_groups or [] if g not in foreign]
+        for group in foreign:
+            group.setdefault("OwnerId", self.account_id)
+        return original(self, own, vpc_id) + foreign
+
+    backend_cls._add_source_group = _add_source_group
+
+
+# --------------------------------------------------------------------- 10. prefix lists this account cannot see
+
+
+def _shim_ec2_unknown_prefix_list() -> None:
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.responses import vpcs
+
+    original = vpcs.VPCs.get_managed_prefix_list_entries
+
+    def get_managed_prefix_list_entries(self: Any) -> Any:
+        prefix_list_id = self._get_param("PrefixListId")
+        if self.ec2_backend.get_managed_prefix_list_entries(prefix_list_id=prefix_list_id) is None:
+            raise EC2ClientError("InvalidPrefixListID.NotFound", f"The prefix list ID '{prefix_list_id}' does not exist")
+        return original(self)
+
+    vpcs.VPCs.get_managed_prefix_list_entries = get_managed_prefix_list_entries
+
+
+# --------------------------------------------------------------------- 11. RDS Proxy custom endpoints
+
+
+def _shim_rds_proxy_endpoints() -> None:
+    import random
+    import string
+
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.ec2.models import ec2_backends
+    from moto.rds import exceptions, responses
+
+    class DBProxyEndpointNotFoundFault(exceptions.RDSClientError):
+        def __init__(self, name: str) -> None:
+            super().__init__("DBProxyEndpointNotFoundFault", f"The DB proxy endpoint {name} doesn't exist.")
+
+    class DBProxyEndpointAlreadyExistsFault(exceptions.RDSClientError):
+        def __init__(self, name: str) -> None:
+            super().__init__("DBProxyEndpointAlreadyExistsFault", f"The DB proxy endpoint {name} already exists.")
+
+    def store(self: Any) -> dict[str, dict[str, Any]]:
+        if not hasattr(self.backend, "_shim_proxy_endpoints"):
+            self.backend._shim_proxy_endpoints = {}
+        return self.backend._shim_proxy_endpoints
+
+    def proxy_of(self: Any, name: str) -> Any:
+        proxy = self.backend.db_proxies.get(name)
+        if proxy is None:
+            raise exceptions.DBProxyNotFoundFault(name)
+        return proxy
+
+    def default_endpoint(proxy: Any) -> dict[str, Any]:
+        return {
+            "DBProxyEndpointName": "default", "DBProxyEndpointArn": proxy.arn, "DBProxyName": proxy.db_proxy_name,
+            "Status": "available", "VpcId": proxy.vpc_id, "VpcSecurityGroupIds": list(proxy.vpc_security_group_ids),
+            "VpcSubnetIds": list(proxy.vpc_subnet_ids), "Endpoint": proxy.endpoint, "CreatedDate": proxy.created_date,
+            "TargetRole": "READ_WRITE", "IsDefault": True,
+        }
+
+    def create_db_proxy_endpoint(self: Any) -> ActionResult:
+        params = self.params
+        proxy = proxy_of(self, params["DBProxyName"])
+        name = params["DBProxyEndpointName"]
+        if name in store(self):
+            raise DBProxyEndpointAlreadyExistsFault(name)
+        ec2 = ec2_backends[self.backend.account_id][self.backend.region_name]
+        subnets = ec2.describe_subnets(subnet_ids=params["VpcSubnetIds"])
+        if len({s.vpc_id for s in subnets}) != 1:
+            raise exceptions.InvalidSubnet(params["VpcSubnetIds"][0])
+        groups = params.get("VpcSecurityGroupIds") or [ec2.get_default_security_group(subnets[0].vpc_id).id]
+        suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(12))
+        endpoint = {
+            "DBProxyEndpointName": name,
+            "DBProxyEndpointArn": f"arn:aws:rds:{self.backend.region_name}:{self.backend.account_id}:db-proxy-endpoint:prx-endpoint-{suffix}",
+            "DBProxyName": proxy.db_proxy_name, "Status": "available", "VpcId": subnets[0].vpc_id,
+            "VpcSecurityGroupIds": list(groups), "VpcSubnetIds": [s.id for s in subnets],
+            "Endpoint": f"{name}.endpoint.proxy-{suffix}.{self.backend.region_name}.rds.amazonaws.com",
+            "CreatedDate": utcnow(), "TargetRole": params.get("TargetRole") or "READ_WRITE", "IsDefault": False,
+        }
+        store(self)[name] = endpoint
+        return ActionResult({"DBProxyEndpoint": endpoint})
+
+    def describe_db_proxy_endpoints(self: Any) -> ActionResult:
+        params = self.params
+        name, proxy_name = params.get("DBProxyEndpointName"), params.get("DBProxyName")
+        if proxy_name:
+            proxy_of(self, proxy_name)
+        endpoints = [default_endpoint(p) for p in self.backend.db_proxies.values()] + list(store(self).values())
+        endpoints = [e for e in endpoints if (not proxy_name or e["DBProxyName"] == proxy_name)
+                     and (not name or e["DBProxyEndpointName"] == name)]
+        if name and not endpoints:
+            raise DBProxyEndpointNotFoundFault(name)
+        return ActionResult({"DBProxyEndpoints": endpoints})
+
+    def delete_db_proxy_endpoint(self: Any) -> ActionResult:
+        name = self.params["DBProxyEndpointName"]
+        if name not in store(self):
+            raise DBProxyEndpointNotFoundFault(name)
+        return ActionResult({"DBProxyEndpoint": {**store(self).pop(name), "Status": "deleting"}})
+
+    for method in (create_db_proxy_endpoint, describe_db_proxy_endpoints, delete_db_proxy_endpoint):
+        setattr(responses.RDSResponse, method.__name__, method)

@@ -11,19 +11,24 @@ A dependency is an environment variable holding a URL (``postgresql://``,
 
 * the variable is set and its URL has a host;
 * the host is the address that moto returns for an RDS instance
-  (``Endpoint.Address``) or an ElastiCache replication group (primary, reader
-  or member endpoint), else the name does not resolve;
+  (``Endpoint.Address``), an Aurora cluster, an RDS Proxy (``Endpoint``, or
+  a custom endpoint's; it listens on its engine family's port), an ElastiCache replication group
+  (primary, reader or member endpoint), a standalone cache cluster (its node's
+  endpoint) or a serverless cache (``Endpoint``/``ReaderEndpoint``), else the
+  name does not resolve;
 * the URL's port is the one that endpoint listens on;
 * with VPC egress: the connector's VPC has ``enableDnsSupport`` on, the
   connector's subnets are in the target's VPC, the connector's security groups
-  allow the port out to the target (a CIDR holding the target's address, one
-  of the target's groups, or protocol ``-1``), the target's groups admit it in
-  (a pair naming a connector group, or an IPv4 CIDR covering every connector
-  subnet; ``-1``, or tcp/``6`` with ``FromPort <= port <= ToPort``), and the
+  allow the port out to the target (a CIDR or prefix-list entry holding the
+  target's address, one of the target's groups, or protocol ``-1``), the
+  target's groups admit it in (a pair naming a connector group by id, whatever
+  account or peered VPC the pair names; or IPv4 CIDRs and prefix-list entries
+  of all the target's groups that together cover every connector subnet;
+  ``-1``, or tcp/``6`` with ``FromPort <= port <= ToPort``), and the
   network ACLs of every connector subnet and of the target's subnet allow the
   request and the return traffic to the client's ephemeral ports (Linux's
   32768-60999; entries in rule-number order, first match wins, no match =
-  deny);
+  deny; the traffic is IPv4, so IPv6 entries never match it);
 * with DEFAULT egress: only a publicly accessible RDS instance, in a subnet
   routed to an internet gateway, whose groups admit ``0.0.0.0/0`` on the port;
 * a cache with transit encryption is reached with ``rediss://`` (and a cache
@@ -95,6 +100,9 @@ class _Target:
     auth_token_enabled: bool = False
     master_username: str | None = None
     extra_addresses: list[str] = field(default_factory=list)
+    credentials_of: str | None = None  # the database whose master password a proxy passes on
+    backend: "_Target | None" = None  # the database a proxy opens its own connections to
+    via: "_Target | None" = None  # for a proxy's custom endpoint: the proxy, whose groups face the database
 
 
 # ----------------------------------------------------------------------------- snapshot
@@ -113,6 +121,7 @@ class AwsSnapshot:
         self._ec2 = ec2
         self._route_tables: list[dict] | None = None
         self._vpc_dns: dict[str, bool] = {}
+        self._prefix_lists: dict[str, list[str]] = {}
         self.targets: list[_Target] = []
         instances = _all(rds.describe_db_instances, "DBInstances", token="Marker")
         for db in instances:
@@ -165,6 +174,92 @@ class AwsSnapshot:
                                      [(m.get("ReadEndpoint") or {}).get("Address") for m in members] if a]
                 self._place(t, primary_member.get("PreferredAvailabilityZone"))
                 self.targets.append(t)
+        self._standalone_caches(elasticache, clusters, cache_subnet_groups)
+        self._proxies(rds, instances)
+
+    def _standalone_caches(self, elasticache: Any, clusters: dict[str, dict], subnet_groups: dict[str, dict]) -> None:
+        """Cache clusters outside any replication group, reached at their node's endpoint; serverless caches."""
+        nodes = {c["CacheClusterId"]: c for c in _all(lambda **kw: elasticache.describe_cache_clusters(ShowCacheNodeInfo=True, **kw),
+                                                       "CacheClusters", token="Marker")}
+        for cluster in clusters.values():
+            if cluster.get("ReplicationGroupId"):
+                continue
+            node = next(iter(nodes.get(cluster["CacheClusterId"], {}).get("CacheNodes", [])), {})
+            endpoint = node.get("Endpoint") or {}
+            if not endpoint.get("Address"):
+                continue
+            subnet_group = subnet_groups.get(cluster.get("CacheSubnetGroupName", ""), {})
+            t = _Target(
+                kind="cache", ident=cluster["CacheClusterId"], address=endpoint["Address"], port=int(endpoint.get("Port") or 0),
+                vpc_id=subnet_group.get("VpcId"),
+                subnet_ids=[s["SubnetIdentifier"] for s in subnet_group.get("Subnets", [])],
+                security_group_ids=[g["SecurityGroupId"] for g in cluster.get("SecurityGroups", [])],
+                transit_encryption=bool(cluster.get("TransitEncryptionEnabled")),
+                auth_token_enabled=bool(cluster.get("AuthTokenEnabled")),
+            )
+            self._place(t, cluster.get("PreferredAvailabilityZone"))
+            self.targets.append(t)
+        for cache in _all(elasticache.describe_serverless_caches, "ServerlessCaches"):
+            endpoint = cache.get("Endpoint") or {}
+            subnet_ids = list(cache.get("SubnetIds", []))
+            t = _Target(
+                kind="cache", ident=cache["ServerlessCacheName"], address=endpoint.get("Address", ""),
+                port=int(endpoint.get("Port") or 0),
+                vpc_id=next((self.subnets[s]["VpcId"] for s in subnet_ids if s in self.subnets), None),
+                subnet_ids=subnet_ids, security_group_ids=list(cache.get("SecurityGroupIds", [])),
+                transit_encryption=True,  # serverless caches accept TLS only
+            )
+            self._place(t, None)
+            self.targets.append(t)
+
+    def _proxies(self, rds: Any, instances: list[dict]) -> None:
+        """RDS Proxies: reached at their endpoint on the engine family's port, inside their own subnets and
+        groups; the proxy then connects to its target database, whose groups must admit the proxy's."""
+        users = {db["DBInstanceIdentifier"]: db.get("MasterUsername") for db in instances}
+        proxies: dict[str, _Target] = {}
+        for proxy in _all(rds.describe_db_proxies, "DBProxies", token="Marker"):
+            targets = rds.describe_db_proxy_targets(DBProxyName=proxy["DBProxyName"]).get("Targets", [])
+            backend = next((t.get("RdsResourceId") for t in targets), None)
+            t = _Target(
+                kind="database", ident=proxy["DBProxyName"], address=proxy.get("Endpoint", ""),
+                port={"POSTGRESQL": 5432, "MYSQL": 3306, "SQLSERVER": 1433}.get(proxy.get("EngineFamily", ""), 0),
+                vpc_id=proxy.get("VpcId"), subnet_ids=list(proxy.get("VpcSubnetIds", [])),
+                security_group_ids=list(proxy.get("VpcSecurityGroupIds", [])),
+                master_username=users.get(backend or ""), credentials_of=backend,
+                backend=next((x for x in self.targets if x.kind == "database" and x.ident == backend), None),
+            )
+            self._place(t, None)
+            self.targets.append(t)
+            proxies[t.ident] = t
+        if not proxies:
+            return
+        for endpoint in _all(rds.describe_db_proxy_endpoints, "DBProxyEndpoints", token="Marker"):
+            proxy = proxies.get(endpoint.get("DBProxyName", ""))
+            if endpoint.get("IsDefault") or proxy is None:
+                continue
+            t = _Target(
+                kind="database", ident=endpoint["DBProxyEndpointName"], address=endpoint.get("Endpoint", ""), port=proxy.port,
+                vpc_id=endpoint.get("VpcId"), subnet_ids=list(endpoint.get("VpcSubnetIds", [])),
+                security_group_ids=list(endpoint.get("VpcSecurityGroupIds", [])), master_username=proxy.master_username,
+                credentials_of=proxy.credentials_of, backend=proxy.backend, via=proxy,
+            )
+            self._place(t, None)
+            self.targets.append(t)
+
+    def prefix_list_cidrs(self, prefix_list_id: str) -> list[str]:
+        """A prefix list's blocks; one this account cannot see (another account's, no longer shared)
+        holds nothing the sandbox knows, so it admits nothing here."""
+        from botocore.exceptions import ClientError
+
+        if prefix_list_id not in self._prefix_lists:
+            try:
+                entries = _all(lambda **kw: self._ec2.get_managed_prefix_list_entries(PrefixListId=prefix_list_id, **kw), "Entries")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "InvalidPrefixListID.NotFound":
+                    raise
+                entries = []
+            self._prefix_lists[prefix_list_id] = [e["Cidr"] for e in entries]
+        return self._prefix_lists[prefix_list_id]
 
     def _aurora_clusters(self, rds: Any, instances: list[dict]) -> None:
         """Aurora clusters: reached at the cluster (and reader) endpoint, inside the cluster's subnet group."""
@@ -276,27 +371,48 @@ def _cidr_contains(cidr: str, network: str) -> bool:
     return outer.version == inner.version and inner.subnet_of(outer)  # type: ignore[arg-type]
 
 
-def _sg_egress_allows(group: dict, port: int, dest_ip: str, dest_groups: list[str]) -> bool:
+def _ipv4_blocks(snapshot: "AwsSnapshot", perm: dict) -> list[str]:
+    """The IPv4 blocks a permission names: its ranges and the entries of its prefix lists."""
+    blocks = [r["CidrIp"] for r in perm.get("IpRanges", [])]
+    for entry in perm.get("PrefixListIds", []):
+        blocks += [c for c in snapshot.prefix_list_cidrs(entry["PrefixListId"]) if ":" not in c]
+    return blocks
+
+
+def _sg_egress_allows(snapshot: "AwsSnapshot", group: dict, port: int, dest_ip: str, dest_groups: list[str]) -> bool:
     for perm in group.get("IpPermissionsEgress", []):
         if not _port_covered(perm.get("IpProtocol"), perm.get("FromPort"), perm.get("ToPort"), port):
             continue
-        if any(_cidr_contains(r["CidrIp"], dest_ip) for r in perm.get("IpRanges", [])):
+        if any(_cidr_contains(block, dest_ip) for block in _ipv4_blocks(snapshot, perm)):
             return True
         if any(p.get("GroupId") in dest_groups for p in perm.get("UserIdGroupPairs", [])):
             return True
     return False
 
 
-def _sg_ingress_admits(group: dict, port: int, source_groups: list[str], source_cidrs: list[str]) -> bool:
-    for perm in group.get("IpPermissions", []):
-        if not _port_covered(perm.get("IpProtocol"), perm.get("FromPort"), perm.get("ToPort"), port):
-            continue
-        if any(p.get("GroupId") in source_groups for p in perm.get("UserIdGroupPairs", [])):
-            return True
-        ranges = [r["CidrIp"] for r in perm.get("IpRanges", [])]
-        if source_cidrs and all(any(_cidr_contains(r, c) for r in ranges) for c in source_cidrs):
-            return True
-    return False
+def _sg_ingress_admits(snapshot: "AwsSnapshot", groups: list[dict], port: int, source_groups: list[str],
+                       source_cidrs: list[str]) -> bool:
+    """The rules of all the groups on the target's interfaces add up: a pair naming a source group by id,
+    or address blocks (ranges, prefix-list entries) that leave no address of any source network out."""
+    perms = [p for g in groups for p in g.get("IpPermissions", [])
+             if _port_covered(p.get("IpProtocol"), p.get("FromPort"), p.get("ToPort"), port)]
+    if any(pair.get("GroupId") in source_groups for p in perms for pair in p.get("UserIdGroupPairs", [])):
+        return True
+    if not source_cidrs:
+        return False
+    blocks = [ipaddress.ip_network(b, strict=False) for p in perms for b in _ipv4_blocks(snapshot, p)]
+    for source in source_cidrs:
+        left = [ipaddress.ip_network(source)]
+        for block in blocks:
+            pieces = []
+            for part in left:
+                if part.subnet_of(block):  # type: ignore[arg-type]
+                    continue
+                pieces += list(part.address_exclude(block)) if block.subnet_of(part) else [part]  # type: ignore[arg-type]
+            left = pieces
+        if left:
+            return False
+    return True
 
 
 def _acl_allows(acl: dict | None, *, egress: bool, ports: tuple[int, int], peer: str) -> str | None:
@@ -388,7 +504,8 @@ def evaluate(snapshot: AwsSnapshot, egress: Egress, label: str, env_var: str, va
             log = (f'psycopg2.OperationalError: could not translate host name "{host}" to address: '
                    "Name or service not known")
         return Verdict(label, env_var, shown, False,
-                       (f"could not translate host name {host}: no RDS instance or ElastiCache group has that address",),
+                       (f"could not translate host name {host}: no RDS instance, cluster or proxy, nor ElastiCache "
+                        "cache has that address",),
                        log)
     name = f"{target.kind} {target.ident}:{port}"
     timeout_log = (f"redis.exceptions.ConnectionError: Error 110 connecting to {host}:{port}. Connection timed out."
@@ -428,7 +545,7 @@ def evaluate(snapshot: AwsSnapshot, egress: Egress, label: str, env_var: str, va
                            "redis.exceptions.AuthenticationError: Authentication required.")
     elif target.kind == "database" and not is_redis:
         user = unquote(url.username or "")
-        expected = (passwords or {}).get(target.ident)
+        expected = (passwords or {}).get(target.credentials_of or target.ident)
         if target.master_username and user != target.master_username:
             reasons.append(f"user {user or '(none)'} is not the master user {target.master_username}")
         elif not url.password:
@@ -464,7 +581,7 @@ def _vpc_path(snapshot: AwsSnapshot, egress: Egress, target: _Target, port: int)
     connector_groups = [snapshot.groups[g] for g in egress.security_group_ids if g in snapshot.groups]
     if not connector_groups:
         reasons.append(f"connector {egress.connector} has no existing security group")
-    elif not any(_sg_egress_allows(g, port, target.ip, target.security_group_ids) for g in connector_groups):
+    elif not any(_sg_egress_allows(snapshot, g, port, target.ip, target.security_group_ids) for g in connector_groups):
         ids = ", ".join(g["GroupId"] for g in connector_groups)
         reasons.append(f"no egress rule on {ids} (connector) allows tcp/{port} to {target.ip}")
 
@@ -472,11 +589,14 @@ def _vpc_path(snapshot: AwsSnapshot, egress: Egress, target: _Target, port: int)
     source_cidrs = [s["CidrBlock"] for s in subnets if s]
     if not target_groups:
         reasons.append(f"{target.kind} {target.ident} has no existing security group")
-    elif not any(_sg_ingress_admits(g, port, list(egress.security_group_ids), source_cidrs) for g in target_groups):
+    elif not _sg_ingress_admits(snapshot, target_groups, port, list(egress.security_group_ids), source_cidrs):
         ids = ", ".join(g["GroupId"] for g in target_groups)
         conn = ", ".join(egress.security_group_ids) or "(none)"
         reasons.append(f"no ingress on {ids} admits {conn} or the connector subnets "
                        f"({', '.join(source_cidrs)}) on tcp/{port}")
+
+    if target.backend is not None:
+        reasons += _proxy_leg(snapshot, target.via or target, target.backend)
 
     target_acl = snapshot.acl_for(target.subnet_id)
     for subnet in subnets:
@@ -494,6 +614,23 @@ def _vpc_path(snapshot: AwsSnapshot, egress: Egress, target: _Target, port: int)
     return reasons
 
 
+def _proxy_leg(snapshot: AwsSnapshot, proxy: _Target, database: _Target) -> list[str]:
+    """The proxy's own connection to its database: egress from the proxy's groups, ingress on the database's."""
+    if database.ip is None or database.vpc_id != proxy.vpc_id:
+        return [f"proxy {proxy.ident} cannot reach database {database.ident} in {database.vpc_id}"]
+    reasons = []
+    proxy_groups = [snapshot.groups[g] for g in proxy.security_group_ids if g in snapshot.groups]
+    if not any(_sg_egress_allows(snapshot, g, database.port, database.ip, database.security_group_ids) for g in proxy_groups):
+        reasons.append(f"no egress rule on {', '.join(proxy.security_group_ids)} (proxy {proxy.ident}) allows tcp/{database.port} "
+                       f"to database {database.ident}")
+    database_groups = [snapshot.groups[g] for g in database.security_group_ids if g in snapshot.groups]
+    proxy_cidrs = [snapshot.subnets[s]["CidrBlock"] for s in proxy.subnet_ids if s in snapshot.subnets]
+    if not _sg_ingress_admits(snapshot, database_groups, database.port, list(proxy.security_group_ids), proxy_cidrs):
+        reasons.append(f"no ingress on {', '.join(database.security_group_ids)} (database {database.ident}) admits proxy "
+                       f"{proxy.ident} on tcp/{database.port}")
+    return reasons
+
+
 def _internet_path(snapshot: AwsSnapshot, target: _Target, port: int) -> list[str]:
     if target.kind != "database" or not target.public:
         return [f"egress is DEFAULT (internet): {target.kind} {target.ident} has only a private address in "
@@ -505,7 +642,7 @@ def _internet_path(snapshot: AwsSnapshot, target: _Target, port: int) -> list[st
         reasons.append(f"{target.ident} is publicly accessible but subnet {target.subnet_id} has no route to an "
                        "internet gateway")
     groups = [snapshot.groups[g] for g in target.security_group_ids if g in snapshot.groups]
-    if not any(_sg_ingress_admits(g, port, [], ["0.0.0.0/0"]) for g in groups):
+    if not _sg_ingress_admits(snapshot, groups, port, [], ["0.0.0.0/0"]):
         reasons.append(f"no ingress on {', '.join(target.security_group_ids)} admits the internet (0.0.0.0/0) "
                        f"on tcp/{port}")
     acl = snapshot.acl_for(target.subnet_id or "")

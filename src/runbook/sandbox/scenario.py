@@ -47,8 +47,14 @@ IN_FLIGHT = ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
 # aurora-* engines make an Aurora cluster (the database's id) with one writer instance, <id>-1.
 DB_ENGINES = {"postgres": 5432, "mysql": 3306, "mariadb": 3306, "aurora-postgresql": 5432, "aurora-mysql": 3306}
 CACHE_ENGINES = ("redis", "valkey")
+# replication-group: a Redis OSS/Valkey replication group; cluster: a standalone cache cluster
+# (one node, no replication group); serverless: an ElastiCache Serverless cache (TLS only).
+CACHE_MODES = ("replication-group", "cluster", "serverless")
+PROXY_ENGINE_FAMILIES = {"POSTGRESQL": ("postgres", "aurora-postgresql"), "MYSQL": ("mysql", "mariadb", "aurora-mysql")}
+FOREIGN_GROUP = re.compile(r"^(\d{12})/(sg-[0-9a-f]{8,17})$")
+FOREIGN_PREFIX_LIST = re.compile(r"^pl-[0-9a-f]{8,17}$")
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
-PLACEHOLDER_BODY = re.compile(r"^(database|cache)\.([A-Za-z0-9-]+)\.(address|port)$")
+PLACEHOLDER_BODY = re.compile(r"^(database|cache|proxy)\.([A-Za-z0-9-]+)\.(address|port)$")
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{3,39}$")
 RESOURCE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -97,7 +103,7 @@ class NaclEntry:
     protocol: str  # "-1" or an IANA number as a string ("6" tcp, "17" udp, "1" icmp)
     from_port: int | None
     to_port: int | None
-    cidr: str
+    cidr: str  # an IPv4 block (CidrBlock) or an IPv6 one (Ipv6CidrBlock)
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,10 @@ class SgRule:
     cidr_ipv6: str | None = None
     group: str | None = None  # symbolic security group name
     description: str | None = None
+    prefix_list: str | None = None  # symbolic managed prefix list name
+    peer_group: str | None = None  # symbolic name of a group in a peered VPC
+    foreign_group: str | None = None  # "<account>/<sg-id>": a group of another account
+    foreign_prefix_list: str | None = None  # "pl-…": a prefix list this account cannot read
 
 
 @dataclass(frozen=True)
@@ -172,6 +182,43 @@ class Cache:
     node_type: str
     subnet_group: str
     replicas: int
+    mode: str = "replication-group"  # one of CACHE_MODES
+
+
+@dataclass(frozen=True)
+class PrefixList:
+    name: str
+    address_family: str  # IPv4 | IPv6
+    entries: tuple[str, ...]
+    max_entries: int
+
+
+@dataclass(frozen=True)
+class VpcPeering:
+    name: str
+    vpcs: tuple[str, str]  # requester, accepter (active)
+
+
+@dataclass(frozen=True)
+class ProxyEndpoint:
+    """A custom endpoint of an RDS Proxy: its own subnets (one VPC) and groups."""
+
+    name: str
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+    target_role: str  # READ_WRITE | READ_ONLY
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """An RDS Proxy in front of one database of the scenario."""
+
+    name: str
+    engine_family: str
+    database: str
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+    endpoints: tuple[ProxyEndpoint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -275,6 +322,9 @@ class Scenario:
     services: tuple[Service, ...] = ()
     secrets: tuple[Secret, ...] = ()
     source: str = field(default="", compare=False)
+    prefix_lists: tuple[PrefixList, ...] = ()
+    peerings: tuple[VpcPeering, ...] = ()
+    proxies: tuple[Proxy, ...] = ()
 
     def subnet(self, name: str) -> Subnet:
         return _named((s for vpc in self.vpcs for s in vpc.subnets), name)
@@ -529,7 +579,7 @@ class _Parser:
             data,
             "",
             ("name", "description", "region", "vpcs", "security_groups", "databases", "caches",
-             "connectors", "services", "secrets"),
+             "connectors", "services", "secrets", "prefix_lists", "vpc_peerings", "proxies"),
             required=("vpcs",),
         )
         name = self.string(top.get("name"), "name", default=default_name)
@@ -540,11 +590,17 @@ class _Parser:
 
         vpcs = self.vpcs(top["vpcs"], region)
         subnets = {s.name: s for v in vpcs for s in v.subnets}
+        peerings = self.vpc_peerings(top.get("vpc_peerings"), vpcs)
+        prefix_lists = self.prefix_lists(top.get("prefix_lists"))
+        self.peered = {frozenset(p.vpcs) for p in peerings}
+        self.prefix_list_names = {p.name for p in prefix_lists}
         groups = self.security_groups(top.get("security_groups"), vpcs)
         group_map = {g.name: g for g in groups}
         databases = self.databases(top.get("databases"), subnets, group_map)
         caches = self.caches(top.get("caches"), subnets, group_map)
         connectors = self.connectors(top.get("connectors"), subnets, group_map)
+        proxies = self.proxies(top.get("proxies"), subnets, group_map, databases)
+        self.proxy_names = {p.name for p in proxies} | {e.name for p in proxies for e in p.endpoints}
         secrets = self.secrets(top.get("secrets"), {d.id for d in databases}, {c.id for c in caches})
         services = self.services(top.get("services"), {c.name for c in connectors},
                                  {d.id for d in databases}, {c.id for c in caches}, {s.name: s for s in secrets})
@@ -561,7 +617,98 @@ class _Parser:
             services=services,
             secrets=secrets,
             source=self.label,
+            prefix_lists=prefix_lists,
+            peerings=peerings,
+            proxies=proxies,
         )
+
+    # -- peerings, prefix lists, proxies ----------------------------------------------
+
+    def vpc_peerings(self, value: Any, vpcs: tuple[Vpc, ...]) -> tuple[VpcPeering, ...]:
+        names = {v.name: v for v in vpcs}
+        out: list[VpcPeering] = []
+        for i, item in enumerate(self.seq(value, "vpc_peerings")):
+            path = _join("vpc_peerings", i)
+            b = self.mapping(item, path, ("name", "vpcs"), required=("name", "vpcs"))
+            name = self.symbol(b["name"], _join(path, "name"))
+            if any(p.name == name for p in out):
+                raise self.fail(_join(path, "name"), f"peering {name!r} is defined twice")
+            pair = self.names(b["vpcs"], _join(path, "vpcs"), minimum=2)
+            if len(pair) != 2:
+                raise self.fail(_join(path, "vpcs"), "a peering joins exactly two VPCs")
+            for j, vpc in enumerate(pair):
+                if vpc not in names:
+                    raise self.fail(_join(_join(path, "vpcs"), j), f"no vpc {vpc!r} (defined: {', '.join(names)})")
+            a, b_ = (ipaddress.ip_network(names[v].cidr) for v in pair)
+            if a.overlaps(b_):
+                raise self.fail(_join(path, "vpcs"), f"{names[pair[0]].cidr} and {names[pair[1]].cidr} overlap: AWS peers only disjoint VPCs")
+            if any(set(p.vpcs) == set(pair) for p in out):
+                raise self.fail(_join(path, "vpcs"), f"vpcs {pair[0]!r} and {pair[1]!r} are already peered")
+            out.append(VpcPeering(name, (pair[0], pair[1])))
+        return tuple(out)
+
+    def prefix_lists(self, value: Any) -> tuple[PrefixList, ...]:
+        spec = self.mapping(value, "prefix_lists")
+        out: list[PrefixList] = []
+        for name, body in spec.items():
+            path = _join("prefix_lists", name)
+            self.symbol(name, path)
+            b = self.mapping(body, path, ("address_family", "entries", "max_entries"), required=("entries",))
+            family = self.choice(b.get("address_family"), _join(path, "address_family"), ("IPv4", "IPv6"), default="IPv4")
+            entries = []
+            for i, entry in enumerate(self.seq(b["entries"], _join(path, "entries"))):
+                cidr = self.cidr(entry, _join(_join(path, "entries"), i), v6=family == "IPv6")
+                if cidr in entries:
+                    raise self.fail(_join(_join(path, "entries"), i), f"{cidr} is listed twice")
+                entries.append(cidr)
+            max_entries = self.integer(b.get("max_entries"), _join(path, "max_entries"), default=max(1, len(entries)), lo=1, hi=1000)
+            if len(entries) > max_entries:
+                raise self.fail(_join(path, "max_entries"), f"{len(entries)} entries do not fit in max_entries {max_entries}")
+            out.append(PrefixList(name, family, tuple(entries), max_entries))
+        return tuple(out)
+
+    def proxies(self, value: Any, subnets: dict[str, Subnet], groups: dict[str, SecurityGroup],
+                databases: tuple[Database, ...]) -> tuple[Proxy, ...]:
+        by_id = {d.id: d for d in databases}
+        out: list[Proxy] = []
+        for i, item in enumerate(self.seq(value, "proxies")):
+            path = _join("proxies", i)
+            b = self.mapping(item, path, ("name", "engine_family", "database", "subnets", "security_groups", "endpoints"),
+                             required=("name", "database", "subnets", "security_groups"))
+            name = self.string(b["name"], _join(path, "name"))
+            if not RESOURCE_ID.match(name) or "--" in name or name.endswith("-"):
+                raise self.fail(_join(path, "name"), f"{name!r} is not a valid DB proxy name")
+            if any(p.name == name for p in out) or name in by_id:
+                raise self.fail(_join(path, "name"), f"{name!r} is already used by a proxy or database")
+            database = self.string(b["database"], _join(path, "database"))
+            if database not in by_id:
+                raise self.fail(_join(path, "database"), f"no database {database!r} (defined: {', '.join(by_id) or 'none'})")
+            family = self.choice(b.get("engine_family"), _join(path, "engine_family"), tuple(PROXY_ENGINE_FAMILIES),
+                                 default=next(f for f, engines in PROXY_ENGINE_FAMILIES.items() if by_id[database].engine in engines))
+            if by_id[database].engine not in PROXY_ENGINE_FAMILIES[family]:
+                raise self.fail(_join(path, "engine_family"), f"database {database!r} is {by_id[database].engine}, not {family}")
+            names, sgs, _ = self.placement(b, path, subnets, groups, min_subnets=2)
+            taken = {p.name for p in out} | {e.name for p in out for e in p.endpoints} | set(by_id) | {name}
+            endpoints = self.proxy_endpoints(b.get("endpoints"), _join(path, "endpoints"), subnets, groups, taken)
+            out.append(Proxy(name, family, database, names, sgs, endpoints))
+        return tuple(out)
+
+    def proxy_endpoints(self, value: Any, path: str, subnets: dict[str, Subnet], groups: dict[str, SecurityGroup],
+                        taken: set[str]) -> tuple[ProxyEndpoint, ...]:
+        out: list[ProxyEndpoint] = []
+        for i, item in enumerate(self.seq(value, path)):
+            ep = _join(path, i)
+            b = self.mapping(item, ep, ("name", "subnets", "security_groups", "target_role"),
+                             required=("name", "subnets", "security_groups"))
+            name = self.string(b["name"], _join(ep, "name"))
+            if not RESOURCE_ID.match(name) or "--" in name or name.endswith("-") or name == "default":
+                raise self.fail(_join(ep, "name"), f"{name!r} is not a valid DB proxy endpoint name")
+            if name in taken or any(e.name == name for e in out):
+                raise self.fail(_join(ep, "name"), f"{name!r} is already used by a proxy, endpoint or database")
+            names, sgs, _ = self.placement(b, ep, subnets, groups, min_subnets=2)
+            role = self.choice(b.get("target_role"), _join(ep, "target_role"), ("READ_WRITE", "READ_ONLY"), default="READ_WRITE")
+            out.append(ProxyEndpoint(name, names, sgs, role))
+        return tuple(out)
 
     def unique_store_ids(self, databases: tuple[Database, ...], caches: tuple[Cache, ...]) -> None:
         db_ids = {d.id for d in databases}
@@ -704,13 +851,18 @@ class _Parser:
             for i, entry in enumerate(self.seq(b.get("entries"), _join(ap, "entries"))):
                 ep = _join(_join(ap, "entries"), i)
                 e = self.mapping(entry, ep, ("rule", "action", "egress", "protocol", "port", "from_port",
-                                             "to_port", "cidr"), required=("rule", "action", "protocol"))
+                                             "to_port", "cidr", "cidr_ipv6"), required=("rule", "action", "protocol"))
                 rule = self.integer(e["rule"], _join(ep, "rule"), lo=1, hi=32766)
                 action = self.choice(e["action"], _join(ep, "action"), ("allow", "deny"))
                 egress = self.boolean(e.get("egress"), _join(ep, "egress"), False)
                 protocol = self.nacl_protocol(e["protocol"], _join(ep, "protocol"))
                 from_port, to_port = self.ports(e, ep, protocol in ("6", "17"))
-                cidr = self.cidr(e.get("cidr", "0.0.0.0/0"), _join(ep, "cidr"))
+                if e.get("cidr") is not None and e.get("cidr_ipv6") is not None:
+                    raise self.fail(_join(ep, "cidr_ipv6"), "give either cidr or cidr_ipv6, not both")
+                if e.get("cidr_ipv6") is not None:
+                    cidr = self.cidr(e["cidr_ipv6"], _join(ep, "cidr_ipv6"), v6=True)
+                else:
+                    cidr = self.cidr(e.get("cidr", "0.0.0.0/0"), _join(ep, "cidr"))
                 if acl_name == "default" and rule == 100:
                     raise self.fail(_join(ep, "rule"), "rule 100 of the default network ACL is AWS's allow-all entry")
                 if any(x.rule == rule and x.egress == egress for x in entries):
@@ -797,15 +949,19 @@ class _Parser:
         for i, item in enumerate(self.seq(value, path)):
             rp = _join(path, i)
             r = self.mapping(item, rp, ("protocol", "port", "from_port", "to_port", "cidr", "cidr_ipv6",
-                                        "group", alias, "description"), required=("protocol",))
+                                        "group", alias, "prefix_list", "peer_group", "foreign_group",
+                                        "foreign_prefix_list", "description"), required=("protocol",))
             protocol = self.sg_protocol(r["protocol"], _join(rp, "protocol"))
             from_port, to_port = self.ports(r, rp, protocol in ("tcp", "udp"))
             if protocol == "icmp":
                 from_port, to_port = -1, -1
-            sources = [k for k in ("cidr", "cidr_ipv6", "group", alias) if r.get(k) is not None]
+            sources = [k for k in ("cidr", "cidr_ipv6", "group", alias, "prefix_list", "peer_group", "foreign_group",
+                                   "foreign_prefix_list") if r.get(k) is not None]
             if len(sources) != 1:
-                raise self.fail(rp, f"needs exactly one of cidr, cidr_ipv6, {alias} (one source type per rule)")
+                raise self.fail(rp, f"needs exactly one of cidr, cidr_ipv6, {alias}, prefix_list, peer_group, "
+                                    "foreign_group, foreign_prefix_list (one source type per rule)")
             key = sources[0]
+            extra = self.sg_rule_source(r, rp, key, vpc, heads)
             cidr = self.cidr(r[key], _join(rp, key)) if key == "cidr" else None
             cidr6 = self.cidr(r[key], _join(rp, key), v6=True) if key == "cidr_ipv6" else None
             group = None
@@ -818,11 +974,41 @@ class _Parser:
                     raise self.fail(_join(rp, key),
                                     f"security group {group!r} is in vpc {heads[group][0]!r}, not {vpc!r}")
             description = self.opt_string(r.get("description"), _join(rp, "description"))
-            rule = SgRule(protocol, from_port, to_port, cidr, cidr6, group, description)
+            rule = SgRule(protocol, from_port, to_port, cidr, cidr6, group, description, **extra)
             if rule in rules:
                 raise self.fail(rp, "the same rule is listed twice")
             rules.append(rule)
         return tuple(rules)
+
+    def sg_rule_source(self, r: dict, rp: str, key: str, vpc: str, heads: dict) -> dict[str, str]:
+        """The prefix-list, peered-group and foreign-group sources of a rule (SgRule's later fields)."""
+        if key == "prefix_list":
+            name = self.symbol(r[key], _join(rp, key))
+            if name not in getattr(self, "prefix_list_names", set()):
+                known = ", ".join(sorted(getattr(self, "prefix_list_names", set()))) or "none"
+                raise self.fail(_join(rp, key), f"no prefix list {name!r} (defined: {known})")
+            return {"prefix_list": name}
+        if key == "peer_group":
+            name = self.symbol(r[key], _join(rp, key))
+            if name not in heads:
+                raise self.fail(_join(rp, key), f"no security group {name!r} (defined: {', '.join(sorted(heads))})")
+            if heads[name][0] == vpc:
+                raise self.fail(_join(rp, key), f"security group {name!r} is in this rule's vpc {vpc!r}: name it with group")
+            if frozenset((vpc, heads[name][0])) not in getattr(self, "peered", set()):
+                raise self.fail(_join(rp, key), f"security group {name!r} is in vpc {heads[name][0]!r}, "
+                                                f"which no vpc_peerings entry joins to {vpc!r}")
+            return {"peer_group": name}
+        if key == "foreign_group":
+            text = self.string(r[key], _join(rp, key))
+            if not FOREIGN_GROUP.match(text):
+                raise self.fail(_join(rp, key), f"expected <12-digit account>/<sg-id>, got {text!r}")
+            return {"foreign_group": text}
+        if key == "foreign_prefix_list":
+            text = self.string(r[key], _join(rp, key))
+            if not FOREIGN_PREFIX_LIST.match(text):
+                raise self.fail(_join(rp, key), f"expected a prefix list id pl-<8-17 hex digits>, got {text!r}")
+            return {"foreign_prefix_list": text}
+        return {}
 
     def sg_protocol(self, value: Any, path: str) -> str:
         names = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp",
@@ -900,15 +1086,17 @@ class _Parser:
             path = _join("caches", i)
             b = self.mapping(item, path, ("id", "engine", "port", "subnets", "security_groups",
                                           "transit_encryption", "auth_token", "node_type", "subnet_group",
-                                          "replicas"),
+                                          "replicas", "mode"),
                              required=("id", "subnets", "security_groups"))
+            mode = self.choice(b.get("mode"), _join(path, "mode"), CACHE_MODES, default="replication-group")
+            self.cache_mode_fields(b, path, mode)
             ident = self.string(b["id"], _join(path, "id"))
             if not RESOURCE_ID.match(ident) or len(ident) > 40 or "--" in ident or ident.endswith("-"):
                 raise self.fail(_join(path, "id"), f"{ident!r} is not a valid replication group id")
             if any(c.id == ident for c in out):
                 raise self.fail(_join(path, "id"), f"cache {ident!r} is defined twice")
             names, sgs, _ = self.placement(b, path, subnets, groups)
-            transit = self.boolean(b.get("transit_encryption"), _join(path, "transit_encryption"), False)
+            transit = self.boolean(b.get("transit_encryption"), _join(path, "transit_encryption"), mode == "serverless")
             token = self.opt_string(b.get("auth_token"), _join(path, "auth_token"))
             if token is not None and not transit:
                 raise self.fail(_join(path, "auth_token"), "an AUTH token needs transit_encryption: true")
@@ -931,8 +1119,20 @@ class _Parser:
                 node_type=self.string(b.get("node_type"), _join(path, "node_type"), default="cache.t3.micro"),
                 subnet_group=subnet_group,
                 replicas=self.integer(b.get("replicas"), _join(path, "replicas"), default=0, lo=0, hi=5),
+                mode=mode,
             ))
         return tuple(out)
+
+    def cache_mode_fields(self, b: dict, path: str, mode: str) -> None:
+        """What a standalone cluster or a serverless cache cannot have."""
+        if mode != "replication-group" and b.get("replicas"):
+            raise self.fail(_join(path, "replicas"), f"a {mode} cache has no read replicas")
+        if mode == "serverless":
+            for key in ("port", "node_type", "subnet_group", "auth_token"):
+                if b.get(key) is not None:
+                    raise self.fail(_join(path, key), f"a serverless cache has no {key} (port 6379, TLS, access by user group)")
+            if b.get("transit_encryption") is False:
+                raise self.fail(_join(path, "transit_encryption"), "a serverless cache accepts TLS connections only")
 
     def connectors(self, value: Any, subnets: dict[str, Subnet], groups: dict[str, SecurityGroup]) -> tuple[Connector, ...]:
         out: list[Connector] = []
@@ -1196,9 +1396,10 @@ class _Parser:
             m = PLACEHOLDER_BODY.match(body)
             if not m:
                 raise self.fail(path, f"unknown placeholder ${{{body}}} (use ${{database.ID.address}}, "
-                                      "${database.ID.port}, ${cache.ID.address} or ${cache.ID.port})")
+                                      "${database.ID.port}, ${cache.ID.address}, ${cache.ID.port}, "
+                                      "${proxy.NAME.address} or ${proxy.NAME.port})")
             kind, ident = m.group(1), m.group(2)
-            pool = databases if kind == "database" else caches
+            pool = {"database": databases, "cache": caches, "proxy": getattr(self, "proxy_names", set())}[kind]
             if ident not in pool:
                 known = ", ".join(sorted(pool)) or "none"
                 raise self.fail(path, f"${{{body}}} names no {kind} {ident!r} (defined: {known})")

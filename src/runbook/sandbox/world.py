@@ -96,9 +96,10 @@ def build(scenario: Scenario, clients: Any) -> World:
                 )["NetworkAcl"]["NetworkAclId"]
                 ids[f"acl:{acl.name}"] = acl_id
             for entry in acl.entries:
+                block = {"Ipv6CidrBlock": entry.cidr} if ":" in entry.cidr else {"CidrBlock": entry.cidr}
                 kwargs: dict[str, Any] = dict(
                     NetworkAclId=acl_id, RuleNumber=entry.rule, Protocol=entry.protocol,
-                    RuleAction=entry.action, Egress=entry.egress, CidrBlock=entry.cidr,
+                    RuleAction=entry.action, Egress=entry.egress, **block,
                 )
                 if entry.from_port is not None:
                     kwargs["PortRange"] = {"From": entry.from_port, "To": entry.to_port}
@@ -107,6 +108,8 @@ def build(scenario: Scenario, clients: Any) -> World:
                 ec2.replace_network_acl_association(
                     AssociationId=associations[ids[f"subnet:{subnet_name}"]], NetworkAclId=acl_id
                 )
+
+    _peerings_and_prefix_lists(scenario, ec2, ids)
 
     # Security groups: create all first, so that rules can name any of them.
     for group in scenario.security_groups:
@@ -121,7 +124,7 @@ def build(scenario: Scenario, clients: Any) -> World:
         sg_id = ids[f"sg:{group.name}"]
         if group.ingress:
             ec2.authorize_security_group_ingress(
-                GroupId=sg_id, IpPermissions=[_permission(r, ids) for r in group.ingress]
+                GroupId=sg_id, IpPermissions=[_permission(r, ids, group.vpc, scenario) for r in group.ingress]
             )
         if group.egress is not None:
             ec2.revoke_security_group_egress(
@@ -129,7 +132,7 @@ def build(scenario: Scenario, clients: Any) -> World:
             )
             if group.egress:
                 ec2.authorize_security_group_egress(
-                    GroupId=sg_id, IpPermissions=[_permission(r, ids) for r in group.egress]
+                    GroupId=sg_id, IpPermissions=[_permission(r, ids, group.vpc, scenario) for r in group.egress]
                 )
 
     rds = clients.client("rds")
@@ -165,10 +168,14 @@ def build(scenario: Scenario, clients: Any) -> World:
             endpoint = rds.create_db_instance(**kwargs)["DBInstance"]["Endpoint"]
             world.endpoints[("database", db.id)] = (endpoint["Address"], int(endpoint["Port"]))
         ids[f"db:{db.id}"] = db.id
+    _proxies(scenario, rds, world)
 
     elasticache = clients.client("elasticache")
     made_groups: set[str] = set()
     for cache in scenario.caches:
+        if cache.mode != "replication-group":
+            _standalone_cache(scenario, cache, elasticache, world, made_groups)
+            continue
         if cache.subnet_group not in made_groups:
             elasticache.create_cache_subnet_group(
                 CacheSubnetGroupName=cache.subnet_group, CacheSubnetGroupDescription=f"subnets of {cache.id}",
@@ -195,7 +202,81 @@ def build(scenario: Scenario, clients: Any) -> World:
     return world
 
 
-def _permission(rule: SgRule, ids: dict[str, str]) -> dict[str, Any]:
+def _peerings_and_prefix_lists(scenario: Scenario, ec2: Any, ids: dict[str, str]) -> None:
+    for peering in scenario.peerings:
+        requester, accepter = (ids[f"vpc:{v}"] for v in peering.vpcs)
+        pcx = ec2.create_vpc_peering_connection(VpcId=requester, PeerVpcId=accepter)["VpcPeeringConnection"]
+        ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx["VpcPeeringConnectionId"])
+        ids[f"pcx:{peering.name}"] = pcx["VpcPeeringConnectionId"]
+    for prefix_list in scenario.prefix_lists:
+        ids[f"pl:{prefix_list.name}"] = ec2.create_managed_prefix_list(
+            PrefixListName=prefix_list.name, AddressFamily=prefix_list.address_family,
+            MaxEntries=prefix_list.max_entries, Entries=[{"Cidr": c} for c in prefix_list.entries],
+        )["PrefixList"]["PrefixListId"]
+
+
+def _proxies(scenario: Scenario, rds: Any, world: World) -> None:
+    """RDS Proxies, each with its database registered as the default target group's target."""
+    ids = world.ids
+    for proxy in scenario.proxies:
+        account = "123456789012"
+        answer = rds.create_db_proxy(
+            DBProxyName=proxy.name, EngineFamily=proxy.engine_family,
+            Auth=[{"AuthScheme": "SECRETS", "IAMAuth": "DISABLED",
+                   "SecretArn": f"arn:aws:secretsmanager:{scenario.region}:{account}:secret:{proxy.name}-credentials"}],
+            RoleArn=f"arn:aws:iam::{account}:role/{proxy.name}-secrets",
+            VpcSubnetIds=[ids[f"subnet:{s}"] for s in proxy.subnets],
+            VpcSecurityGroupIds=[ids[f"sg:{g}"] for g in proxy.security_groups],
+        )["DBProxy"]
+        database = next(d for d in scenario.databases if d.id == proxy.database)
+        key = "DBClusterIdentifiers" if database.engine.startswith("aurora") else "DBInstanceIdentifiers"
+        rds.register_db_proxy_targets(DBProxyName=proxy.name, **{key: [database.id]})
+        port = {"POSTGRESQL": 5432, "MYSQL": 3306}[proxy.engine_family]
+        world.endpoints[("proxy", proxy.name)] = (answer["Endpoint"], port)
+        ids[f"proxy:{proxy.name}"] = proxy.name
+        for endpoint in proxy.endpoints:
+            made = rds.create_db_proxy_endpoint(
+                DBProxyName=proxy.name, DBProxyEndpointName=endpoint.name, TargetRole=endpoint.target_role,
+                VpcSubnetIds=[ids[f"subnet:{s}"] for s in endpoint.subnets],
+                VpcSecurityGroupIds=[ids[f"sg:{g}"] for g in endpoint.security_groups],
+            )["DBProxyEndpoint"]
+            world.endpoints[("proxy", endpoint.name)] = (made["Endpoint"], port)
+            ids[f"proxy:{endpoint.name}"] = endpoint.name
+
+
+def _standalone_cache(scenario: Scenario, cache: Any, elasticache: Any, world: World, made_groups: set[str]) -> None:
+    """A cache cluster of one node outside any replication group, or a serverless cache."""
+    ids = world.ids
+    groups = [ids[f"sg:{g}"] for g in cache.security_groups]
+    if cache.mode == "serverless":
+        answer = elasticache.create_serverless_cache(
+            ServerlessCacheName=cache.id, Engine=cache.engine, SubnetIds=[ids[f"subnet:{s}"] for s in cache.subnets],
+            SecurityGroupIds=groups,
+        )["ServerlessCache"]
+        endpoint = answer["Endpoint"]
+    else:
+        if cache.subnet_group not in made_groups:
+            elasticache.create_cache_subnet_group(
+                CacheSubnetGroupName=cache.subnet_group, CacheSubnetGroupDescription=f"subnets of {cache.id}",
+                SubnetIds=[ids[f"subnet:{s}"] for s in cache.subnets],
+            )
+            made_groups.add(cache.subnet_group)
+        kwargs: dict[str, Any] = dict(
+            CacheClusterId=cache.id, Engine=cache.engine, CacheNodeType=cache.node_type, NumCacheNodes=1,
+            CacheSubnetGroupName=cache.subnet_group, SecurityGroupIds=groups, Port=cache.port,
+            TransitEncryptionEnabled=cache.transit_encryption,
+            PreferredAvailabilityZone=scenario.subnet(cache.subnets[0]).az,
+        )
+        if cache.auth_token:
+            kwargs["AuthToken"] = cache.auth_token
+        elasticache.create_cache_cluster(**kwargs)
+        described = elasticache.describe_cache_clusters(CacheClusterId=cache.id, ShowCacheNodeInfo=True)["CacheClusters"][0]
+        endpoint = described["CacheNodes"][0]["Endpoint"]
+    world.endpoints[("cache", cache.id)] = (endpoint["Address"], int(endpoint["Port"]))
+    ids[f"cache:{cache.id}"] = cache.id
+
+
+def _permission(rule: SgRule, ids: dict[str, str], vpc: str | None = None, scenario: Scenario | None = None) -> dict[str, Any]:
     perm: dict[str, Any] = {"IpProtocol": rule.protocol}
     if rule.from_port is not None:
         perm["FromPort"] = rule.from_port
@@ -205,6 +286,19 @@ def _permission(rule: SgRule, ids: dict[str, str]) -> dict[str, Any]:
         perm["IpRanges"] = [{"CidrIp": rule.cidr, **extra}]
     elif rule.cidr_ipv6:
         perm["Ipv6Ranges"] = [{"CidrIpv6": rule.cidr_ipv6, **extra}]
+    elif rule.prefix_list:
+        perm["PrefixListIds"] = [{"PrefixListId": ids[f"pl:{rule.prefix_list}"], **extra}]
+    elif rule.foreign_prefix_list:
+        perm["PrefixListIds"] = [{"PrefixListId": rule.foreign_prefix_list, **extra}]
+    elif rule.foreign_group:
+        account, group_id = rule.foreign_group.split("/")
+        perm["UserIdGroupPairs"] = [{"GroupId": group_id, "UserId": account, **extra}]
+    elif rule.peer_group:
+        assert scenario is not None
+        peer_vpc = scenario.security_group(rule.peer_group).vpc
+        peering = next(p for p in scenario.peerings if set(p.vpcs) == {vpc, peer_vpc})
+        perm["UserIdGroupPairs"] = [{"GroupId": ids[f"sg:{rule.peer_group}"], "VpcId": ids[f"vpc:{peer_vpc}"],
+                                     "VpcPeeringConnectionId": ids[f"pcx:{peering.name}"], **extra}]
     else:
         perm["UserIdGroupPairs"] = [{"GroupId": ids[f"sg:{rule.group}"], **extra}]
     return perm

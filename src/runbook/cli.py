@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from runbook import __version__
-from runbook.errors import Interrupted, RunbookError, UsageError
+from runbook.errors import EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_TERMINATED, Interrupted, RunbookError, UsageError
 
 if TYPE_CHECKING:
     from runbook.engine import Report
@@ -233,6 +233,9 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
     )
     try:
         report = engine.fix()
+    except Interrupted as exc:
+        _say_what_was_sent(exc, journal)
+        raise
     except RunbookError:
         if journal and journal.written:
             console.print(f"journal of what was sent before the error: {journal.path} (run {journal.run_id}; see runbook history)")
@@ -249,6 +252,32 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
     if journal and any(a for r in report.results for a in r.applied):
         console.print(f"journal: {journal.path} (run {journal.run_id})")
     return report
+
+
+def _say_what_was_sent(stop: Interrupted, journal) -> None:
+    """Add to the interrupt's one line what this run sent, read back from its journal."""
+    if not (journal and journal.written):
+        return
+    from runbook import journal as journal_mod
+
+    try:
+        run = next((r for r in journal_mod.runs(journal_mod.read(journal.path)) if r["run"] == journal.run_id), None)
+    except Exception:  # the line must still be said; the journal is the user's to read then
+        run = None
+    calls = list(run["calls"].values()) if run else []
+    if run is not None and not calls:
+        return  # only a plan was journaled: nothing was sent
+    unknown = [c for c in calls if c["outcome"] is None or c["outcome"].startswith("unknown")]
+    where = f"journal {journal.path}, run {journal.run_id}"
+    if not calls:
+        said = f"see the {where}"
+    elif unknown:
+        ops = ", ".join(c["call"]["operation"] for c in unknown)
+        said = (f"{len(calls)} call(s) sent, {len(unknown)} with no answer, so unknown whether it landed ({ops}); "
+                f"{where}; `runbook undo {journal.run_id}` reverses what may have landed")
+    else:
+        said = f"{len(calls)} call(s) sent, each answered; {where}"
+    stop.args = (f"{stop.args[0] if stop.args else 'interrupted'}: {said}",)
 
 
 def _write(path: Path, text: str) -> None:
@@ -319,6 +348,9 @@ def apply_plan(
                     options=Options(timeout=timeout))
     try:
         report = engine.apply_plan(doc)
+    except Interrupted as exc:
+        _say_what_was_sent(exc, record)
+        raise
     except RunbookError:
         if record.written:
             console.print(f"journal of what was sent before the error: {record.path} (run {record.run_id}; see runbook history)")
@@ -384,7 +416,11 @@ def undo(
     confirmer = _confirmer(yes, console)
     aws = Aws(run["region"] or None, profile, read_only=isinstance(confirmer, NonInteractive))
     record = journal_mod.Journal(journal, runbook=f"undo {run_id}", service=run["service"], region=aws.region)
-    done = undo_run(aws, run, confirmer=confirmer, reporter=ConsoleReporter(console), journal=record)
+    try:
+        done = undo_run(aws, run, confirmer=confirmer, reporter=ConsoleReporter(console), journal=record)
+    except Interrupted as exc:
+        _say_what_was_sent(exc, record)
+        raise
     if not done:
         console.print(f"run {run_id} changed nothing that can be undone")
         raise typer.Exit(0)
@@ -415,8 +451,6 @@ def sandbox(
     loaded = load_scenario(scenario)
     console = _console()
     box = Sandbox(deploy_seconds=deploy_seconds)
-    # SIGTERM shuts down as cleanly as Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(Interrupted("terminated")))
     try:
         box.start()
         box.load(loaded)
@@ -536,16 +570,85 @@ class ConsoleReporter:
 
 
 # -- entry point ----------------------------------------------------------------
-def main() -> None:
-    def interrupt(*_):
-        raise Interrupted("interrupted")
+def _stop_on_signals() -> None:
+    """SIGINT (Ctrl-C) and SIGTERM raise Interrupted in the main thread, wherever it is.
 
-    # click turns KeyboardInterrupt into a generic abort with exit 1; ours keeps 130.
-    signal.signal(signal.SIGINT, interrupt)
+    A repeated signal while the first one unwinds (journaling what was in flight,
+    stopping the sandbox) is ignored for two seconds, so that a double Ctrl-C does not
+    tear the journal; after that, one more ends the process at once."""
+    first: list[float] = []
+
+    def stop(signum, _frame):
+        code = EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
+        if first:
+            if time.monotonic() - first[0] > 2.0:
+                os._exit(code)
+            return
+        first.append(time.monotonic())
+        raise Interrupted("terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted", code)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _root_options_first(args: list[str]) -> list[str]:
+    """`--debug` is a root option; accept it after the subcommand too (`runbook check … --debug`)."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args
+    return ["--debug", *(a for i, a in enumerate(args) if i >= end or a != "--debug")]
+
+
+def _finish(code: int, *, hard: bool = False) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    if hard:
+        # After a signal, reader threads of an abandoned discovery may still wait on their
+        # sockets; the interpreter would join them before exiting. Nothing they hold is
+        # worth waiting for: every change is journaled (and fsynced) from the main thread.
+        import atexit
+
+        atexit._run_exitfuncs()
+        os._exit(code)
+    sys.exit(code)
+
+
+def main() -> None:
+    import click
+
+    _stop_on_signals()
+    args = _root_options_first(sys.argv[1:])
     try:
-        app()
+        try:
+            code = typer.main.get_command(app).main(args=args, prog_name="runbook", standalone_mode=False)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()
+            code = 0
+        except click.UsageError as exc:
+            # One line, like every other bad input; click's own box spans six.
+            command = exc.ctx.command_path if exc.ctx else "runbook"
+            typer.echo(f"runbook: error: {exc.format_message()} (see `{command} --help`)", err=True)
+            code = exc.exit_code
+        except click.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+        except click.Abort:
+            typer.echo("runbook: aborted", err=True)
+            code = EXIT_INTERRUPTED
+    except Interrupted as exc:
+        typer.echo(f"runbook: {exc}", err=True)
+        _finish(exc.exit_code, hard=True)
     except RunbookError as exc:
         if _debug:
             raise
-        typer.echo(f"runbook: error: {exc}" if not isinstance(exc, Interrupted) else "runbook: interrupted", err=True)
-        sys.exit(exc.exit_code)
+        typer.echo(f"runbook: error: {exc}", err=True)
+        code = exc.exit_code
+    except BrokenPipeError:
+        # `runbook check | head`: the reader has gone; nobody is left to tell.
+        sys.stdout = click.utils.PacifyFlushWrapper(sys.stdout)
+        sys.stderr = click.utils.PacifyFlushWrapper(sys.stderr)
+        code = EXIT_PROBLEMS
+    _finish(code if isinstance(code, int) else 0)

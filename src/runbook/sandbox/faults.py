@@ -266,6 +266,7 @@ class Faults:
         self._hung: set[str] = set()
         self._injected: list[Injected] = []
         self._latency = 0.0
+        self._latency_only: str | None = None  # an action pattern: hold only its requests
         # Wired by the Sandbox:
         self.services: Callable[[], list[str]] = lambda: []
         self.on_event: Callable[..., None] = lambda kind, **data: None
@@ -339,12 +340,16 @@ class Faults:
         self.on_event("fault", fault="hang-deployments", service=service_name or "*")
         self.on_hang()
 
-    def latency(self, seconds: float) -> None:
-        """Hold every API request ``seconds`` before answering it (0: answer at once)."""
+    def latency(self, seconds: float, action: str | None = None) -> None:
+        """Hold every API request (or only those of ``action``) ``seconds`` before
+        answering it (0: answer at once). The request is applied after the wait,
+        even if the client has gone meanwhile, as AWS applies a request it received."""
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 60:
             raise ValueError("latency(seconds): a number of seconds from 0 to 60")
+        pattern = _check_action(action) if action is not None else None
         with self._lock:
             self._latency = float(seconds)
+            self._latency_only = pattern
 
     def clear(self) -> None:
         """Lift every fault and forget the counts. Hung operations finish ``deploy_seconds``
@@ -378,7 +383,7 @@ class Faults:
     def before(self, call: Call) -> Answer | None:
         """An error to answer ``call`` with instead of applying it, or None (after any latency)."""
         with self._lock:
-            delay = self._latency
+            delay = self._latency if self._latency_only is None or matches(self._latency_only, call) else 0.0
         if delay:
             time.sleep(delay)
         with self._lock:
@@ -444,6 +449,7 @@ class Faults:
             self._hung = set()
             self._injected = []
             self._latency = 0.0
+            self._latency_only = None
 
     def _check_service_name(self, name: str) -> None:
         known = self.services()

@@ -6,7 +6,9 @@ Exit codes: 0 healthy, 1 problems remain, 2 bad usage or invalid input,
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import signal
 import sys
 import time
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+import typer.core
 
 from runbook import __version__
 from runbook.errors import EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_TERMINATED, Interrupted, RunbookError, UsageError
@@ -32,6 +35,13 @@ app = typer.Typer(
 )
 
 
+class _Command(typer.core.TyperCommand):
+    """Usage lines name the arguments as the help lists them (RUNBOOK), without typer's {braces}."""
+
+    def collect_usage_pieces(self, ctx):
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in super().collect_usage_pieces(ctx)]
+
+
 class Format(str, Enum):
     text = "text"
     json = "json"
@@ -40,18 +50,69 @@ class Format(str, Enum):
 
 _debug = False
 
-ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="App Runner service name or ARN.")]
-RegionOpt = Annotated[Optional[str], typer.Option("--region", help="AWS region (default: from your AWS config).")]
-ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="AWS profile from your AWS config.")]
+def _seconds(value) -> float:
+    """--timeout: a finite number of seconds (at least 1), or a duration: 90, 90s, 10m, 1h."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([smh]?)\s*", str(value))
+        if not match:
+            raise typer.BadParameter(f"{value!r} is not a duration: give seconds (90) or a duration such as 90s, 10m, 1h")
+        seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if not math.isfinite(seconds) or seconds < 1 or seconds > 7 * 24 * 3600:
+        raise typer.BadParameter(f"{value!r}: give between 1 second and 7 days (such as 90, 90s, 10m)")
+    return seconds
+
+
+RunbookArg = Annotated[str, typer.Argument(metavar="RUNBOOK", help="Bundled runbook name or path to a YAML file.", show_default=False)]
+ServiceOpt = Annotated[str, typer.Option("--service", "-s", metavar="NAME", help="App Runner service name or ARN.")]
+RegionOpt = Annotated[Optional[str], typer.Option("--region", metavar="REGION", help="AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION or your AWS config).")]
+ProfileOpt = Annotated[Optional[str], typer.Option("--profile", metavar="PROFILE", help="AWS profile from your AWS config.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Report format.")]
-OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report to FILE instead of stdout.")]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Give up waiting after SECONDS (exit 4).", min=1)]
-JournalOpt = Annotated[
-    Optional[Path], typer.Option("--journal", help="Journal file (default: $XDG_STATE_HOME/runbook/journal.jsonl).")
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout.")]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", metavar="SECONDS", parser=_seconds, help="Give up waiting after SECONDS, or a duration such as 90s or 10m (exit 4).")
 ]
-OnlyOpt = Annotated[Optional[list[str]], typer.Option("--only", help="Apply only this step's changes (repeatable).")]
-SkipOpt = Annotated[Optional[list[str]], typer.Option("--skip", help="Never apply this step's changes (repeatable).")]
+JournalOpt = Annotated[
+    Optional[Path], typer.Option("--journal", metavar="FILE", help="Journal file (default: $XDG_STATE_HOME/runbook/journal.jsonl).")
+]
+OnlyOpt = Annotated[Optional[list[str]], typer.Option("--only", metavar="STEP", help="Apply only this step's changes (repeatable).")]
+SkipOpt = Annotated[Optional[list[str]], typer.Option("--skip", metavar="STEP", help="Never apply this step's changes (repeatable).")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply every proposed change without asking.")]
+# Names of report formats, the aws CLI's included: `--output json` is a habit from there, not a file name.
+_FORMAT_WORDS = {"text", "json", "markdown", "md", "table", "yaml", "yaml-stream"}
+
+
+def _check_outputs(*, output: Optional[Path] = None, plan_out: Optional[Path] = None, journal: Optional[Path] = None,
+                   use_journal: bool = False) -> None:
+    """Refuse, before anything is read or sent, an output that could not be written afterwards:
+    a report lost after the changes were applied is a run nobody can review."""
+    for option, path in (("--output", output), ("--plan-out", plan_out)):
+        if path is not None and str(path) in _FORMAT_WORDS:
+            raise UsageError(f"{option} takes a FILE; for a {path} report use --format {path} "
+                             f"(to write a file named {path}, give {option} ./{path})")
+    targets = [("--output", output), ("--plan-out", plan_out)]
+    if use_journal:
+        from runbook import journal as journal_mod
+
+        targets.append(("--journal" if journal else "the journal", journal or journal_mod.default_path()))
+    for option, path in targets:
+        if path is None:
+            continue
+        if path.is_dir():
+            raise UsageError(f"{option} {path}: is a directory, not a file")
+        if path.exists():
+            if not os.access(path, os.W_OK):
+                raise UsageError(f"{option} {path}: cannot write: permission denied")
+            continue
+        # The journal's directories are made on its first write; a report's must exist.
+        folder = path.parent
+        while option.endswith("journal") and not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise UsageError(f"{option} {path}: cannot write: no such directory {folder}")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {path}: cannot write: permission denied in {folder}")
 
 
 def _version(value: bool) -> None:
@@ -77,7 +138,7 @@ def _console(stderr: bool = True):
 
 
 # -- commands that need no AWS ---------------------------------------------------
-@app.command("list")
+@app.command("list", cls=_Command)
 def list_runbooks() -> None:
     """List the bundled runbooks.
 
@@ -90,8 +151,8 @@ def list_runbooks() -> None:
         typer.echo(f"{name}\t{loaded.title}")
 
 
-@app.command()
-def show(runbook: Annotated[str, typer.Argument(help="Bundled runbook name or path to a YAML file.")]) -> None:
+@app.command(cls=_Command)
+def show(runbook: RunbookArg) -> None:
     """Show a runbook's steps: what each checks and why.
 
     Example: runbook show apprunner-vpc
@@ -117,9 +178,9 @@ class PolicyMode(str, Enum):
     fix = "fix"
 
 
-@app.command("iam-policy")
+@app.command("iam-policy", cls=_Command)
 def iam_policy(
-    runbook: Annotated[str, typer.Argument(help="Bundled runbook name or path to a YAML file.")],
+    runbook: RunbookArg,
     mode: Annotated[PolicyMode, typer.Option("--mode", help="check: read-only; fix: also the calls fixes send.")] = PolicyMode.fix,
 ) -> None:
     """Print a least-privilege IAM policy (JSON) for running a runbook.
@@ -135,9 +196,9 @@ def iam_policy(
 
 
 # -- commands against AWS -------------------------------------------------------
-@app.command()
+@app.command(cls=_Command)
 def check(
-    runbook: Annotated[str, typer.Argument(help="Bundled runbook name or path to a YAML file.")],
+    runbook: RunbookArg,
     service: ServiceOpt,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -153,6 +214,7 @@ def check(
     from runbook.confirm import NonInteractive
     from runbook.engine import Engine
 
+    _check_outputs(output=output)
     loaded = rb.load(runbook)
     aws = Aws(region, profile, read_only=True)
     reporter = ConsoleReporter(_console())
@@ -161,9 +223,9 @@ def check(
     raise typer.Exit(report.exit_code)
 
 
-@app.command()
+@app.command(cls=_Command)
 def fix(
-    runbook: Annotated[str, typer.Argument(help="Bundled runbook name or path to a YAML file.")],
+    runbook: RunbookArg,
     service: ServiceOpt,
     yes: YesOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
@@ -185,6 +247,7 @@ def fix(
     """
     if plan_out and not dry_run:
         raise UsageError("--plan-out saves a plan without applying it: use it with --dry-run")
+    _check_outputs(output=output, plan_out=plan_out, journal=journal, use_journal=not dry_run)
     report = run_fix(
         runbook, service, yes=yes, dry_run=dry_run, timeout=timeout, journal_path=journal, region=region, profile=profile,
         only=only or [], skip=skip or [], plan_out=plan_out,
@@ -300,9 +363,9 @@ def _emit(report: "Report", fmt: Format, output: Optional[Path]) -> None:
         sys.stdout.flush()
 
 
-@app.command("apply")
+@app.command("apply", cls=_Command)
 def apply_plan(
-    plan: Annotated[Path, typer.Argument(help="A plan saved by `runbook fix … --dry-run --plan-out FILE`.")],
+    plan: Annotated[Path, typer.Argument(metavar="PLAN", help="A plan saved by `runbook fix … --dry-run --plan-out FILE`.")],
     yes: YesOpt = False,
     timeout: TimeoutOpt = 900.0,
     journal: JournalOpt = None,
@@ -324,9 +387,10 @@ def apply_plan(
     from runbook.engine import PLAN_FORMAT, Engine, Options
     from runbook.journal import Journal
 
+    _check_outputs(output=output, journal=journal, use_journal=True)
     try:
         doc = json.loads(plan.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise UsageError(f"plan {plan}: cannot read it: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT or not isinstance(doc.get("changes"), list):
         raise UsageError(f"plan {plan}: not a runbook plan (expected format {PLAN_FORMAT})")
@@ -361,7 +425,7 @@ def apply_plan(
     raise typer.Exit(report.exit_code)
 
 
-@app.command()
+@app.command(cls=_Command)
 def history(journal: JournalOpt = None) -> None:
     """List the runs recorded in the journal, newest last.
 
@@ -392,9 +456,9 @@ def history(journal: JournalOpt = None) -> None:
     console.print(table)
 
 
-@app.command()
+@app.command(cls=_Command)
 def undo(
-    run_id: Annotated[str, typer.Argument(help="A run id from `runbook history`.")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="A run id from `runbook history`.")],
     yes: YesOpt = False,
     journal: JournalOpt = None,
     profile: ProfileOpt = None,
@@ -436,7 +500,7 @@ DeployOpt = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=_Command)
 def sandbox(
     scenario: ScenarioOpt = "field-report",
     env_file: Annotated[Optional[Path], typer.Option("--env-file", help="Write the export lines to PATH once ready.")] = None,
@@ -471,7 +535,7 @@ def sandbox(
         box.stop()
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     scenario: ScenarioOpt = "field-report",
     yes: YesOpt = False,
@@ -617,25 +681,28 @@ def _finish(code: int, *, hard: bool = False) -> None:
 
 
 def main() -> None:
-    import click
+    try:  # typer 0.26 and later carry their own click
+        from typer._click import exceptions as click_errors, utils as click_utils
+    except ImportError:
+        from click import exceptions as click_errors, utils as click_utils
 
     _stop_on_signals()
     args = _root_options_first(sys.argv[1:])
     try:
         try:
             code = typer.main.get_command(app).main(args=args, prog_name="runbook", standalone_mode=False)
-        except click.exceptions.NoArgsIsHelpError as exc:
+        except click_errors.NoArgsIsHelpError as exc:
             exc.show()
-            code = 0
-        except click.UsageError as exc:
+            code = exc.exit_code
+        except click_errors.UsageError as exc:
             # One line, like every other bad input; click's own box spans six.
             command = exc.ctx.command_path if exc.ctx else "runbook"
             typer.echo(f"runbook: error: {exc.format_message()} (see `{command} --help`)", err=True)
             code = exc.exit_code
-        except click.ClickException as exc:
+        except click_errors.ClickException as exc:
             exc.show()
             code = exc.exit_code
-        except click.Abort:
+        except typer.Abort:
             typer.echo("runbook: aborted", err=True)
             code = EXIT_INTERRUPTED
     except Interrupted as exc:
@@ -648,7 +715,7 @@ def main() -> None:
         code = exc.exit_code
     except BrokenPipeError:
         # `runbook check | head`: the reader has gone; nobody is left to tell.
-        sys.stdout = click.utils.PacifyFlushWrapper(sys.stdout)
-        sys.stderr = click.utils.PacifyFlushWrapper(sys.stderr)
+        sys.stdout = click_utils.PacifyFlushWrapper(sys.stdout)
+        sys.stderr = click_utils.PacifyFlushWrapper(sys.stderr)
         code = EXIT_PROBLEMS
     _finish(code if isinstance(code, int) else 0)

@@ -32,6 +32,11 @@ class AwsError(RunbookError):
 
     exit_code = EXIT_AWS
 
+    def __init__(self, message: str, *, retries: int = 0):
+        super().__init__(message)
+        # >0: botocore sent the call again; an earlier attempt may have landed before this answer.
+        self.retries = retries
+
 
 class Interrupted(BaseException):
     """A signal asked the run to stop: Ctrl-C (SIGINT, exit 130) or SIGTERM (exit 143).

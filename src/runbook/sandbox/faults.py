@@ -267,6 +267,7 @@ class Faults:
         self._injected: list[Injected] = []
         self._latency = 0.0
         self._latency_only: str | None = None  # an action pattern: hold only its requests
+        self._lost: list[list[Any]] = []  # [action pattern, remaining]: answers to drop after applying
         # Wired by the Sandbox:
         self.services: Callable[[], list[str]] = lambda: []
         self.on_event: Callable[..., None] = lambda kind, **data: None
@@ -350,6 +351,28 @@ class Faults:
         with self._lock:
             self._latency = float(seconds)
             self._latency_only = pattern
+
+    def lose_answers(self, action: str, count: int = 1) -> None:
+        """Apply the next ``count`` App Runner calls of ``action`` (``"apprunner:StartDeployment"``),
+        then close the connection instead of answering: the call landed and the client never
+        heard so (botocore retries it as a broken connection, and the retry meets its effect)."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError("lose_answers(count=): a positive integer")
+        pattern = _check_action(action)
+        if not pattern.startswith("apprunner:"):
+            raise ValueError("lose_answers: App Runner actions only, such as 'apprunner:StartDeployment'")
+        with self._lock:
+            self._lost.append([pattern, count])
+
+    def answer_lost(self, call: Call) -> bool:
+        """Whether the answer to this applied ``call`` is to be lost (see :meth:`lose_answers`)."""
+        with self._lock:
+            for budget in self._lost:
+                if budget[1] > 0 and matches(budget[0], call):
+                    budget[1] -= 1
+                    self._lost = [b for b in self._lost if b[1] > 0]
+                    return True
+        return False
 
     def clear(self) -> None:
         """Lift every fault and forget the counts. Hung operations finish ``deploy_seconds``
@@ -450,6 +473,7 @@ class Faults:
             self._injected = []
             self._latency = 0.0
             self._latency_only = None
+            self._lost = []
 
     def _check_service_name(self, name: str) -> None:
         known = self.services()

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from runbook import yamlfile
 from runbook.errors import UsageError
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
@@ -276,7 +277,7 @@ def load_scenario(name_or_path: str) -> Scenario:
 def parse_scenario(text: str, *, label: str = "<string>", default_name: str = "scenario") -> Scenario:
     """Validate scenario YAML text; ``label`` names the file in error messages."""
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yamlfile.parse(text)  # no duplicate keys, bounded nesting
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -292,30 +293,6 @@ def scenario_from_data(data: Any, *, label: str = "<data>", default_name: str = 
     return _Parser(label).scenario(data, default_name)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (YAML silently keeps the last)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    loader.flatten_mapping(node)
-    result: dict = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a mapping key must be a scalar", key_node.start_mark
-            ) from None
-        if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        result[key] = loader.construct_object(value_node, deep=deep)
-    return result
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 # ----------------------------------------------------------------------------- validation

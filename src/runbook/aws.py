@@ -61,16 +61,18 @@ _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 
 
 def _check_region(region: Any, source: str) -> None:
+    """`source`: where the region came from, when the caller did not give it."""
+    where = f" (from {source})" if source else ""
     if not isinstance(region, str):
-        raise UsageError(f"invalid AWS region {region!r} (from {source}): expected a name such as us-east-1")
+        raise UsageError(f"invalid AWS region {region!r}{where}: expected a name such as us-east-1")
     if not _REGION.fullmatch(region):
         hint = f"; did you mean {region.strip().lower()}?" if _REGION.fullmatch(region.strip().lower()) else ""
-        raise UsageError(f"invalid AWS region {region!r} (from {source}): expected a name such as us-east-1{hint}")
+        raise UsageError(f"invalid AWS region {region!r}{where}: expected a name such as us-east-1{hint}")
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
+    line = (text[0] if text else type(exc).__name__).rstrip(": ")
     return line if len(line) <= 160 else line[:157] + "..."
 
 
@@ -116,7 +118,7 @@ class Aws:
 
         core = botocore.session.get_session()
         # The AWS CLI v2 and the SDKs read AWS_REGION before AWS_DEFAULT_REGION; botocore reads only the latter.
-        source = "--region"
+        source = ""
         if region is None and os.environ.get("AWS_REGION"):
             region, source = os.environ["AWS_REGION"], "AWS_REGION"
         if region is not None:
@@ -205,12 +207,14 @@ class Aws:
                     f"access denied: {iam_action(service, action)} was refused ({code}); grant it to the caller",
                     code,
                     request_id,
+                    retries,
                 ) from None
             if code in _CREDENTIAL_CODES:
                 raise ApiError(
                     f"AWS rejected the credentials calling {service}:{action} ({code}): refresh them or pick another --profile",
                     code,
                     request_id,
+                    retries,
                 ) from None
             raise ApiError(f"{service}:{action} failed: {code}: {message}".rstrip(": "), code, request_id, retries) from None
         except (NoCredentialsError, PartialCredentialsError):

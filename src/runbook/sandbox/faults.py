@@ -258,7 +258,7 @@ class Faults:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._throttles: list[list[Any]] = []  # [services or None, remaining], consumed in order
+        self._throttles: list[list[Any]] = []  # [services or None, remaining, action or None], consumed in order
         self._denied: dict[str, str] = {}  # action pattern -> principal
         self._triggers: list[_Trigger] = []
         self._flaps: dict[str, list[Any]] = {}  # service name -> [pattern, next index]
@@ -277,19 +277,20 @@ class Faults:
 
     # -- the API -----------------------------------------------------------------
 
-    def throttle(self, n: int, service: str | Iterable[str] | None = None) -> None:
+    def throttle(self, n: int, service: str | Iterable[str] | None = None, *, action: str | None = None) -> None:
         """Answer the next ``n`` requests (to any service, or to ``service`` / any of
-        ``services``) with their protocol's throttling error, without applying them.
-        Budgets add up: each call adds one, and a request uses the oldest that matches."""
+        ``services``, or of ``action`` only) with their protocol's throttling error, without
+        applying them. Budgets add up: each call adds one, and a request uses the oldest that matches."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError("throttle(n): n must be a non-negative integer")
         services: frozenset[str] | None = None
         if service is not None:
             names = [service] if isinstance(service, str) else list(service)
             services = frozenset(_check_service(s) for s in names)
+        pattern = _check_action(action) if action is not None else None
         with self._lock:
             if n:
-                self._throttles.append([services, n])
+                self._throttles.append([services, n, pattern])
 
     def deny(self, action: str, *, principal: str = DEFAULT_PRINCIPAL) -> None:
         """Answer ``action`` (``"UpdateService"``, ``"ec2:AuthorizeSecurityGroupIngress"``,
@@ -411,8 +412,10 @@ class Faults:
             time.sleep(delay)
         with self._lock:
             for budget in self._throttles:
-                services, remaining = budget
-                if remaining > 0 and (services is None or call.service in services):
+                services, remaining, pattern = budget
+                if remaining > 0 and (services is None or call.service in services) and (
+                    pattern is None or matches(pattern, call)
+                ):
                     budget[1] -= 1
                     self._throttles = [b for b in self._throttles if b[1] > 0]
                     answer, fault = throttling_answer(call), "throttled"

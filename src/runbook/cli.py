@@ -1,7 +1,7 @@
 """The `runbook` command: the only place that prints or prompts.
 
 Exit codes: 0 healthy, 1 problems remain, 2 bad usage or invalid input,
-3 AWS or network error, 4 timed out waiting, 130 interrupted.
+3 AWS or network error, 4 timed out waiting, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations

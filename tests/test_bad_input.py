@@ -179,9 +179,15 @@ def test_timeout_must_be_a_finite_duration(tmp_path, value):
 
 
 def test_timeout_takes_seconds_and_durations():
-    from runbook.cli import _seconds
+    import typer
+
+    from runbook.cli import _deploy_seconds, _seconds
 
     assert [_seconds(v) for v in ("90", "90s", "10m", "1.5m", "1h", 900.0)] == [90, 90, 600, 90, 3600, 900]
+    assert _deploy_seconds("0.6") == 0.6
+    for bad in ("0", "nan", "-1", "2d"):
+        with pytest.raises(typer.BadParameter):
+            _deploy_seconds(bad)  # before: 0 was a traceback from Sandbox(), nan deployments that never end
 
 
 def test_every_output_path_is_checked_before_anything_is_sent(world, tmp_path):

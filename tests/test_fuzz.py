@@ -253,7 +253,8 @@ BAD_OPTIONS = [
     ["--region", "us-east-1 "], ["--region", "US-EAST-1"], ["--region", ""], ["--region", "x" * 300],
     ["--format", "yaml"], ["--output", "json"], ["--output", "/no/such/dir/r.json"], ["--plan-out", "/no/such/dir/p.json"],
     ["--only", "no-such-step"], ["--skip", "Redis-Ingress"], ["--profile", "no-such-profile"], ["--bogus"], ["-z"],
-    ["--journal", "/"], ["--service"], ["--timeout"], ["--deploy-seconds", "-1"],
+    ["--journal", "/"], ["--service"], ["--timeout"], ["--deploy-seconds", "-1"], ["--deploy-seconds", "nan"],
+    ["--timeout", "10 m"], ["--timeout", "0x10"], ["--mode", "write"], ["--format"], ["--output", "markdown"],
 ]
 
 

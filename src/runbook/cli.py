@@ -50,8 +50,8 @@ class Format(str, Enum):
 
 _debug = False
 
-def _seconds(value) -> float:
-    """--timeout: a finite number of seconds (at least 1), or a duration: 90, 90s, 10m, 1h."""
+def _duration(value, *, least: float, most: float, range_said: str) -> float:
+    """Seconds as a plain number or a duration (90, 90s, 10m, 1h): finite, never nan, inf or 1e400."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     else:
@@ -59,9 +59,36 @@ def _seconds(value) -> float:
         if not match:
             raise typer.BadParameter(f"{value!r} is not a duration: give seconds (90) or a duration such as 90s, 10m, 1h")
         seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
-    if not math.isfinite(seconds) or seconds < 1 or seconds > 7 * 24 * 3600:
-        raise typer.BadParameter(f"{value!r}: give between 1 second and 7 days (such as 90, 90s, 10m)")
+    if not math.isfinite(seconds) or not least <= seconds <= most:
+        raise typer.BadParameter(f"{value!r}: give {range_said} (such as 90, 90s, 10m)")
     return seconds
+
+
+def _seconds(value) -> float:
+    """--timeout: at least a second, at most a week."""
+    return _duration(value, least=1, most=7 * 24 * 3600, range_said="between 1 second and 7 days")
+
+
+def _deploy_seconds(value) -> float:
+    """--deploy-seconds: how long the sandbox's deployments take; more than nothing, at most a day."""
+    seconds = _duration(value, least=0, most=24 * 3600, range_said="more than 0 seconds and at most a day")
+    if seconds <= 0:
+        raise typer.BadParameter(f"{value!r}: give more than 0 seconds and at most a day (such as 0.5, 30s, 5m)")
+    return seconds
+
+
+# Names of report formats, the aws CLI's included: `--output json` is a habit from there, not a file name.
+_FORMAT_WORDS = {"text", "json", "markdown", "md", "table", "yaml", "yaml-stream"}
+
+
+def _file(value) -> Path:
+    """A FILE option, as typed: `json` alone is the aws CLI's `--output json`, not a file name."""
+    if isinstance(value, Path):
+        return value
+    if value in _FORMAT_WORDS:
+        raise typer.BadParameter(f"{value!r} names a format, not a file: use --format {value if value != 'md' else 'markdown'}"
+                                 f" (for a file named {value}, give ./{value})")
+    return Path(value)
 
 
 RunbookArg = Annotated[str, typer.Argument(metavar="RUNBOOK", help="Bundled runbook name or path to a YAML file.", show_default=False)]
@@ -69,7 +96,9 @@ ServiceOpt = Annotated[str, typer.Option("--service", "-s", metavar="NAME", help
 RegionOpt = Annotated[Optional[str], typer.Option("--region", metavar="REGION", help="AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION or your AWS config).")]
 ProfileOpt = Annotated[Optional[str], typer.Option("--profile", metavar="PROFILE", help="AWS profile from your AWS config.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Report format.")]
-OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout.")]
+OutputOpt = Annotated[
+    Optional[Path], typer.Option("--output", "-o", metavar="FILE", parser=_file, help="Write the report to FILE instead of stdout.")
+]
 TimeoutOpt = Annotated[
     float, typer.Option("--timeout", metavar="SECONDS", parser=_seconds, help="Give up waiting after SECONDS, or a duration such as 90s or 10m (exit 4).")
 ]
@@ -79,18 +108,12 @@ JournalOpt = Annotated[
 OnlyOpt = Annotated[Optional[list[str]], typer.Option("--only", metavar="STEP", help="Apply only this step's changes (repeatable).")]
 SkipOpt = Annotated[Optional[list[str]], typer.Option("--skip", metavar="STEP", help="Never apply this step's changes (repeatable).")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply every proposed change without asking.")]
-# Names of report formats, the aws CLI's included: `--output json` is a habit from there, not a file name.
-_FORMAT_WORDS = {"text", "json", "markdown", "md", "table", "yaml", "yaml-stream"}
 
 
 def _check_outputs(*, output: Optional[Path] = None, plan_out: Optional[Path] = None, journal: Optional[Path] = None,
                    use_journal: bool = False) -> None:
     """Refuse, before anything is read or sent, an output that could not be written afterwards:
     a report lost after the changes were applied is a run nobody can review."""
-    for option, path in (("--output", output), ("--plan-out", plan_out)):
-        if path is not None and str(path) in _FORMAT_WORDS:
-            raise UsageError(f"{option} takes a FILE; for a {path} report use --format {path} "
-                             f"(to write a file named {path}, give {option} ./{path})")
     targets = [("--output", output), ("--plan-out", plan_out)]
     if use_journal:
         from runbook import journal as journal_mod
@@ -233,7 +256,7 @@ def fix(
     journal: JournalOpt = None,
     only: OnlyOpt = None,
     skip: SkipOpt = None,
-    plan_out: Annotated[Optional[Path], typer.Option("--plan-out", help="With --dry-run: save the exact calls to FILE for `runbook apply`.")] = None,
+    plan_out: Annotated[Optional[Path], typer.Option("--plan-out", metavar="FILE", parser=_file, help="With --dry-run: save the exact calls to FILE for `runbook apply`.")] = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     format: FormatOpt = Format.text,
@@ -496,7 +519,8 @@ def undo(
 # -- the sandbox ----------------------------------------------------------------
 ScenarioOpt = Annotated[str, typer.Option("--scenario", help="Bundled scenario name or path to a scenario YAML file.")]
 DeployOpt = Annotated[
-    Optional[float], typer.Option("--deploy-seconds", help="Override every deployment's duration in the scenario.", min=0)
+    Optional[float], typer.Option("--deploy-seconds", metavar="SECONDS", parser=_deploy_seconds,
+                                  help="Override every deployment's duration in the scenario.")
 ]
 
 

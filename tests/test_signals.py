@@ -136,7 +136,8 @@ def test_a_lost_answer_then_an_error_on_the_retry_is_unknown_until_the_read_back
     results = [e for e in journal_entries(journal) if e["event"] == "result"]
     assert [r["seq"] for r in results] == [1, 1]
     assert results[0]["outcome"].startswith("unknown: InvalidStateException after 1 retry")
-    assert results[1]["outcome"].startswith("applied: in effect on read-back")
+    assert results[1]["outcome"] == "applied: in effect on read-back after an unknown answer"
+    assert results[1]["detail"] == results[0]["outcome"]
     (applied,) = step(report, "deployment").applied
     assert applied.applied and applied.outcome.startswith("applied: in effect on read-back")
 

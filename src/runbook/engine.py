@@ -475,10 +475,10 @@ class Engine:
                     landed = True
                 else:
                     continue
-                outcome = (f"applied: in effect on read-back (the answer was {record.outcome})" if landed
-                           else f"not applied: the read-back still calls for it (the answer was {record.outcome})")
+                outcome = ("applied: in effect on read-back after an unknown answer" if landed
+                           else "not applied: the read-back still calls for it after an unknown answer")
                 if self.journal and record.seq:
-                    self.journal.end(record.seq, outcome, inverse=record.change.inverse if landed else None)
+                    self.journal.end(record.seq, outcome, detail=record.outcome, inverse=record.change.inverse if landed else None)
                 records[index] = replace(record, applied=landed, outcome=outcome)
 
     def _verify(self, results, applied_by_step) -> None:

@@ -70,7 +70,7 @@ def test_ctrl_c_while_a_change_is_in_flight_stops_the_run_and_journals_it_unknow
     assert took < 1.5, f"took {took:.1f}s to stop"
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("runbook: interrupted: 1 call(s) sent, 1 with no answer"), last
+    assert last.startswith("runbook: interrupted: 1 call(s) sent, 1 with an unknown outcome (authorize_security_group_ingress)"), last
     assert "authorize_security_group_ingress" in last and "runbook undo" in last
     calls, outcomes = _calls(journal)
     assert [c["call"]["operation"] for c in calls.values()] == ["authorize_security_group_ingress"]

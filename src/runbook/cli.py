@@ -359,7 +359,7 @@ def _say_what_was_sent(stop: Interrupted, journal) -> None:
         said = f"see the {where}"
     elif unknown:
         ops = ", ".join(c["call"]["operation"] for c in unknown)
-        said = (f"{len(calls)} call(s) sent, {len(unknown)} with no answer, so unknown whether it landed ({ops}); "
+        said = (f"{len(calls)} call(s) sent, {len(unknown)} with an unknown outcome ({ops}); "
                 f"{where}; `runbook undo {journal.run_id}` reverses what may have landed")
     else:
         said = f"{len(calls)} call(s) sent, each answered; {where}"

@@ -237,3 +237,15 @@ def test_a_closed_pipe_ends_quietly(world, tmp_path):
     _, err = process.communicate(timeout=60)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert process.returncode in (0, 1)
+
+
+def test_names_too_long_for_the_file_system_are_one_line(tmp_path):
+    from runbook.sandbox import load_scenario
+
+    long_name = "[" * 300 + "/apprunner-vpc.yaml"  # found by the long fuzz run, in a plan's runbook field
+    with pytest.raises(UsageError, match="cannot read: File name too long"):
+        rb.load(long_name)
+    with pytest.raises(UsageError, match="cannot read: File name too long"):
+        load_scenario("s" * 300)
+    line = one_line_error(cli("check", "apprunner-vpc", "-s", "x", "--output", str(tmp_path / ("r" * 300))), 2)
+    assert "cannot write: File name too long" in line

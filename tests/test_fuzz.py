@@ -254,7 +254,7 @@ BAD_OPTIONS = [
     ["--format", "yaml"], ["--output", "json"], ["--output", "/no/such/dir/r.json"], ["--plan-out", "/no/such/dir/p.json"],
     ["--only", "no-such-step"], ["--skip", "Redis-Ingress"], ["--profile", "no-such-profile"], ["--bogus"], ["-z"],
     ["--journal", "/"], ["--service"], ["--timeout"], ["--deploy-seconds", "-1"], ["--deploy-seconds", "nan"],
-    ["--timeout", "10 m"], ["--timeout", "0x10"], ["--mode", "write"], ["--format"], ["--output", "markdown"],
+    ["--timeout", "10 m"], ["--output", "/tmp/" + "o" * 300], ["--plan-out", "p" * 300], ["--timeout", "0x10"], ["--mode", "write"], ["--format"], ["--output", "markdown"],
 ]
 
 

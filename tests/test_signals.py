@@ -60,7 +60,7 @@ def _mutations(box) -> list[str]:
 def test_ctrl_c_while_a_change_is_in_flight_stops_the_run_and_journals_it_unknown(world, tmp_path):
     box = world("field-report")
     journal = tmp_path / "journal.jsonl"
-    box.faults.latency(3.0, "ec2:AuthorizeSecurityGroupIngress")
+    box.faults.latency(2.0, "ec2:AuthorizeSecurityGroupIngress")
     fix = _start(box, tmp_path, "fix", "apprunner-vpc", "-s", "nerava-backend", "--yes", "--journal", str(journal))
     _wait_for(lambda: journal.exists() and '"event": "call"' in journal.read_text(), "the authorize call journaled")
     time.sleep(0.3)  # the request is at the sandbox now, held by the latency
@@ -77,7 +77,7 @@ def test_ctrl_c_while_a_change_is_in_flight_stops_the_run_and_journals_it_unknow
     assert outcomes[1].startswith("unknown: Interrupted")
     # The sandbox applies the held request (AWS would too: it was received); nothing else was sent,
     # not even a retry of it: before, botocore took the interrupt for a network error and resent the call.
-    time.sleep(3.2)
+    time.sleep(2.2)
     assert _mutations(box) == ["ec2:AuthorizeSecurityGroupIngress"]
 
 

@@ -6,6 +6,7 @@ Exit codes: 0 healthy, 1 problems remain, 2 bad usage or invalid input,
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -122,20 +123,27 @@ def _check_outputs(*, output: Optional[Path] = None, plan_out: Optional[Path] = 
     for option, path in targets:
         if path is None:
             continue
-        if path.is_dir():
-            raise UsageError(f"{option} {path}: is a directory, not a file")
-        if path.exists():
-            if not os.access(path, os.W_OK):
-                raise UsageError(f"{option} {path}: cannot write: permission denied")
-            continue
-        # The journal's directories are made on its first write; a report's must exist.
-        folder = path.parent
-        while option.endswith("journal") and not folder.exists() and folder != folder.parent:
-            folder = folder.parent
-        if not folder.is_dir():
-            raise UsageError(f"{option} {path}: cannot write: no such directory {folder}")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise UsageError(f"{option} {path}: cannot write: permission denied in {folder}")
+        try:
+            _writable(path, create_folders=option.endswith("journal"))
+        except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
+            raise UsageError(f"{option} {path}: cannot write: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _writable(path: Path, *, create_folders: bool) -> None:
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise PermissionError(errno.EACCES, "permission denied")
+        return
+    # The journal's directories are made on its first write; a report's must exist.
+    folder = path.parent
+    while create_folders and not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(errno.ENOENT, f"no such directory {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, f"permission denied in {folder}")
 
 
 def _version(value: bool) -> None:

@@ -41,8 +41,13 @@ def resolve(name_or_path: str) -> Path:
     if found:
         return found
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
+    try:
+        exists, is_file = path.exists(), path.is_file()
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
+        shown = name_or_path if len(name_or_path) <= 80 else name_or_path[:77] + "..."
+        raise UsageError(f"runbook {shown!r}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if path.suffix in (".yaml", ".yml") or exists:
+        if not is_file:
             raise UsageError(f"runbook file {name_or_path} does not exist")
         return path
     known = ", ".join(bundled()) or "none"

@@ -260,11 +260,16 @@ def load_scenario(name_or_path: str) -> Scenario:
     """Load and validate a bundled scenario (by name) or a YAML file (by path)."""
     label = str(name_or_path)
     path = Path(name_or_path)
-    if str(name_or_path) in bundled_scenarios() and not path.is_file():
+    try:
+        is_file, exists = path.is_file(), path.exists()
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
+        shown = label if len(label) <= 80 else label[:77] + "..."
+        raise UsageError(f"scenario {shown}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if str(name_or_path) in bundled_scenarios() and not is_file:
         path = SCENARIO_DIR / f"{name_or_path}.yaml"
-    elif not path.is_file():
+    elif not is_file:
         known = ", ".join(bundled_scenarios()) or "none"
-        if path.exists():
+        if exists:
             raise UsageError(f"scenario {label}: not a file")
         raise UsageError(f"scenario {label}: no such file or bundled scenario (bundled: {known})")
     try:

@@ -249,3 +249,9 @@ def test_names_too_long_for_the_file_system_are_one_line(tmp_path):
         load_scenario("s" * 300)
     line = one_line_error(cli("check", "apprunner-vpc", "-s", "x", "--output", str(tmp_path / ("r" * 300))), 2)
     assert "cannot write: File name too long" in line
+
+
+def test_control_characters_in_an_argument_stay_on_the_one_line():
+    """Found by the long fuzz run: `apply $'\\r'` printed a carriage return into the error line."""
+    line = one_line_error(cli("apply", "a\rb\x1b[2J"), 2)
+    assert "\x1b" not in line and "\r" not in line and "a\\rb\\x1b[2J" in line

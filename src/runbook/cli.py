@@ -695,6 +695,15 @@ def _root_options_first(args: list[str]) -> list[str]:
     return ["--debug", *(a for i, a in enumerate(args) if i >= end or a != "--debug")]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _say_error(line: str) -> None:
+    """One line on stderr, whatever the input it quotes holds: control characters (a CR, an
+    escape sequence typed or pasted into an argument) are shown, never sent to the terminal."""
+    typer.echo(_CONTROL.sub(lambda m: repr(m.group())[1:-1], line), err=True)
+
+
 def _finish(code: int, *, hard: bool = False) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -729,7 +738,7 @@ def main() -> None:
         except click_errors.UsageError as exc:
             # One line, like every other bad input; click's own box spans six.
             command = exc.ctx.command_path if exc.ctx else "runbook"
-            typer.echo(f"runbook: error: {exc.format_message()} (see `{command} --help`)", err=True)
+            _say_error(f"runbook: error: {exc.format_message()} (see `{command} --help`)")
             code = exc.exit_code
         except click_errors.ClickException as exc:
             exc.show()
@@ -738,12 +747,12 @@ def main() -> None:
             typer.echo("runbook: aborted", err=True)
             code = EXIT_INTERRUPTED
     except Interrupted as exc:
-        typer.echo(f"runbook: {exc}", err=True)
+        _say_error(f"runbook: {exc}")
         _finish(exc.exit_code, hard=True)
     except RunbookError as exc:
         if _debug:
             raise
-        typer.echo(f"runbook: error: {exc}", err=True)
+        _say_error(f"runbook: error: {exc}")
         code = exc.exit_code
     except BrokenPipeError:
         # `runbook check | head`: the reader has gone; nobody is left to tell.

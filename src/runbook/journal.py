@@ -92,10 +92,17 @@ class Journal:
 def read(path: Path | None = None) -> list[dict[str, Any]]:
     """Every entry of a journal; a torn last line (a crash mid-write) is skipped."""
     path = path or default_path()
-    if not path.exists():
-        return []
+    try:
+        if not path.exists():
+            return []
+    except OSError as exc:
+        raise UsageError(f"cannot read the journal {path}: {exc.strerror or exc}") from None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:  # a directory, a name too long
+        raise UsageError(f"cannot read the journal {path}: {exc.strerror or exc}") from None
     entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         try:
             entries.append(json.loads(line))
         except (json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep to be ours

@@ -172,10 +172,20 @@ def test_deep_plan_and_journal_files_are_one_line(tmp_path):
 
 
 # -- command lines -----------------------------------------------------------------
-@pytest.mark.parametrize("value", ["nan", "inf", "1e400", "0", "-5", "10x", "", "0.5"])
-def test_timeout_must_be_a_finite_duration(tmp_path, value):
+@pytest.mark.parametrize("value", ["nan", "1e400"])
+def test_timeout_must_be_a_finite_duration(value):
     line = one_line_error(cli("fix", "apprunner-vpc", "-s", "x", "--dry-run", "--timeout", value), 2)
     assert "--timeout" in line and "90s" in line
+
+
+@pytest.mark.parametrize("value", ["inf", "0", "-5", "10x", "", "0.5", "8d", "1_0"])
+def test_timeout_refuses_what_is_not_a_duration(value):
+    import typer
+
+    from runbook.cli import _seconds
+
+    with pytest.raises(typer.BadParameter, match="90s"):
+        _seconds(value)
 
 
 def test_timeout_takes_seconds_and_durations():

@@ -7,6 +7,8 @@ and `AWS_ENDPOINT_URL_<SERVICE>` point the same code at the sandbox.
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 from collections import Counter
 from typing import Any
@@ -49,11 +51,29 @@ class ApiError(AwsError):
     """AWS answered with an error the caller may know how to handle (by `code`)."""
 
     def __init__(self, message: str, code: str, request_id: str | None = None, retries: int = 0):
-        super().__init__(message)
+        super().__init__(message, retries=retries)
         self.code = code
         self.request_id = request_id
-        # >0: botocore retried; an earlier attempt may have landed before this answer.
-        self.retries = retries
+
+
+# AWS region names: partition prefix, direction, number (us-east-1, us-gov-west-1, eu-isoe-west-1, ap-southeast-7).
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+
+
+def _check_region(region: Any, source: str) -> None:
+    """`source`: where the region came from, when the caller did not give it."""
+    where = f" (from {source})" if source else ""
+    if not isinstance(region, str):
+        raise UsageError(f"invalid AWS region {region!r}{where}: expected a name such as us-east-1")
+    if not _REGION.fullmatch(region):
+        hint = f"; did you mean {region.strip().lower()}?" if _REGION.fullmatch(region.strip().lower()) else ""
+        raise UsageError(f"invalid AWS region {region!r}{where}: expected a name such as us-east-1{hint}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = (text[0] if text else type(exc).__name__).rstrip(": ")
+    return line if len(line) <= 160 else line[:157] + "..."
 
 
 def iam_action(service: str, operation_name: str) -> str:
@@ -97,6 +117,12 @@ class Aws:
         from botocore.exceptions import ProfileNotFound
 
         core = botocore.session.get_session()
+        # The AWS CLI v2 and the SDKs read AWS_REGION before AWS_DEFAULT_REGION; botocore reads only the latter.
+        source = ""
+        if region is None and os.environ.get("AWS_REGION"):
+            region, source = os.environ["AWS_REGION"], "AWS_REGION"
+        if region is not None:
+            _check_region(region, source)
         try:
             # The profile is set first: building the model loader reads the profile's data_path.
             self.session = boto3.Session(region_name=region, profile_name=profile, botocore_session=core)
@@ -104,7 +130,9 @@ class Aws:
             raise UsageError(f"AWS profile {profile!r} not found in your AWS config") from None
         core.get_component("data_loader").file_loader = _PlainJsonFileLoader()  # no model is loaded yet
         if not self.session.region_name:
-            raise UsageError("no AWS region: pass --region or set AWS_DEFAULT_REGION")
+            raise UsageError("no AWS region: pass --region or set AWS_REGION")
+        if region is None:
+            _check_region(self.session.region_name, "AWS_DEFAULT_REGION or your AWS config")
         self.region: str = self.session.region_name
         self.read_only = read_only
         # Standard retry mode retries throttling with backoff; timeouts keep a
@@ -117,6 +145,7 @@ class Aws:
         )
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._attempts = threading.local()  # HTTP requests sent for the current call of this thread
         self.calls: Counter[str] = Counter()
         # (service:Operation, params) of every call sent, in memory only: the call-budget tests read it.
         self.sent: list[tuple[str, dict[str, Any]]] = []
@@ -127,6 +156,7 @@ class Aws:
             if client is None:
                 client = self.session.client(service, config=self._config)
                 client.meta.events.register("before-call", self._before_call)
+                client.meta.events.register("before-send", self._before_send)
                 self._clients[service] = client
             return client
 
@@ -139,6 +169,13 @@ class Aws:
         with self._lock:
             self.calls[f"{service}:{model.name}"] += 1
 
+    def _before_send(self, **_: Any) -> None:
+        # Each attempt botocore makes, retries included: after a retry an earlier attempt may have landed.
+        self._attempts.count = getattr(self._attempts, "count", 0) + 1
+
+    def _retries(self) -> int:
+        return max(0, getattr(self._attempts, "count", 0) - 1)
+
     def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
         """Send one call; AWS failures come back as AwsError with a verb phrase."""
         from botocore.exceptions import (
@@ -149,12 +186,14 @@ class Aws:
             NoCredentialsError,
             PartialCredentialsError,
         )
+        from botocore.parsers import ResponseParserError
 
         client = self.client(service)
         method = getattr(client, operation)
         action = client.meta.method_to_api_mapping.get(operation, operation)
         with self._lock:
             self.sent.append((f"{service}:{action}", params))
+        self._attempts.count = 0
         try:
             return method(**params)
         except ClientError as exc:
@@ -168,12 +207,14 @@ class Aws:
                     f"access denied: {iam_action(service, action)} was refused ({code}); grant it to the caller",
                     code,
                     request_id,
+                    retries,
                 ) from None
             if code in _CREDENTIAL_CODES:
                 raise ApiError(
                     f"AWS rejected the credentials calling {service}:{action} ({code}): refresh them or pick another --profile",
                     code,
                     request_id,
+                    retries,
                 ) from None
             raise ApiError(f"{service}:{action} failed: {code}: {message}".rstrip(": "), code, request_id, retries) from None
         except (NoCredentialsError, PartialCredentialsError):
@@ -182,13 +223,20 @@ class Aws:
             ) from None
         except EndpointConnectionError as exc:
             endpoint = client.meta.endpoint_url
-            raise EndpointUnreachable(f"cannot reach the {service} endpoint {endpoint}: {type(exc).__name__}") from None
+            raise EndpointUnreachable(f"cannot reach the {service} endpoint {endpoint}: {type(exc).__name__}",
+                                      retries=self._retries()) from None
         except BotoConnectionError as exc:
             # The connection broke after the request may have gone out: whether it landed is unknown.
             endpoint = client.meta.endpoint_url
-            raise AwsError(f"lost the connection to the {service} endpoint {endpoint}: {type(exc).__name__}") from None
+            raise AwsError(f"lost the connection to the {service} endpoint {endpoint}: {type(exc).__name__}",
+                           retries=self._retries()) from None
+        except ResponseParserError as exc:
+            # Not a BotoCoreError: an HTML error page from a proxy, or a truncated body. Something answered.
+            endpoint = client.meta.endpoint_url
+            raise AwsError(f"{service}:{action}: the endpoint {endpoint} answered with something that is not an AWS "
+                           f"response ({_first_line(exc)})", retries=self._retries()) from None
         except BotoCoreError as exc:
-            raise AwsError(f"{service}:{action} failed: {exc}") from None
+            raise AwsError(f"{service}:{action} failed: {exc}", retries=self._retries()) from None
 
     def execute(self, call: ApiCall) -> dict[str, Any]:
         return self.call(call.service, call.operation, **dict(call.params))

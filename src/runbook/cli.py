@@ -2,12 +2,15 @@
 
 Exit codes: 0 healthy, 1 problems remain, 2 bad usage or invalid input,
 3 AWS or network error, 4 timed out waiting, 5 local I/O error (the journal,
-a plan or a report could not be written), 130 interrupted.
+a plan or a report could not be written), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
+import errno
+import math
 import os
+import re
 import signal
 import sys
 import time
@@ -16,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+import typer.core
 
 from runbook import __version__
-from runbook.errors import Interrupted, RunbookError, UsageError
+from runbook.errors import EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_TERMINATED, Interrupted, RunbookError, UsageError
 
 if TYPE_CHECKING:
     from runbook.engine import Report
@@ -33,6 +37,13 @@ app = typer.Typer(
 )
 
 
+class _Command(typer.core.TyperCommand):
+    """Usage lines name the arguments as the help lists them (RUNBOOK), without typer's {braces}."""
+
+    def collect_usage_pieces(self, ctx):
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in super().collect_usage_pieces(ctx)]
+
+
 class Format(str, Enum):
     text = "text"
     json = "json"
@@ -41,22 +52,103 @@ class Format(str, Enum):
 
 _debug = False
 
-ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="App Runner service name or ARN.")]
-RegionOpt = Annotated[Optional[str], typer.Option("--region", help="AWS region (default: from your AWS config).")]
-ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="AWS profile from your AWS config.")]
+def _duration(value, *, least: float, most: float, range_said: str) -> float:
+    """Seconds as a plain number or a duration (90, 90s, 10m, 1h): finite, never nan, inf or 1e400."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([smh]?)\s*", str(value))
+        if not match:
+            raise typer.BadParameter(f"{value!r} is not a duration: give seconds (90) or a duration such as 90s, 10m, 1h")
+        seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if not math.isfinite(seconds) or not least <= seconds <= most:
+        raise typer.BadParameter(f"{value!r}: give {range_said} (such as 90, 90s, 10m)")
+    return seconds
+
+
+def _seconds(value) -> float:
+    """--timeout: at least a second, at most a week."""
+    return _duration(value, least=1, most=7 * 24 * 3600, range_said="between 1 second and 7 days")
+
+
+def _deploy_seconds(value) -> float:
+    """--deploy-seconds: how long the sandbox's deployments take; more than nothing, at most a day."""
+    seconds = _duration(value, least=0, most=24 * 3600, range_said="more than 0 seconds and at most a day")
+    if seconds <= 0:
+        raise typer.BadParameter(f"{value!r}: give more than 0 seconds and at most a day (such as 0.5, 30s, 5m)")
+    return seconds
+
+
+# Names of report formats, the aws CLI's included: `--output json` is a habit from there, not a file name.
+_FORMAT_WORDS = {"text", "json", "markdown", "md", "table", "yaml", "yaml-stream"}
+
+
+def _file(value) -> Path:
+    """A FILE option, as typed: `json` alone is the aws CLI's `--output json`, not a file name."""
+    if isinstance(value, Path):
+        return value
+    if value in _FORMAT_WORDS:
+        raise typer.BadParameter(f"{value!r} names a format, not a file: use --format {value if value != 'md' else 'markdown'}"
+                                 f" (for a file named {value}, give ./{value})")
+    return Path(value)
+
+
+RunbookArg = Annotated[str, typer.Argument(metavar="RUNBOOK", help="Bundled runbook name or path to a YAML file.", show_default=False)]
+ServiceOpt = Annotated[str, typer.Option("--service", "-s", metavar="NAME", help="App Runner service name or ARN.")]
+RegionOpt = Annotated[Optional[str], typer.Option("--region", metavar="REGION", help="AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION or your AWS config).")]
+ProfileOpt = Annotated[Optional[str], typer.Option("--profile", metavar="PROFILE", help="AWS profile from your AWS config.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Report format.")]
-OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report to FILE instead of stdout.")]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Give up waiting after SECONDS (exit 4).", min=1)]
-JournalOpt = Annotated[
-    Optional[Path], typer.Option("--journal", help="Journal file (default: $XDG_STATE_HOME/runbook/journal.jsonl).")
+OutputOpt = Annotated[
+    Optional[Path], typer.Option("--output", "-o", metavar="FILE", parser=_file, help="Write the report to FILE instead of stdout.")
 ]
-OnlyOpt = Annotated[Optional[list[str]], typer.Option("--only", help="Apply only this step's changes (repeatable).")]
-SkipOpt = Annotated[Optional[list[str]], typer.Option("--skip", help="Never apply this step's changes (repeatable).")]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", metavar="SECONDS", parser=_seconds, help="Give up waiting after SECONDS, or a duration such as 90s or 10m (exit 4).")
+]
+JournalOpt = Annotated[
+    Optional[Path], typer.Option("--journal", metavar="FILE", help="Journal file (default: $XDG_STATE_HOME/runbook/journal.jsonl).")
+]
+OnlyOpt = Annotated[Optional[list[str]], typer.Option("--only", metavar="STEP", help="Apply only this step's changes (repeatable).")]
+SkipOpt = Annotated[Optional[list[str]], typer.Option("--skip", metavar="STEP", help="Never apply this step's changes (repeatable).")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Apply every proposed change without asking.")]
 ReadSecretsOpt = Annotated[bool, typer.Option(
     "--read-secrets",
     help="Follow DATABASE_URL/REDIS_URL held in RuntimeEnvironmentSecrets by reading them (GetSecretValue/GetParameter); "
          "the values are never printed. Same as the runbook's params.read_secrets: true.")]
+
+
+def _check_outputs(*, output: Optional[Path] = None, plan_out: Optional[Path] = None, journal: Optional[Path] = None,
+                   use_journal: bool = False) -> None:
+    """Refuse, before anything is read or sent, an output that could not be written afterwards:
+    a report lost after the changes were applied is a run nobody can review."""
+    targets = [("--output", output), ("--plan-out", plan_out)]
+    if use_journal:
+        from runbook import journal as journal_mod
+
+        targets.append(("--journal" if journal else "the journal", journal or journal_mod.default_path()))
+    for option, path in targets:
+        if path is None:
+            continue
+        try:
+            _writable(path, create_folders=option.endswith("journal"))
+        except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
+            raise UsageError(f"{option} {path}: cannot write: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _writable(path: Path, *, create_folders: bool) -> None:
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise PermissionError(errno.EACCES, "permission denied")
+        return
+    # The journal's directories are made on its first write; a report's must exist.
+    folder = path.parent
+    while create_folders and not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(errno.ENOENT, f"no such directory {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, f"permission denied in {folder}")
 
 
 def _version(value: bool) -> None:
@@ -82,7 +174,7 @@ def _console(stderr: bool = True):
 
 
 # -- commands that need no AWS ---------------------------------------------------
-@app.command("list")
+@app.command("list", cls=_Command)
 def list_runbooks() -> None:
     """List the bundled runbooks.
 
@@ -95,8 +187,8 @@ def list_runbooks() -> None:
         typer.echo(f"{name}\t{loaded.title}")
 
 
-@app.command()
-def show(runbook: Annotated[str, typer.Argument(help="Bundled runbook name or path to a YAML file.")]) -> None:
+@app.command(cls=_Command)
+def show(runbook: RunbookArg) -> None:
     """Show a runbook's steps: what each checks and why.
 
     Example: runbook show apprunner-vpc
@@ -122,9 +214,9 @@ class PolicyMode(str, Enum):
     fix = "fix"
 
 
-@app.command("iam-policy")
+@app.command("iam-policy", cls=_Command)
 def iam_policy(
-    runbook: Annotated[str, typer.Argument(help="Bundled runbook name or path to a YAML file.")],
+    runbook: RunbookArg,
     mode: Annotated[PolicyMode, typer.Option("--mode", help="check: read-only; fix: also the calls fixes send.")] = PolicyMode.fix,
     read_secrets: ReadSecretsOpt = False,
 ) -> None:
@@ -142,9 +234,9 @@ def iam_policy(
 
 
 # -- commands against AWS -------------------------------------------------------
-@app.command()
+@app.command(cls=_Command)
 def check(
-    runbook: Annotated[str, typer.Argument(help="Bundled runbook name or path to a YAML file.")],
+    runbook: RunbookArg,
     service: ServiceOpt,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
@@ -161,6 +253,7 @@ def check(
     from runbook.confirm import NonInteractive
     from runbook.engine import Engine
 
+    _check_outputs(output=output)
     loaded = rb.with_secrets_read(rb.load(runbook), read_secrets)
     aws = Aws(region, profile, read_only=True)
     reporter = ConsoleReporter(_console())
@@ -169,9 +262,9 @@ def check(
     raise typer.Exit(report.exit_code)
 
 
-@app.command()
+@app.command(cls=_Command)
 def fix(
-    runbook: Annotated[str, typer.Argument(help="Bundled runbook name or path to a YAML file.")],
+    runbook: RunbookArg,
     service: ServiceOpt,
     yes: YesOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
@@ -179,7 +272,7 @@ def fix(
     journal: JournalOpt = None,
     only: OnlyOpt = None,
     skip: SkipOpt = None,
-    plan_out: Annotated[Optional[Path], typer.Option("--plan-out", help="With --dry-run: save the exact calls to FILE for `runbook apply`.")] = None,
+    plan_out: Annotated[Optional[Path], typer.Option("--plan-out", metavar="FILE", parser=_file, help="With --dry-run: save the exact calls to FILE for `runbook apply`.")] = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     format: FormatOpt = Format.text,
@@ -194,6 +287,7 @@ def fix(
     """
     if plan_out and not dry_run:
         raise UsageError("--plan-out saves a plan without applying it: use it with --dry-run")
+    _check_outputs(output=output, plan_out=plan_out, journal=journal, use_journal=not dry_run)
     report = run_fix(
         runbook, service, yes=yes, dry_run=dry_run, timeout=timeout, journal_path=journal, region=region, profile=profile,
         only=only or [], skip=skip or [], plan_out=plan_out, read_secrets=read_secrets,
@@ -260,6 +354,32 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
     return report
 
 
+def _say_what_was_sent(stop: Interrupted, journal) -> None:
+    """Add to the interrupt's one line what this run sent, read back from its journal."""
+    if not (journal and journal.written):
+        return
+    from runbook import journal as journal_mod
+
+    try:
+        run = next((r for r in journal_mod.runs(journal_mod.read(journal.path).entries) if r["run"] == journal.run_id), None)
+    except Exception:  # the line must still be said; the journal is the user's to read then
+        run = None
+    calls = list(run["calls"].values()) if run else []
+    if run is not None and not calls:
+        return  # only a plan was journaled: nothing was sent
+    unknown = [c for c in calls if c["outcome"] is None or c["outcome"].startswith("unknown")]
+    where = f"journal {journal.path}, run {journal.run_id}"
+    if not calls:
+        said = f"see the {where}"
+    elif unknown:
+        ops = ", ".join(c["call"]["operation"] for c in unknown)
+        said = (f"{len(calls)} call(s) sent, {len(unknown)} with an unknown outcome ({ops}); "
+                f"{where}; `runbook undo {journal.run_id}` reverses what may have landed")
+    else:
+        said = f"{len(calls)} call(s) sent, each answered; {where}"
+    stop.args = (f"{stop.args[0] if stop.args else 'interrupted'}: {said}",)
+
+
 def _write(path: Path, text: str) -> None:
     from runbook.files import write_private
 
@@ -284,6 +404,8 @@ class _journaled:
             self.journal.finish("interrupted" if interrupted else "error", getattr(exc, "exit_code", 1), str(exc) or type(exc).__name__)
         except RunbookError:
             pass  # the error being raised says why
+        if isinstance(exc, Interrupted):
+            _say_what_was_sent(exc, self.journal)
         if isinstance(exc, RunbookError):
             self.console.print(f"journal of what was sent before the error: {self.journal.path} (run {self.journal.run_id}; see runbook history)")
         return False
@@ -311,9 +433,9 @@ def _emit(report: "Report", fmt: Format, output: Optional[Path]) -> None:
         sys.stdout.flush()
 
 
-@app.command("apply")
+@app.command("apply", cls=_Command)
 def apply_plan(
-    plan: Annotated[Path, typer.Argument(help="A plan saved by `runbook fix … --dry-run --plan-out FILE`.")],
+    plan: Annotated[Path, typer.Argument(metavar="PLAN", help="A plan saved by `runbook fix … --dry-run --plan-out FILE`.")],
     yes: YesOpt = False,
     timeout: TimeoutOpt = 900.0,
     journal: JournalOpt = None,
@@ -334,6 +456,7 @@ def apply_plan(
     from runbook.engine import Engine, Options
     from runbook.journal import Journal
 
+    _check_outputs(output=output, journal=journal, use_journal=True)
     doc = plan_file.load(plan)
     loaded = rb.with_secrets_read(plan_file.pinned_runbook(doc, str(plan)), doc.get("read_secrets") is True)
     console = _console()
@@ -358,7 +481,7 @@ class HistoryFormat(str, Enum):
     json = "json"
 
 
-@app.command()
+@app.command(cls=_Command)
 def history(
     journal: JournalOpt = None,
     format: Annotated[HistoryFormat, typer.Option("--format", "-f", help="text (a table on a terminal, tab-separated lines otherwise) or json.")] = HistoryFormat.text,
@@ -407,9 +530,9 @@ def history(
     console.print(table)
 
 
-@app.command()
+@app.command(cls=_Command)
 def undo(
-    run_id: Annotated[str, typer.Argument(help="A run id from `runbook history`.")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="A run id from `runbook history`.")],
     yes: YesOpt = False,
     journal: JournalOpt = None,
     profile: ProfileOpt = None,
@@ -519,11 +642,12 @@ class _Silent:
 # -- the sandbox ----------------------------------------------------------------
 ScenarioOpt = Annotated[str, typer.Option("--scenario", help="Bundled scenario name or path to a scenario YAML file.")]
 DeployOpt = Annotated[
-    Optional[float], typer.Option("--deploy-seconds", help="Override every deployment's duration in the scenario.", min=0)
+    Optional[float], typer.Option("--deploy-seconds", metavar="SECONDS", parser=_deploy_seconds,
+                                  help="Override every deployment's duration in the scenario.")
 ]
 
 
-@app.command()
+@app.command(cls=_Command)
 def sandbox(
     scenario: ScenarioOpt = "field-report",
     env_file: Annotated[Optional[Path], typer.Option("--env-file", help="Write the export lines to PATH once ready.")] = None,
@@ -538,8 +662,6 @@ def sandbox(
     loaded = load_scenario(scenario)
     console = _console()
     box = Sandbox(deploy_seconds=deploy_seconds)
-    # SIGTERM shuts down as cleanly as Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(Interrupted("terminated")))
     try:
         box.start()
         box.load(loaded)
@@ -560,7 +682,7 @@ def sandbox(
         box.stop()
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     scenario: ScenarioOpt = "field-report",
     yes: YesOpt = False,
@@ -666,19 +788,100 @@ class ConsoleReporter:
 
 
 # -- entry point ----------------------------------------------------------------
+def _stop_on_signals() -> None:
+    """SIGINT (Ctrl-C) and SIGTERM raise Interrupted in the main thread, wherever it is.
+
+    A repeated signal while the first one unwinds (journaling what was in flight,
+    stopping the sandbox) is ignored for two seconds, so that a double Ctrl-C does not
+    tear the journal; after that, one more ends the process at once."""
+    first: list[float] = []
+
+    def stop(signum, _frame):
+        code = EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
+        if first:
+            if time.monotonic() - first[0] > 2.0:
+                os._exit(code)
+            return
+        first.append(time.monotonic())
+        raise Interrupted("terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted", code)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _root_options_first(args: list[str]) -> list[str]:
+    """`--debug` is a root option; accept it after the subcommand too (`runbook check … --debug`)."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args
+    return ["--debug", *(a for i, a in enumerate(args) if i >= end or a != "--debug")]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _say_error(line: str) -> None:
+    """One line on stderr, whatever the input it quotes holds: control characters (a CR, an
+    escape sequence typed or pasted into an argument) are shown, never sent to the terminal."""
+    typer.echo(_CONTROL.sub(lambda m: repr(m.group())[1:-1], line), err=True)
+
+
+def _finish(code: int, *, hard: bool = False) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    if hard:
+        # After a signal, reader threads of an abandoned discovery may still wait on their
+        # sockets; the interpreter would join them before exiting. Nothing they hold is
+        # worth waiting for: every change is journaled (and fsynced) from the main thread.
+        import atexit
+
+        atexit._run_exitfuncs()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main() -> None:
-    def interrupt(*_):
-        raise Interrupted("interrupted")
+    try:  # typer 0.26 and later carry their own click
+        from typer._click import exceptions as click_errors, utils as click_utils
+    except ImportError:
+        from click import exceptions as click_errors, utils as click_utils
 
     from runbook.secrets import install_excepthook, scrub_line
 
-    # click turns KeyboardInterrupt into a generic abort with exit 1; ours keeps 130.
-    signal.signal(signal.SIGINT, interrupt)
+    _stop_on_signals()
     install_excepthook()  # a traceback (--debug, or a bug) is scrubbed like every other output
+    args = _root_options_first(sys.argv[1:])
     try:
-        app()
+        try:
+            code = typer.main.get_command(app).main(args=args, prog_name="runbook", standalone_mode=False)
+        except click_errors.NoArgsIsHelpError as exc:
+            exc.show()
+            code = exc.exit_code
+        except click_errors.UsageError as exc:
+            # One line, like every other bad input; click's own box spans six.
+            command = exc.ctx.command_path if exc.ctx else "runbook"
+            _say_error(f"runbook: error: {exc.format_message()} (see `{command} --help`)")
+            code = exc.exit_code
+        except click_errors.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+        except typer.Abort:
+            typer.echo("runbook: aborted", err=True)
+            code = EXIT_INTERRUPTED
+    except Interrupted as exc:
+        _say_error(f"runbook: {exc}")
+        _finish(exc.exit_code, hard=True)
     except RunbookError as exc:
         if _debug:
             raise
-        typer.echo(f"runbook: error: {scrub_line(str(exc))}" if not isinstance(exc, Interrupted) else "runbook: interrupted", err=True)
-        sys.exit(exc.exit_code)
+        _say_error(f"runbook: error: {scrub_line(str(exc))}")
+        code = exc.exit_code
+    except BrokenPipeError:
+        # `runbook check | head`: the reader has gone; nobody is left to tell.
+        sys.stdout = click_utils.PacifyFlushWrapper(sys.stdout)
+        sys.stderr = click_utils.PacifyFlushWrapper(sys.stderr)
+        code = EXIT_PROBLEMS
+    _finish(code if isinstance(code, int) else 0)

@@ -711,10 +711,17 @@ def _vpc_attributes(vpc_ids: list[str], got: Mapping[str, Any]) -> dict[str, dic
 def _concurrently(jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     if not jobs:
         return {}
-    with ThreadPoolExecutor(max_workers=min(12, len(jobs))) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(12, len(jobs)))
+    try:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
         # .result() re-raises the first AwsError in the caller's thread.
-        return {name: future.result() for name, future in futures.items()}
+        results = {name: future.result() for name, future in futures.items()}
+    except BaseException:
+        # An error or a signal (Ctrl-C): the other reads are of no use now; do not wait for them.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return results
 
 
 def _default_port(kind: str, scheme: str) -> int:

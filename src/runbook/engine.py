@@ -44,6 +44,15 @@ _ALREADY_DONE = {
 }
 
 
+# Errors with which AWS refuses a call as it stands (another operation in progress, a bad value):
+# the run goes on and the next snapshot shows what to do.
+_REFUSED_AS_IS = ("InvalidStateException", "InvalidRequestException")
+
+
+def _retries(n: int) -> str:
+    return f"{n} retr{'y' if n == 1 else 'ies'}"
+
+
 class Reporter(Protocol):
     def evaluated(self, results: list[StepResult], round_no: int) -> None: ...
     def proposing(self, step_id: str, change: Change) -> None: ...
@@ -145,31 +154,39 @@ class Applier:
             identity = self.aws.call("sts", "get_caller_identity")
             self.journal.caller = {k: identity.get(k) for k in ("Account", "Arn", "UserId")}
         seq = self.journal.begin(step_id, change, self.aws.region) if self.journal else 0
+
+        def end(outcome: str, request_id: str | None = None, detail: Any = None) -> None:
+            if self.journal:
+                self.journal.end(seq, outcome, request_id, detail)
+
         try:
             response = self.aws.execute(change.call)
         except ApiError as exc:
             already = _ALREADY_DONE.get(exc.code)
-            if already and exc.retries:
-                # Duplicate/NotFound after a retry: most likely our own first attempt landed and
-                # its answer was lost. Journal it as unknown so that undo still reverses it.
-                outcome = f"unknown: {already} after {exc.retries} retr{'y' if exc.retries == 1 else 'ies'}"
-                if self.journal:
-                    self.journal.end(seq, outcome, exc.request_id, str(exc))
-                return AppliedChange(change, True, outcome)
-            if self.journal:
-                self.journal.end(seq, already or f"failed: {exc.code}", exc.request_id, str(exc))
+            if exc.retries:
+                # botocore sent the call again: an earlier attempt may have landed and its answer been lost,
+                # so this last answer says nothing sure (a start_deployment that landed answers its retry with
+                # InvalidStateException). Unknown until the next snapshot reads back which.
+                outcome = f"unknown: {already or exc.code} after {_retries(exc.retries)}; an earlier attempt may have landed"
+                end(outcome, exc.request_id, str(exc))
+                if already or exc.code in _REFUSED_AS_IS:
+                    return AppliedChange(change, True, outcome, seq=seq)
+                raise
+            end(already or f"failed: {exc.code}", exc.request_id, str(exc))
             if already:
-                return AppliedChange(change, True, already)
-            if exc.code in ("InvalidStateException", "InvalidRequestException"):
-                return AppliedChange(change, False, f"failed: {exc}")
+                return AppliedChange(change, True, already, seq=seq)
+            if exc.code in _REFUSED_AS_IS:
+                return AppliedChange(change, False, f"failed: {exc}", seq=seq)
             raise
         except EndpointUnreachable as exc:
-            if self.journal:
-                self.journal.end(seq, "not sent: endpoint unreachable", None, str(exc))
+            if exc.retries:
+                end(f"unknown: endpoint unreachable after {_retries(exc.retries)}; an earlier attempt may have landed",
+                    None, str(exc))
+            else:
+                end("not sent: endpoint unreachable", None, str(exc))
             raise
-        except BaseException as exc:
-            if self.journal:
-                self.journal.end(seq, f"unknown: {type(exc).__name__} before AWS answered", None, str(exc))
+        except BaseException as exc:  # a lost connection, an unparsable answer, Ctrl-C: sent, answer unknown
+            end(f"unknown: {type(exc).__name__} before AWS answered", None, str(exc))
             raise
         request_id = response.get("ResponseMetadata", {}).get("RequestId")
         detail = _response_detail(response)
@@ -179,7 +196,7 @@ class Applier:
             change = replace(change, inverse=replace(change.inverse, params={"GroupId": change.call.params["GroupId"], "SecurityGroupRuleIds": created}))
         if self.journal:
             self.journal.end(seq, "applied", request_id, detail, inverse=change.inverse)
-        return AppliedChange(change, True, "applied" + (f" ({detail})" if detail else ""))
+        return AppliedChange(change, True, "applied" + (f" ({detail})" if detail else ""), seq=seq)
 
 
 class Engine:
@@ -234,6 +251,7 @@ class Engine:
                 report.exit_code = EXIT_TIMEOUT
                 return report
             topology, results = self._settled_snapshot(applied_by_step)
+            self._settle_unknown(results, applied_by_step)
             self._verify(results, applied_by_step)
             for result in results:
                 result.applied = applied_by_step.get(result.step.id, [])
@@ -411,6 +429,27 @@ class Engine:
             for change in result.finding.changes
             if any(a.applied and _key(a.change) == _key(change) for a in applied_by_step.get(result.step.id, []))
         ]
+
+    def _settle_unknown(self, results, applied_by_step) -> None:
+        """The read-back of a call whose answer is unknown: still proposed, it did not land; no longer
+        proposed by a step that now passes, it did (and undo reverses it). Otherwise it stays unknown."""
+        for result in results:
+            records = applied_by_step.get(result.step.id, [])
+            for index, record in enumerate(records):
+                if not record.outcome.startswith("unknown"):
+                    continue
+                key = _key(record.change)
+                if any(_key(c) == key for c in (*result.finding.changes, *result.held)):
+                    landed = False
+                elif result.finding.status.passed and not result.finding.waits_for:
+                    landed = True
+                else:
+                    continue
+                outcome = ("applied: in effect on read-back after an unknown answer" if landed
+                           else "not applied: the read-back still calls for it after an unknown answer")
+                if self.journal and record.seq:
+                    self.journal.end(record.seq, outcome, detail=record.outcome, inverse=record.change.inverse if landed else None)
+                records[index] = replace(record, applied=landed, outcome=outcome)
 
     def _verify(self, results, applied_by_step) -> None:
         """A change applied earlier must no longer be proposed: that is the read-back."""

@@ -14,7 +14,8 @@ EXIT_USAGE = 2
 EXIT_AWS = 3
 EXIT_TIMEOUT = 4
 EXIT_LOCAL_IO = 5
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2, as shells report it
+EXIT_TERMINATED = 143  # SIGTERM: 128 + 15
 
 
 class RunbookError(Exception):
@@ -32,6 +33,11 @@ class AwsError(RunbookError):
 
     exit_code = EXIT_AWS
 
+    def __init__(self, message: str, *, retries: int = 0):
+        super().__init__(message)
+        # >0: botocore sent the call again; an earlier attempt may have landed before this answer.
+        self.retries = retries
+
 
 class LocalIOError(RunbookError):
     """The local disk failed us: the journal, a plan or a report could not be written (disk full, I/O error)."""
@@ -39,8 +45,18 @@ class LocalIOError(RunbookError):
     exit_code = EXIT_LOCAL_IO
 
 
-class Interrupted(RunbookError):
-    """Ctrl-C at a prompt or during a wait. Raised instead of KeyboardInterrupt so
-    that the CLI framework does not turn it into a generic abort."""
+class Interrupted(BaseException):
+    """A signal asked the run to stop: Ctrl-C (SIGINT, exit 130) or SIGTERM (exit 143).
 
-    exit_code = EXIT_INTERRUPTED
+    A BaseException, as KeyboardInterrupt is, because the signal handler raises it
+    wherever the main thread happens to be, and it must pass every `except Exception`
+    on the way out: botocore wraps any Exception raised while urllib3 sends or reads
+    (httpsession.send: `except Exception` -> HTTPClientError) and its standard retry
+    mode retries HTTPClientError as a transient network error, so an Exception raised
+    during an API call was swallowed and the call sent again. Not KeyboardInterrupt
+    itself, which click turns into a generic abort with exit 1.
+    """
+
+    def __init__(self, message: str = "interrupted", exit_code: int = EXIT_INTERRUPTED):
+        super().__init__(message)
+        self.exit_code = exit_code

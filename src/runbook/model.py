@@ -170,8 +170,9 @@ class Runbook:
 class AppliedChange:
     change: Change
     applied: bool
-    outcome: str  # "applied", "already in place", "declined", "failed: …"
+    outcome: str  # "applied", "already in place", "declined", "failed: …", "unknown: …" (settled by the read-back)
     declined: bool = False
+    seq: int = 0  # its call's number in the journal (0: not journaled)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
 from importlib import resources
 from pathlib import Path
@@ -9,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from runbook import registry
+from runbook import registry, yamlfile
 from runbook.discovery import DEFAULTS as RUNBOOK_LEVEL
 from runbook.errors import UsageError
 from runbook.model import Runbook, Step
@@ -39,8 +41,13 @@ def resolve(name_or_path: str) -> Path:
     if found:
         return found
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
+    try:
+        exists, is_file = path.exists(), path.is_file()
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
+        shown = name_or_path if len(name_or_path) <= 80 else name_or_path[:77] + "..."
+        raise UsageError(f"runbook {shown!r}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if path.suffix in (".yaml", ".yml") or exists:
+        if not is_file:
             raise UsageError(f"runbook file {name_or_path} does not exist")
         return path
     known = ", ".join(bundled()) or "none"
@@ -54,7 +61,7 @@ def load(name_or_path: str) -> Runbook:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"runbook {path}: cannot read: {exc}") from None
     try:
-        doc = yaml.safe_load(text)
+        doc = yamlfile.parse(text)  # no duplicate keys, bounded nesting
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -83,6 +90,7 @@ def parse(doc: Any, source: str) -> Runbook:
     raw_steps = doc.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise fail("steps", f"expected a non-empty list, got {_kind(raw_steps)}")
+    _check_runbook_params(params, raw_steps, fail)
 
     steps: list[Step] = []
     seen: set[str] = set()
@@ -114,10 +122,9 @@ def parse(doc: Any, source: str) -> Runbook:
             if key not in spec.params:
                 allowed = ", ".join(sorted(spec.params)) or "none"
                 raise fail(f"{at}.with.{key}", f"unknown parameter for check {check_name} (allowed: {allowed})")
-            expected = spec.params[key]
-            value = with_params[key]
-            if expected is not None and not isinstance(value, type(expected)):
-                raise fail(f"{at}.with.{key}", f"expected {_kind(expected)}, got {_kind(value)}")
+            problem = _wrong_value(spec.params[key], with_params[key])
+            if problem:
+                raise fail(f"{at}.with.{key}", problem)
         after = raw.get("after") or []
         if isinstance(after, str):
             after = [after]
@@ -143,7 +150,8 @@ def parse(doc: Any, source: str) -> Runbook:
                 raise fail(f"step {step.id}.after", "a step cannot wait for itself")
     cycle = _cycle({s.id: s.after for s in steps})
     if cycle:
-        raise fail(f"step {cycle[0]}.after", "steps wait for each other in a circle: " + " -> ".join(cycle))
+        shown = cycle if len(cycle) <= 12 else [*cycle[:6], f"... {len(cycle) - 9} more ...", *cycle[-3:]]
+        raise fail(f"step {cycle[0]}.after", "steps wait for each other in a circle: " + " -> ".join(shown))
     return Runbook(name=name, title=title, description=description, source=source, steps=tuple(steps), params=params)
 
 
@@ -155,25 +163,64 @@ def with_secrets_read(runbook: Runbook, read: bool) -> Runbook:
 
 
 def _cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
-    state: dict[str, int] = {}  # 1 visiting, 2 done
+    """A circle of `after` edges, as a path that ends where it starts; None if there is none.
+    Iterative: a valid chain of thousands of steps must not exhaust Python's stack."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    for root in graph:
+        if state.get(root):
+            continue
+        path: list[str] = [root]
+        pending = [iter(graph.get(root, ()))]
+        state[root] = 1
+        while pending:
+            nxt = next(pending[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            elif not state.get(nxt):
+                state[nxt] = 1
+                path.append(nxt)
+                pending.append(iter(graph.get(nxt, ())))
+    return None
 
-    def visit(node: str, path: list[str]) -> list[str] | None:
-        if state.get(node) == 1:
-            return path[path.index(node):] + [node]
-        if state.get(node) == 2:
-            return None
-        state[node] = 1
-        for nxt in graph.get(node, ()):
-            found = visit(nxt, path + [node])
-            if found:
-                return found
-        state[node] = 2
+
+def _check_runbook_params(params: dict, raw_steps: list, fail) -> None:
+    """Runbook-level params: discovery's own (DEFAULTS) and those of the checks the steps name,
+    each of the type its default has. A misspelt name would silently fall back to the default."""
+    expected: dict[str, list[Any]] = {key: [value] for key, value in RUNBOOK_LEVEL.items()}
+    for raw in raw_steps:
+        spec = registry.get(raw.get("check")) if isinstance(raw, dict) and isinstance(raw.get("check"), str) else None
+        for key, default in (spec.params.items() if spec else ()):
+            expected.setdefault(key, []).append(default)
+    for key, value in params.items():
+        if key not in expected:
+            close = difflib.get_close_matches(str(key), sorted(expected), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise fail(f"params.{key}", f"unknown parameter (known: {', '.join(sorted(expected))}){hint}")
+        problems = [_wrong_value(default, value) for default in expected[key]]
+        if all(problems):
+            raise fail(f"params.{key}", problems[0])
+
+
+def _wrong_value(default: Any, value: Any) -> str | None:
+    """Why `value` cannot stand where `default` is, or None when it can."""
+    if default is None:
         return None
-
-    for node in graph:
-        found = visit(node, [])
-        if found:
-            return found
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        if not isinstance(value, type(default)):
+            return f"expected {_kind(default)}, got {_kind(value)}"
+        if isinstance(value, str) and not value.strip():
+            return "expected a non-empty string"
+        return None
+    # Numbers: YAML's true/false are not numbers, nor are .nan and .inf.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"expected a number, got {_kind(value)}"
+    if isinstance(default, int) and not isinstance(value, int):
+        return f"expected a whole number, got {value!r}"
+    if not math.isfinite(value) or value <= 0:
+        return f"expected a positive number, got {value!r}"
     return None
 
 

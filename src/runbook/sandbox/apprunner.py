@@ -1021,6 +1021,9 @@ class _ApiHandler(TrackedConnections, BaseHTTPRequestHandler):
             body = self.emulator.call(call.action, params, _signed_region(self.headers.get("Authorization", "")))
             if faults is not None:
                 faults.after_success(call)  # may stop the listeners before this answer goes out
+                if faults.answer_lost(call):
+                    self.close_connection = True  # applied, and no answer: the socket closes unanswered
+                    return
             self._reply(200, body)
         except ApiError as err:
             self._reply(err.status, {"__type": err.code, "Message": err.message})

@@ -258,7 +258,7 @@ class Faults:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._throttles: list[list[Any]] = []  # [services or None, remaining], consumed in order
+        self._throttles: list[list[Any]] = []  # [services or None, remaining, action or None], consumed in order
         self._denied: dict[str, str] = {}  # action pattern -> principal
         self._triggers: list[_Trigger] = []
         self._flaps: dict[str, list[Any]] = {}  # service name -> [pattern, next index]
@@ -267,6 +267,8 @@ class Faults:
         self._hung: set[str] = set()
         self._injected: list[Injected] = []
         self._latency = 0.0
+        self._latency_only: str | None = None  # an action pattern: hold only its requests
+        self._lost: list[list[Any]] = []  # [action pattern, remaining]: answers to drop after applying
         # Wired by the Sandbox:
         self.services: Callable[[], list[str]] = lambda: []
         self.on_event: Callable[..., None] = lambda kind, **data: None
@@ -276,19 +278,20 @@ class Faults:
 
     # -- the API -----------------------------------------------------------------
 
-    def throttle(self, n: int, service: str | Iterable[str] | None = None) -> None:
+    def throttle(self, n: int, service: str | Iterable[str] | None = None, *, action: str | None = None) -> None:
         """Answer the next ``n`` requests (to any service, or to ``service`` / any of
-        ``services``) with their protocol's throttling error, without applying them.
-        Budgets add up: each call adds one, and a request uses the oldest that matches."""
+        ``services``, or of ``action`` only) with their protocol's throttling error, without
+        applying them. Budgets add up: each call adds one, and a request uses the oldest that matches."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError("throttle(n): n must be a non-negative integer")
         services: frozenset[str] | None = None
         if service is not None:
             names = [service] if isinstance(service, str) else list(service)
             services = frozenset(_check_service(s) for s in names)
+        pattern = _check_action(action) if action is not None else None
         with self._lock:
             if n:
-                self._throttles.append([services, n])
+                self._throttles.append([services, n, pattern])
 
     def deny(self, action: str, *, principal: str = DEFAULT_PRINCIPAL) -> None:
         """Answer ``action`` (``"UpdateService"``, ``"ec2:AuthorizeSecurityGroupIngress"``,
@@ -361,12 +364,38 @@ class Faults:
         self.on_event("fault", fault="hang-deployments", service=service_name or "*")
         self.on_hang()
 
-    def latency(self, seconds: float) -> None:
-        """Hold every API request ``seconds`` before answering it (0: answer at once)."""
+    def latency(self, seconds: float, action: str | None = None) -> None:
+        """Hold every API request (or only those of ``action``) ``seconds`` before
+        answering it (0: answer at once). The request is applied after the wait,
+        even if the client has gone meanwhile, as AWS applies a request it received."""
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 60:
             raise ValueError("latency(seconds): a number of seconds from 0 to 60")
+        pattern = _check_action(action) if action is not None else None
         with self._lock:
             self._latency = float(seconds)
+            self._latency_only = pattern
+
+    def lose_answers(self, action: str, count: int = 1) -> None:
+        """Apply the next ``count`` App Runner calls of ``action`` (``"apprunner:StartDeployment"``),
+        then close the connection instead of answering: the call landed and the client never
+        heard so (botocore retries it as a broken connection, and the retry meets its effect)."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError("lose_answers(count=): a positive integer")
+        pattern = _check_action(action)
+        if not pattern.startswith("apprunner:"):
+            raise ValueError("lose_answers: App Runner actions only, such as 'apprunner:StartDeployment'")
+        with self._lock:
+            self._lost.append([pattern, count])
+
+    def answer_lost(self, call: Call) -> bool:
+        """Whether the answer to this applied ``call`` is to be lost (see :meth:`lose_answers`)."""
+        with self._lock:
+            for budget in self._lost:
+                if budget[1] > 0 and matches(budget[0], call):
+                    budget[1] -= 1
+                    self._lost = [b for b in self._lost if b[1] > 0]
+                    return True
+        return False
 
     def clear(self) -> None:
         """Lift every fault and forget the counts. Hung operations finish ``deploy_seconds``
@@ -400,13 +429,15 @@ class Faults:
     def before(self, call: Call) -> Answer | None:
         """An error to answer ``call`` with instead of applying it, or None (after any latency)."""
         with self._lock:
-            delay = self._latency
+            delay = self._latency if self._latency_only is None or matches(self._latency_only, call) else 0.0
         if delay:
             time.sleep(delay)
         with self._lock:
             for budget in self._throttles:
-                services, remaining = budget
-                if remaining > 0 and (services is None or call.service in services):
+                services, remaining, pattern = budget
+                if remaining > 0 and (services is None or call.service in services) and (
+                    pattern is None or matches(pattern, call)
+                ):
                     budget[1] -= 1
                     self._throttles = [b for b in self._throttles if b[1] > 0]
                     answer, fault = throttling_answer(call), "throttled"
@@ -467,6 +498,8 @@ class Faults:
             self._hung = set()
             self._injected = []
             self._latency = 0.0
+            self._latency_only = None
+            self._lost = []
 
     def _check_service_name(self, name: str) -> None:
         known = self.services()

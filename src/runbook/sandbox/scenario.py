@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from runbook import yamlfile
 from runbook.errors import UsageError
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
@@ -359,11 +360,16 @@ def load_scenario(name_or_path: str) -> Scenario:
     """Load and validate a bundled scenario (by name) or a YAML file (by path)."""
     label = str(name_or_path)
     path = Path(name_or_path)
-    if str(name_or_path) in bundled_scenarios() and not path.is_file():
+    try:
+        is_file, exists = path.is_file(), path.exists()
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
+        shown = label if len(label) <= 80 else label[:77] + "..."
+        raise UsageError(f"scenario {shown}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if str(name_or_path) in bundled_scenarios() and not is_file:
         path = SCENARIO_DIR / f"{name_or_path}.yaml"
-    elif not path.is_file():
+    elif not is_file:
         known = ", ".join(bundled_scenarios()) or "none"
-        if path.exists():
+        if exists:
             raise UsageError(f"scenario {label}: not a file")
         raise UsageError(f"scenario {label}: no such file or bundled scenario (bundled: {known})")
     try:
@@ -376,7 +382,7 @@ def load_scenario(name_or_path: str) -> Scenario:
 def parse_scenario(text: str, *, label: str = "<string>", default_name: str = "scenario") -> Scenario:
     """Validate scenario YAML text; ``label`` names the file in error messages."""
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yamlfile.parse(text)  # no duplicate keys, bounded nesting
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -392,30 +398,6 @@ def scenario_from_data(data: Any, *, label: str = "<data>", default_name: str = 
     return _Parser(label).scenario(data, default_name)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (YAML silently keeps the last)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    loader.flatten_mapping(node)
-    result: dict = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a mapping key must be a scalar", key_node.start_mark
-            ) from None
-        if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        result[key] = loader.construct_object(value_node, deep=deep)
-    return result
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 # ----------------------------------------------------------------------------- validation

@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from helpers import Refuse, mutating_calls, run, step
+from helpers import Refuse, create_failed_field_report, mutating_calls, run, step
 from runbook.aws import Aws, ReadOnlyViolation
 from runbook.errors import UsageError
 
@@ -162,7 +162,50 @@ def test_only_and_skip_select_which_steps_may_change_the_world(world):
     report, _, aws = run(skip=frozenset({"rds-public-ingress"}), timeout=30)
     assert step(report, "healthz").finding.status.value == "ok"  # the service is fixed ...
     assert step(report, "rds-public-ingress").finding.status.value == "fail"  # ... the public rule left, as asked
-    assert report.exit_code == 1 and "ec2:RevokeSecurityGroupIngress" not in mutating_calls(aws)
+    # Healthy, and the only failure left is the one the user skipped: a recovery, exit 0 (issue 12).
+    assert report.healthy and report.exit_code == 0 and "ec2:RevokeSecurityGroupIngress" not in mutating_calls(aws)
+    assert report.left_by_skip == ("rds-public-ingress",) and report.health_streak == (3, 3)
+
+
+class Declines:
+    """Answers no for the named steps' changes, yes for the rest."""
+
+    def __init__(self, *step_ids):
+        self.step_ids, self.asked = set(step_ids), []
+
+    def confirm(self, step_id, change):
+        from runbook.confirm import Decision
+
+        self.asked.append((step_id, change.call.operation))
+        if step_id in self.step_ids:
+            return Decision(False, "declined at the prompt")
+        return Decision(True, "approved at the prompt")
+
+
+def test_a_declined_change_holds_back_only_what_waits_on_it(world, tmp_path):
+    box = world(create_failed_field_report(tmp_path))
+    confirmer = Declines("rds-public-ingress")
+    report, _, aws = run(confirmer=confirmer, timeout=30)
+    # the 6379 rule, then the CREATE_FAILED rebuild: declining the public-rule revoke stopped neither
+    assert len(cache_rules_from_connector(box)) == 1
+    assert mutating_calls(aws).get("apprunner:UpdateService") == 1
+    assert step(report, "healthz").finding.status.value == "ok"
+    assert [(s, a.change.call.operation) for s, a in report.declined] == [("rds-public-ingress", "revoke_security_group_ingress")]
+    assert confirmer.asked.count(("rds-public-ingress", "revoke_security_group_ingress")) == 1  # asked once
+    # a problem the user chose to keep is still a problem
+    assert not report.healthy and report.exit_code == 1 and "declined" in report.stopped
+
+
+def test_declining_a_prerequisite_holds_its_dependents_and_nothing_else(world, tmp_path):
+    box = world(create_failed_field_report(tmp_path))
+    report, recorder, aws = run(confirmer=Declines("redis-ingress"), timeout=30)
+    assert cache_rules_from_connector(box) == []
+    # rds-public-ingress waits only on rds-ingress (which passes): its revoke went on
+    assert mutating_calls(aws).get("ec2:RevokeSecurityGroupIngress") == 1
+    # the rebuild waits on redis-ingress: held, never sent, never waited for until the timeout
+    assert "apprunner:UpdateService" not in mutating_calls(aws)
+    assert "redis-ingress" in step(report, "service-status").held_by
+    assert report.exit_code == 1 and report.stats["wall_seconds"] < 25
 
 
 def test_duplicate_and_not_found_count_as_done(world):

@@ -106,6 +106,7 @@ class Aws:
         if not self.session.region_name:
             raise UsageError("no AWS region: pass --region or set AWS_DEFAULT_REGION")
         self.region: str = self.session.region_name
+        self.profile = profile
         self.read_only = read_only
         # Standard retry mode retries throttling with backoff; timeouts keep a
         # dead endpoint from hanging an emergency script.

@@ -78,6 +78,16 @@ class Report:
     stopped: str  # why the run ended, in one line
     stats: dict[str, Any] = field(default_factory=dict)
     scrubber: Scrubber = field(default_factory=Scrubber)
+    mode: str = "check"  # check, dry-run, fix or apply: what the closing summary reports on
+    timed_out: bool = False
+    service_status: str | None = None  # App Runner's Status at the last snapshot
+    health_streak: tuple[int, int] | None = None  # (consecutive 200s seen, needed) when the probe was waited on
+    declined: list[tuple[str, AppliedChange]] = field(default_factory=list)  # once each, in the order asked
+    left_by_skip: tuple[str, ...] = ()  # failing steps whose changes --skip kept back
+    profile: str | None = None
+    service_ref: str = ""  # the --service the run was given
+    run_id: str | None = None  # the journal run, when this run sent anything
+    journal_path: str | None = None
 
 
 def evaluate(runbook: Runbook, topology: Topology) -> list[StepResult]:
@@ -101,10 +111,15 @@ def evaluate(runbook: Runbook, topology: Topology) -> list[StepResult]:
     return results
 
 
-def is_healthy(results: list[StepResult]) -> bool:
-    return all(r.finding.status in (Status.OK, Status.WARN, Status.SKIPPED) for r in results) and not any(
-        r.finding.waits_for for r in results
-    )
+def is_healthy(results: list[StepResult], left: frozenset[str] = frozenset()) -> bool:
+    """Every step passes and nothing is still settling; `left`: steps the user chose to leave (--skip)."""
+    counted = [r for r in results if r.step.id not in left]
+    return all(r.finding.status.passed for r in counted) and not any(r.finding.waits_for for r in counted)
+
+
+def prerequisites(runbook: Runbook) -> frozenset[str]:
+    """Steps that some other step waits on by `after`: the ones the service's recovery needs."""
+    return frozenset(a for s in runbook.steps for a in s.after)
 
 
 def _call_key(call: dict[str, Any]) -> str:
@@ -121,6 +136,7 @@ class Applier:
 
     def __init__(self, aws: Aws, confirmer: Confirmer, reporter: Reporter, journal: Journal | None, scrubber: Scrubber):
         self.aws, self.confirmer, self.reporter, self.journal, self.scrubber = aws, confirmer, reporter, journal, scrubber
+        self.sent = 0  # calls handed to AWS (answered or not)
 
     def apply(self, step_id: str, change: Change, drifted: Callable[[], str | None] | None = None) -> AppliedChange:
         """`drifted` re-reads the world after the confirmation and says why the change is stale, if it is."""
@@ -149,6 +165,7 @@ class Applier:
             identity = self.aws.call("sts", "get_caller_identity")
             self.journal.caller = {k: identity.get(k) for k in ("Account", "Arn", "UserId")}
         seq = self.journal.begin(step_id, change, self.aws.region) if self.journal else 0
+        self.sent += 1
         try:
             response = self.aws.execute(change.call)
         except ApiError as exc:
@@ -207,6 +224,9 @@ class Engine:
         self.options = options or Options()
         self.probes = 0
         self.scrubber = Scrubber()
+        self.calls_sent = 0  # calls that reached (or may have reached) AWS in this run
+        self.health_streak: tuple[int, int] | None = None
+        self.mode = "fix"
 
     # -- one snapshot -------------------------------------------------------
     def snapshot(self) -> tuple[Topology, list[StepResult]]:
@@ -219,6 +239,7 @@ class Engine:
 
     def check(self) -> Report:
         started = time.monotonic()
+        self.mode = "check"
         topology, results = self.snapshot()
         self.reporter.evaluated(results, 1)
         return self._report(topology, results, started, "checked once (read-only)")
@@ -229,21 +250,18 @@ class Engine:
         deadline = started + self.options.timeout
         applied_by_step: dict[str, list[AppliedChange]] = {}
         sent: set[str] = set()  # keys of every change applied, declined or not sent: never proposed twice
-        declined = False
         round_no = 0
         while True:
             round_no += 1
             if round_no > 1 and time.monotonic() > deadline:
-                report = self._report(topology, results, started, f"timed out (--timeout {self.options.timeout:.0f}s) before the service was healthy")
-                report.exit_code = EXIT_TIMEOUT
-                return report
+                return self._timed_out(topology, results, started, f"timed out (--timeout {self.options.timeout:.0f}s) before the service was healthy")
             topology, results = self._settled_snapshot(applied_by_step)
             self._verify(results, applied_by_step)
             for result in results:
-                result.applied = applied_by_step.get(result.step.id, [])
+                result.applied = applied_by_step.setdefault(result.step.id, [])  # the same list _apply appends to
             self.reporter.evaluated(results, round_no)
 
-            if is_healthy(results):
+            if is_healthy(results, self.options.skip):
                 probed = any(r.step.check == "http.healthz" and r.finding.status is Status.OK for r in results)
                 if self.options.dry_run or self.options.healthy_probes <= 1 or not probed:
                     return self._report(topology, results, started, "healthy")
@@ -251,9 +269,7 @@ class Engine:
                 try:
                     self._wait_health(topology, deadline)
                 except _Deadline as exc:
-                    report = self._report(topology, results, started, str(exc))
-                    report.healthy, report.exit_code = False, EXIT_TIMEOUT
-                    return report
+                    return self._timed_out(topology, results, started, str(exc))
                 return self._report(topology, results, started, "healthy")
             pending = [
                 (r, c)
@@ -265,22 +281,34 @@ class Engine:
             ]
             if self.options.dry_run:
                 return self._report(topology, results, started, "dry run: nothing applied")
-            if declined:
-                return self._report(topology, results, started, "changes were declined; nothing more is done")
 
+            # A declined change holds back only the steps that wait on its step (evaluate holds
+            # them by `after`); everything else goes on.
             try:
                 acted = self._act(topology, results, pending, sent, applied_by_step, deadline)
-            except _Declined:
-                declined = True
-                continue
             except _Deadline as exc:
-                report = self._report(topology, results, started, str(exc))
-                report.exit_code = EXIT_TIMEOUT
-                return report
+                return self._timed_out(topology, results, started, str(exc))
             if not acted:
                 if self._unplanned(results):
                     return self._report(topology, results, started, "the plan holds nothing more to send; what remains needs a new plan")
+                if self._declined_records(applied_by_step):
+                    return self._report(topology, results, started, "declined changes remain; nothing more can be done without them")
                 return self._report(topology, results, started, "nothing more can be done automatically")
+
+    def _timed_out(self, topology, results, started, stopped: str) -> Report:
+        report = self._report(topology, results, started, stopped)
+        report.healthy, report.exit_code, report.timed_out = False, EXIT_TIMEOUT, True
+        return report
+
+    @staticmethod
+    def _declined_records(applied_by_step) -> list[tuple[str, AppliedChange]]:
+        seen, declined = set(), []
+        for step_id, records in applied_by_step.items():
+            for record in records:
+                if record.declined and _key(record.change) not in seen:
+                    seen.add(_key(record.change))
+                    declined.append((step_id, record))
+        return declined
 
     # -- saved plans ----------------------------------------------------------
     def plan_document(self, report: Report) -> dict[str, Any]:
@@ -339,6 +367,7 @@ class Engine:
         # restricted to the reviewed calls.
         self.options = replace(self.options, planned=frozenset(keys))
         report = self.fix()
+        report.mode = "apply"
         done = sum(1 for r in report.results for a in r.applied if a.applied)
         report.stopped = f"sent {done} of the plan's {len(keys)} change(s); {report.stopped}"
         return report
@@ -368,8 +397,14 @@ class Engine:
         for result, change in pending:
             by_phase.setdefault(change.phase, []).append((result, change))
         waits = {r.finding.waits_for for r in results if r.finding.waits_for}
+        # A step the user declined or skipped that no other step waits on (by `after`) does not keep
+        # the service from recovering: the health probe is still worth waiting for.
+        needed = prerequisites(self.runbook)
+        given_up = {step_id for step_id, _ in self._declined_records(applied_by_step)} | set(self.options.skip)
         others_failing = any(
-            r.finding.status in (Status.FAIL, Status.ERROR) and r.finding.waits_for is None for r in results
+            r.finding.status in (Status.FAIL, Status.ERROR) and r.finding.waits_for is None
+            and not (r.step.id in given_up and r.step.id not in needed)
+            for r in results
         )
 
         if by_phase.get(Phase.AUTHORIZE):
@@ -391,16 +426,16 @@ class Engine:
         applier = Applier(self.aws, self.confirmer, self.reporter, self.journal, self.scrubber)
         if self.journal:
             self.journal.planned([(r.step.id, c) for r, c in items], self.aws.region)
-        any_declined = False
         for result, change in items:
-            record = applier.apply(result.step.id, change, lambda: self._drift(topology, result, change))
+            try:
+                record = applier.apply(result.step.id, change, lambda: self._drift(topology, result, change))
+            finally:
+                self.calls_sent += applier.sent
+                applier.sent = 0
             sent.add(_key(change))
             if self.options.planned is not None:
                 sent.add(self._masked_key(change))  # a reviewed call is sent once, even if a secret in it changes
-            any_declined |= record.declined
             applied_by_step.setdefault(result.step.id, []).append(record)
-        if any_declined:
-            raise _Declined()
         return True
 
     def _drift(self, topology: Topology, result: StepResult, change: Change) -> str | None:
@@ -503,6 +538,7 @@ class Engine:
             result = probe(url)
             self.probes += 1
             streak["n"] = streak["n"] + 1 if result.status == 200 else 0
+            self.health_streak = (streak["n"], needed)
             shown = f"HTTP {result.status}" if result.status else (result.error or "no answer")
             return streak["n"] >= needed, f"{shown} ({streak['n']}/{needed} consecutive 200s)"
 
@@ -510,8 +546,24 @@ class Engine:
         self._wait("health", poll, deadline, wait=wait_fixed(self.options.probe_interval) + wait_random(0, 0.2))
 
     def _report(self, topology, results, started, stopped) -> Report:
-        healthy = is_healthy(results)
+        healthy = is_healthy(results, self.options.skip)
+        declined, seen = [], set()
+        for result in results:
+            for record in result.applied:
+                if record.declined and _key(record.change) not in seen:
+                    seen.add(_key(record.change))
+                    declined.append((result.step.id, record))
+        sent = self.journal is not None and self.calls_sent > 0
         return Report(
+            mode="dry-run" if self.mode == "fix" and self.options.dry_run else self.mode,
+            service_status=topology.service.get("Status") if topology.service else None,
+            health_streak=self.health_streak,
+            declined=declined,
+            left_by_skip=tuple(r.step.id for r in results if r.step.id in self.options.skip and not r.finding.status.passed),
+            profile=getattr(self.aws, "profile", None),
+            service_ref=self.service_ref,
+            run_id=self.journal.run_id if sent else None,
+            journal_path=str(self.journal.path) if sent else None,
             runbook=self.runbook,
             service=topology.service_name,
             region=self.aws.region,
@@ -557,10 +609,6 @@ def undo(aws: Aws, run: dict[str, Any], *, confirmer: Confirmer, reporter: Repor
 
 class PlanStale(RunbookError):
     """A saved plan no longer matches the world (exit 1)."""
-
-
-class _Declined(Exception):
-    pass
 
 
 class _Deadline(Exception):

@@ -21,7 +21,6 @@ from runbook.errors import Interrupted, RunbookError, UsageError
 
 if TYPE_CHECKING:
     from runbook.engine import Report
-    from runbook.model import AppliedChange, Change, StepResult
 
 app = typer.Typer(
     name="runbook",
@@ -72,8 +71,11 @@ def _root(
 def _console(stderr: bool = True):
     from rich.console import Console
 
-    # Progress lines are not wrapped: logs and grep of a script's output see whole lines.
-    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
+    console = Console(stderr=stderr, highlight=False)
+    # Progress lines are not wrapped for logs and grep of a script's output (whole lines); on a
+    # terminal they are, at spaces, so that no id is cut by the terminal's own wrap.
+    console.soft_wrap = stderr and not console.is_terminal
+    return console
 
 
 # -- commands that need no AWS ---------------------------------------------------
@@ -153,10 +155,15 @@ def check(
     from runbook.confirm import NonInteractive
     from runbook.engine import Engine
 
+    from runbook.console import ConsoleReporter
+
     loaded = rb.load(runbook)
     aws = Aws(region, profile, read_only=True)
-    reporter = ConsoleReporter(_console())
-    report = Engine(aws, loaded, service, confirmer=NonInteractive(), reporter=reporter).check()
+    # On one terminal the report's table shows each step: progress lines would show them all twice.
+    same_terminal = sys.stdout.isatty() and output is None
+    with ConsoleReporter(_console(), region=aws.region, profile=profile, step_lines=not same_terminal) as reporter:
+        reporter.busy(f"checking {service} ({loaded.name}, {aws.region}) …")
+        report = Engine(aws, loaded, service, confirmer=NonInteractive(), reporter=reporter).check()
     _emit(report, format, output)
     raise typer.Exit(report.exit_code)
 
@@ -209,6 +216,7 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
     from runbook import runbook as rb
     from runbook.aws import Aws
     from runbook.confirm import NonInteractive
+    from runbook.console import ConsoleReporter
     from runbook.engine import Engine, Options
     from runbook.journal import Journal
 
@@ -222,21 +230,23 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
     dry_run = dry_run or isinstance(confirmer, NonInteractive)
     aws = Aws(region, profile, read_only=dry_run)
     journal = None if dry_run else Journal(journal_path, runbook=loaded.name, service=service, region=aws.region)
+    reporter = ConsoleReporter(console, region=aws.region, profile=profile)
     engine = Engine(
         aws,
         loaded,
         service,
         confirmer=confirmer,
-        reporter=ConsoleReporter(console),
+        reporter=reporter,
         journal=journal,
         options=Options(timeout=timeout, dry_run=dry_run, only=frozenset(only), skip=frozenset(skip)),
     )
     try:
         report = engine.fix()
     except RunbookError:
-        if journal and journal.written:
-            console.print(f"journal of what was sent before the error: {journal.path} (run {journal.run_id}; see runbook history)")
+        _journal_after_error(console, journal, engine.calls_sent)
         raise
+    finally:
+        reporter.close()
     if plan_out:
         import json
 
@@ -246,9 +256,13 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
         if plan["held"]:
             console.print(f"{len(plan['held'])} more wait for other steps and are not in it "
                           f"({', '.join(h['step'] for h in plan['held'])}): plan again after applying this one")
-    if journal and any(a for r in report.results for a in r.applied):
-        console.print(f"journal: {journal.path} (run {journal.run_id})")
     return report
+
+
+def _journal_after_error(console, journal, calls_sent: int) -> None:
+    """Where the record of a run cut short is, when it sent anything at all."""
+    if journal and calls_sent:
+        console.print(f"journal of what was sent before the error: {journal.path} (run {journal.run_id}; see runbook history)")
 
 
 def _write(path: Path, text: str) -> None:
@@ -263,12 +277,19 @@ def _emit(report: "Report", fmt: Format, output: Optional[Path]) -> None:
 
     if output:
         _write(output, render.render(report, fmt.value))
-        return
-    if fmt is Format.text:
+    elif fmt is Format.text:
         render.print_text(report, _console(stderr=False))
     else:
         sys.stdout.write(render.render(report, fmt.value))
         sys.stdout.flush()
+    # The ending belongs on the terminal: repeat it there when the report went elsewhere (or is JSON).
+    on_terminal = output is None and fmt is not Format.json and sys.stdout.isatty()
+    if sys.stderr.isatty() and not on_terminal:
+        console = _console()
+        console.print()
+        render.print_summary(report, console)
+    elif report.run_id:  # a script's log: where the record of what was sent is
+        _console().print(f"journal: {report.journal_path} (run {report.run_id})")
 
 
 @app.command("apply")
@@ -315,17 +336,19 @@ def apply_plan(
         raise UsageError("no terminal to confirm on: pass --yes to apply a saved plan")
     aws = Aws(doc.get("region"), profile)
     record = Journal(journal, runbook=loaded.name, service=doc["service"], region=aws.region)
-    engine = Engine(aws, loaded, doc["service"], confirmer=confirmer, reporter=ConsoleReporter(console), journal=record,
+    from runbook.console import ConsoleReporter
+
+    reporter = ConsoleReporter(console, region=aws.region, profile=profile)
+    engine = Engine(aws, loaded, doc["service"], confirmer=confirmer, reporter=reporter, journal=record,
                     options=Options(timeout=timeout))
     try:
         report = engine.apply_plan(doc)
     except RunbookError:
-        if record.written:
-            console.print(f"journal of what was sent before the error: {record.path} (run {record.run_id}; see runbook history)")
+        _journal_after_error(console, record, engine.calls_sent)
         raise
+    finally:
+        reporter.close()
     _emit(report, format, output)
-    if any(a for r in report.results for a in r.applied):
-        console.print(f"journal: {record.path} (run {record.run_id})")
     raise typer.Exit(report.exit_code)
 
 
@@ -384,12 +407,17 @@ def undo(
     confirmer = _confirmer(yes, console)
     aws = Aws(run["region"] or None, profile, read_only=isinstance(confirmer, NonInteractive))
     record = journal_mod.Journal(journal, runbook=f"undo {run_id}", service=run["service"], region=aws.region)
-    done = undo_run(aws, run, confirmer=confirmer, reporter=ConsoleReporter(console), journal=record)
+    from runbook import render
+    from runbook.console import ConsoleReporter
+
+    with ConsoleReporter(console, region=aws.region, profile=profile) as reporter:
+        done = undo_run(aws, run, confirmer=confirmer, reporter=reporter, journal=record)
     if not done:
         console.print(f"run {run_id} changed nothing that can be undone")
         raise typer.Exit(0)
     undone = sum(1 for d in done if d.applied)
-    console.print(f"undid {undone} of {len(done)} change(s); journal run {record.run_id}")
+    render.print_undo_summary(console, run_id, done, record.run_id if record.written else None,
+                              service=run["service"], region=aws.region)
     raise typer.Exit(0 if undone == len(done) else 1)
 
 
@@ -428,7 +456,15 @@ def sandbox(
             tmp = env_file.with_suffix(env_file.suffix + ".tmp")
             tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
             tmp.replace(env_file)
-        console.print(f"sandbox {loaded.name} ready; press Ctrl-C to stop")
+        names = ", ".join(s.name for s in loaded.services) or "none (this world has no App Runner service)"
+        console.print(f"sandbox {loaded.name} ready; services: {names}")
+        if env_file:
+            console.print(f"in another shell: source {env_file}")
+        else:
+            console.print("in another shell: paste the export lines above (or start with --env-file FILE, then: source FILE)")
+        if loaded.services:
+            console.print(f"then: runbook check apprunner-vpc --service {loaded.services[0].name}")
+        console.print("press Ctrl-C to stop")
         while True:
             time.sleep(3600)
     except Interrupted:
@@ -469,70 +505,6 @@ def demo(
             )
             _emit(report, format, None)
     raise typer.Exit(report.exit_code)
-
-
-# -- progress -------------------------------------------------------------------
-class ConsoleReporter:
-    """Shows progress on stderr: a live status line on a terminal, plain lines otherwise."""
-
-    def __init__(self, console):
-        self.console = console
-        self._last: dict[str, str] = {}
-        self._status = None
-        self._last_wait = ("", "")
-
-    def _end_status(self) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
-
-    def evaluated(self, results: "list[StepResult]", round_no: int) -> None:
-        from rich.markup import escape
-
-        self._end_status()
-        for result in results:
-            line = f"{result.finding.status.value}: {result.finding.summary}"
-            if self._last.get(result.step.id) != line:
-                self._last[result.step.id] = line
-                style = {"ok": "green", "warn": "yellow", "fail": "red", "error": "bold red"}.get(result.finding.status.value, "dim")
-                self.console.print(f"[{style}]{result.finding.status.value:>7}[/] {escape(result.step.id)}: {escape(result.finding.summary)}")
-
-    def proposing(self, step_id: str, change: "Change") -> None:
-        from rich.markup import escape
-
-        self._end_status()
-        self.console.print(f"\n[bold]{escape(step_id)}[/bold] proposes: {escape(change.description)}")
-        params = ", ".join(f"{k}={v!r}" for k, v in change.call.params.items())
-        self.console.print(f"  [dim]API:[/dim] {change.call.service}.{change.call.operation}({escape(params)})", soft_wrap=True)
-        self.console.print(f"  [dim]CLI:[/dim] {escape(change.call.cli())}", soft_wrap=True)
-        if change.inverse:
-            self.console.print(f"  [dim]undo:[/dim] {escape(change.inverse.cli())}", soft_wrap=True)
-
-    def applied(self, step_id: str, applied: "AppliedChange") -> None:
-        from rich.markup import escape
-
-        mark = "[green]applied[/green]" if applied.applied else "[yellow]not applied[/yellow]"
-        self.console.print(f"  {mark}: {escape(applied.outcome)}")
-
-    def waiting(self, what: str, state: str, elapsed: float, budget: float) -> None:
-        from rich.markup import escape
-
-        text = f"waiting for {what}: {state} ({elapsed:.0f}s of {budget:.0f}s)"
-        if self.console.is_terminal:
-            if self._status is None:
-                self._status = self.console.status(escape(text))
-                self._status.start()
-            else:
-                self._status.update(escape(text))
-        elif self._last_wait != (what, state):
-            self._last_wait = (what, state)
-            self.console.print(escape(text))
-
-    def note(self, message: str) -> None:
-        from rich.markup import escape
-
-        self._end_status()
-        self.console.print(escape(message))
 
 
 # -- entry point ----------------------------------------------------------------

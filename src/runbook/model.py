@@ -47,8 +47,8 @@ class ApiCall:
     operation: str  # boto3 method name, e.g. "authorize_security_group_ingress"
     params: Mapping[str, Any]
 
-    def cli(self, region: str | None = None) -> str:
-        """The `aws` CLI twin of this call (complex parameters as JSON)."""
+    def cli(self, region: str | None = None, profile: str | None = None) -> str:
+        """The `aws` CLI twin of this call (complex parameters as JSON), for the region and profile it was made for."""
         parts = ["aws", self.service, _kebab(self.operation)]
         for key, value in self.params.items():
             parts.append(f"--{_kebab(key)}")
@@ -61,6 +61,8 @@ class ApiCall:
                 parts.append(shlex.quote(str(value)))
         if region:
             parts += ["--region", region]
+        if profile:
+            parts += ["--profile", shlex.quote(profile)]
         return " ".join(parts)
 
     @property

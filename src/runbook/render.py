@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
+from pathlib import Path
 from typing import Any
 
 from runbook.engine import Report
@@ -30,8 +32,12 @@ def change_dict(change: Change, region: str, applied: AppliedChange | None = Non
         "applied": bool(applied and applied.applied),
         "description": change.description,
     }
+    if change.recommendation:
+        doc["advice"] = True  # shown as advice, never applied
     if applied:
         doc["outcome"] = applied.outcome
+        if applied.declined:
+            doc["declined"] = True
     if held_by:
         doc["held_until"] = list(held_by)
     if change.inverse:
@@ -40,10 +46,19 @@ def change_dict(change: Change, region: str, applied: AppliedChange | None = Non
 
 
 def step_changes(result: StepResult, region: str) -> list[dict[str, Any]]:
-    changes = [change_dict(a.change, region, a) for a in result.applied]
-    changes += [change_dict(c, region) for c in result.finding.changes]
-    changes += [change_dict(c, region, held_by=result.held_by) for c in result.held]
+    """Each change once: what was done with it, else proposed or held (a declined change is still
+    proposed by the check; its record stands for it, as does the last record of a change asked twice)."""
+    records: dict[str, AppliedChange] = {}
+    for record in result.applied:
+        records[_call_key(record.change)] = record
+    changes = [change_dict(a.change, region, a) for a in records.values()]
+    changes += [change_dict(c, region) for c in result.finding.changes if _call_key(c) not in records]
+    changes += [change_dict(c, region, held_by=result.held_by) for c in result.held if _call_key(c) not in records]
     return changes
+
+
+def _call_key(change: Change) -> str:
+    return json.dumps(change.call.as_dict(), sort_keys=True, default=str)
 
 
 def to_document(report: Report) -> dict[str, Any]:
@@ -54,6 +69,7 @@ def to_document(report: Report) -> dict[str, Any]:
         "healthy": report.healthy,
         "exit_code": report.exit_code,
         "stopped": report.stopped,
+        "summary": summary(report),
         "steps": [
             {
                 "id": r.step.id,
@@ -71,6 +87,120 @@ def to_document(report: Report) -> dict[str, Any]:
         "stats": report.stats,
     }
     return report.scrubber.data(doc)
+
+
+def _runbook_ref(report: Report) -> str:
+    from runbook import runbook as rb
+
+    bundled = rb.bundled().get(report.runbook.name)
+    if bundled and Path(report.runbook.source).resolve() == bundled.resolve():
+        return report.runbook.name
+    return report.runbook.source
+
+
+def command(report: Report, verb: str, *extra: str) -> str:
+    """A runbook command for the same runbook, service, region and profile, ready to paste."""
+    parts = ["runbook", verb, _runbook_ref(report), "--service", report.service_ref or report.service, "--region", report.region]
+    if report.profile:
+        parts += ["--profile", report.profile]
+    return " ".join(shlex.quote(p) for p in [*parts, *extra])
+
+
+def _health(report: Report) -> str:
+    probe = next((r for r in report.results if r.step.check == "http.healthz"), None)
+    if report.health_streak and report.health_streak[0] >= report.health_streak[1]:
+        return f"{probe.step.params.get('health_path', 'health path') if probe else 'health path'} answered 200 " \
+               f"{report.health_streak[0]} times in a row"
+    if probe is None:
+        return "not probed (no health step)"
+    last = f" (last wait: {report.health_streak[0]}/{report.health_streak[1]} consecutive 200s)" if report.health_streak else ""
+    return f"{probe.finding.summary}{last}"
+
+
+def summary(report: Report) -> dict[str, Any]:
+    """What the run did and where it leaves the service: the closing lines of every report."""
+    from runbook import journal as journal_mod
+
+    applied = failed = proposed = held = advice = skipped = 0
+    left = set(report.left_by_skip)
+    for result in report.results:
+        records = {_call_key(a.change): a for a in result.applied}
+        applied += sum(1 for a in records.values() if a.applied)
+        failed += sum(1 for a in records.values() if not a.applied and not a.declined)
+        for change in result.finding.changes:
+            if _call_key(change) in records:
+                continue
+            if change.recommendation:
+                advice += 1
+            elif result.step.id in left:
+                skipped += 1
+            else:
+                proposed += 1
+        advice += sum(1 for c in result.held if c.recommendation)
+        held += sum(1 for c in result.held if not c.recommendation)
+    held_by_step: dict[str, list[str]] = {}
+    for result in report.results:
+        for blocker in result.held_by:
+            held_by_step.setdefault(blocker, []).append(result.step.id)
+    declined = [
+        {
+            "step": step_id,
+            "description": record.change.description,
+            "holds": held_by_step.get(step_id, []),
+            "skip": f"--skip {step_id}",
+        }
+        for step_id, record in report.declined
+    ]
+    by_id = {r.step.id: r for r in report.results}
+    doc: dict[str, Any] = {
+        "mode": report.mode,
+        "applied": applied,
+        "declined": len(declined),
+        "skipped": skipped,
+        "held": held,
+        "advice": advice,
+        "proposed": proposed,
+        "failed": failed,
+        "service_status": report.service_status,
+        "health": _health(report),
+        "healthy": report.healthy,
+        "declined_changes": declined,
+        "left_by_skip": [
+            {"step": s, "status": by_id[s].finding.status.value, "summary": by_id[s].finding.summary} for s in report.left_by_skip
+        ],
+        "run": report.run_id,
+        "journal": report.journal_path,
+        "undo": None,
+        "next": _next_command(report, declined, proposed + held),
+    }
+    if report.run_id:
+        undo = ["runbook", "undo", report.run_id]
+        if report.journal_path and Path(report.journal_path) != journal_mod.default_path():
+            undo += ["--journal", report.journal_path]
+        doc["undo"] = " ".join(shlex.quote(p) for p in undo)
+    return doc
+
+
+def _next_command(report: Report, declined: list[dict[str, Any]], waiting: int) -> list[dict[str, str]]:
+    """The command(s) to run next, each with why, when the service is not healthy (none when it is)."""
+    if report.healthy:
+        return []
+    if report.timed_out:
+        return [{"why": "re-run to keep waiting", "command": command(report, "fix")}]
+    if report.mode == "check":
+        if waiting:
+            return [{"why": "apply the proposed changes, each shown and confirmed", "command": command(report, "fix")}]
+        return [{"why": "nothing here is fixed automatically: see the failing steps above, then check again",
+                 "command": command(report, "check")}]
+    if report.mode == "dry-run":
+        return [{"why": "apply the plan above, each change confirmed", "command": command(report, "fix")}]
+    if declined:
+        skips = [word for d in declined for word in d["skip"].split()]
+        return [{"why": "be asked again", "command": command(report, "fix")},
+                {"why": "or leave the declined change(s) and go on", "command": command(report, "fix", *skips)}]
+    if report.mode == "apply":
+        return [{"why": "a new plan of what remains", "command": command(report, "fix", "--dry-run", "--plan-out", "plan.json")}]
+    return [{"why": "see the failing steps above; once fixed by hand, check again", "command": command(report, "check")}]
 
 
 def to_json(report: Report) -> str:
@@ -110,18 +240,108 @@ def print_text(report: Report, console) -> None:
         for evidence in step["evidence"]:
             console.print(f"  [dim]{escape(evidence['source'])}[/dim]\n    {escape(evidence['observation'])}")
         for change in step["changes"]:
-            if change["applied"]:
-                state = f"[green]applied[/green]: {escape(change.get('outcome', ''))}"
-            elif "held_until" in change:
-                state = f"[yellow]held until {', '.join(change['held_until'])} pass[/yellow]"
-            elif "outcome" in change:
-                state = f"[red]not applied[/red]: {escape(change['outcome'])}"
-            else:
-                state = "[yellow]proposed[/yellow]"
-            console.print(f"  change ({state}): {escape(change['description'])}")
-            console.print(f"    {escape(change['cli'])}", soft_wrap=True)
+            console.print(f"  {_label(change, rich=True)}: {escape(change['description'])}")
+            print_command(console, change["cli"], indent="    ")
             if "undo" in change:
-                console.print(f"    [dim]undo: {escape(change['undo']['cli'])}[/dim]", soft_wrap=True)
+                print_command(console, "undo: " + change["undo"]["cli"], indent="    ", style="dim")
+    console.print()
+    print_summary(report, console, doc["summary"])
+
+
+def _label(change: dict[str, Any], *, rich: bool = False) -> str:
+    """What became of a change, in words: applied, declined, held, advice, or proposed."""
+    def style(text: str, color: str) -> str:
+        return f"[{color}]{text}[/{color}]" if rich else text
+
+    if change.get("advice"):
+        held = f"; held until {', '.join(change['held_until'])} pass" if "held_until" in change else ""
+        return style("advice, never applied", "cyan") + held
+    if change["applied"]:
+        return "change (" + style("applied", "green") + f": {_esc(change.get('outcome', ''), rich)})"
+    if change.get("declined"):
+        return "change (" + style(_esc(change["outcome"], rich), "yellow") + ")"
+    if "held_until" in change:
+        return "change (" + style(f"held until {', '.join(change['held_until'])} pass", "yellow") + ")"
+    if "outcome" in change:
+        return "change (" + style("not applied", "red") + f": {_esc(change['outcome'], rich)})"
+    return "change (" + style("proposed", "yellow") + ")"
+
+
+def _esc(text: str, rich: bool) -> str:
+    from rich.markup import escape
+
+    return escape(text) if rich else text
+
+
+def print_command(console, text: str, indent: str, style: str = "") -> None:
+    from runbook.console import print_command as show
+
+    show(console, text, indent=indent, style=style)
+
+
+_MODE_TITLE = {"check": "Check", "dry-run": "Plan", "fix": "Fix", "apply": "Apply"}
+
+
+def summary_lines(report: Report, doc: dict[str, Any] | None = None) -> list[tuple[str, str, str | None]]:
+    """The closing lines as (label, text, command to paste or None): counts, service, declined, skipped, run, next."""
+    doc = doc or report.scrubber.data(summary(report))
+    if doc["mode"] in ("check", "dry-run"):
+        counts = [f"{doc['proposed']} to apply", f"{doc['held']} held", f"{doc['advice']} advice (never applied)"]
+        tail = "; nothing applied (read-only)" if doc["mode"] == "check" else "; nothing applied (dry run)"
+    else:
+        counts = [f"{doc['applied']} applied", f"{doc['declined']} declined", f"{doc['skipped']} skipped",
+                  f"{doc['held']} held", f"{doc['advice']} advice (never applied)"]
+        if doc["failed"]:
+            counts.append(f"{doc['failed']} not applied")
+        if doc["proposed"]:
+            counts.append(f"{doc['proposed']} still proposed")
+        tail = ""
+    lines: list[tuple[str, str, str | None]] = [
+        (f"{_MODE_TITLE.get(doc['mode'], doc['mode'].title())}:", ", ".join(counts) + tail + ".", None)
+    ]
+    lines.append(("service:", f"{report.service} {doc['service_status'] or '(status unknown)'}; health: {doc['health']}", None))
+    if doc["healthy"]:
+        verdict = "healthy" + (" (what --skip left aside is listed below)" if doc["left_by_skip"] else "")
+    else:
+        verdict = f"{'timed out' if report.timed_out else 'not healthy'}: {report.stopped}"
+    lines.append(("result:", verdict, None))
+    for declined in doc["declined_changes"]:
+        holds = ("it holds back " + ", ".join(declined["holds"])) if declined["holds"] else "it holds back no other step"
+        lines.append(("declined:", f"{declined['step']}: {declined['description']}; {holds}; "
+                                   f"to leave it next time, pass {declined['skip']}", None))
+    for left in doc["left_by_skip"]:
+        lines.append(("left by --skip:", f"{left['step']} ({left['status']}: {left['summary']})", None))
+    if doc["run"]:
+        lines.append(("run:", f"{doc['run']} (journal {doc['journal']}); to undo it:", doc["undo"]))
+    for step in doc["next"]:
+        lines.append(("next:", step["why"] + ":", step["command"]))
+    return lines
+
+
+def print_summary(report: Report, console, doc: dict[str, Any] | None = None) -> None:
+    from rich.markup import escape
+
+    for label, text, paste in summary_lines(report, doc):
+        console.print(f"[bold]{escape(label)}[/bold] {escape(text)}")
+        if paste:
+            print_command(console, paste, indent="  ")
+
+
+def print_undo_summary(console, run_id: str, done: list[AppliedChange], undo_run: str | None, *, service: str, region: str) -> None:
+    """The closing lines of `runbook undo`."""
+    from rich.markup import escape
+
+    undone = sum(1 for d in done if d.applied)
+    declined = sum(1 for d in done if d.declined)
+    failed = len(done) - undone - declined
+    console.print()
+    console.print(f"[bold]Undo:[/bold] {undone} undone, {declined} declined, {failed} not undone, of {len(done)} change(s) of run {escape(run_id)}.")
+    if undo_run:
+        console.print(f"[bold]run:[/bold] {escape(undo_run)} (journaled; `runbook history` lists it)")
+    if undone < len(done):
+        console.print(f"[bold]next:[/bold] `runbook undo {escape(run_id)}` to try what was not undone again")
+    console.print(f"[bold]service:[/bold] {escape(service)} ({escape(region)}): check it with "
+                  f"`runbook check RUNBOOK --service {escape(service)} --region {escape(region)}`")
 
 
 def to_markdown(report: Report) -> str:
@@ -141,13 +361,15 @@ def to_markdown(report: Report) -> str:
         for evidence in step["evidence"]:
             lines.append(f"- `{evidence['source']}`: {evidence['observation']}")
         for change in step["changes"]:
-            state = "applied" if change["applied"] else ("held" if "held_until" in change else "not applied")
-            lines += ["", f"Change ({state}{': ' + change['outcome'] if change.get('outcome') else ''}): {change['description']}", "", "```sh", change["cli"], "```"]
+            lines += ["", f"{_label(change)[0].upper()}{_label(change)[1:]}: {change['description']}", "", "```sh", change["cli"], "```"]
             if "undo" in change:
                 lines += ["Undo:", "", "```sh", change["undo"]["cli"], "```"]
     lines += ["", "## What remains", ""]
     remaining = remaining_items(doc)
     lines += remaining or ["Nothing: every step passes."]
+    lines += ["", "## Summary", ""]
+    for label, text, paste in summary_lines(report, doc["summary"]):
+        lines.append(f"- **{label}** {text}" + (f" `{paste}`" if paste else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -160,7 +382,8 @@ def remaining_items(doc: dict[str, Any]) -> list[str]:
             items.append(f"- **{step['id']}** ({step['status']}): {step['summary']}")
         for change in pending:
             why = " (held until " + ", ".join(change["held_until"]) + " pass)" if "held_until" in change else ""
-            items.append(f"  - {change['description']}{why}: `{change['cli']}`")
+            advice = " (advice, never applied)" if change.get("advice") else ""
+            items.append(f"  - {change['description']}{advice}{why}: `{change['cli']}`")
     return items
 
 

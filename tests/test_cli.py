@@ -255,6 +255,8 @@ def test_ctrl_c_at_the_prompt_exits_130_with_a_complete_journal(world, tmp_path)
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 130
+    assert "runbook: interrupted" in child.before
+    assert "journal of what was sent" not in child.before  # nothing was sent (issue 12)
     journal = tmp_path / "state" / "runbook" / "journal.jsonl"
     # nothing was sent, so nothing is journaled as sent-but-unanswered
     entries = [json.loads(line) for line in journal.read_text().splitlines()] if journal.exists() else []
@@ -287,6 +289,7 @@ def test_history_and_undo_restore_the_world_and_record_themselves(world, tmp_pat
 
     undone = cli("undo", run_id, "--yes", "--journal", str(journal), env=env)
     assert undone.returncode == 0, undone.stderr
+    assert f"Undo: 2 undone, 0 declined, 0 not undone, of 2 change(s) of run {run_id}." in undone.stderr
     assert ingress() == before  # the 6379 rule revoked by its id, the public 5432 rule re-created with its full body
     runs = {json.loads(line)["run"] for line in journal.read_text().splitlines()}
     assert len(runs) == 2  # the undo journaled itself

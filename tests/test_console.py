@@ -138,3 +138,19 @@ def test_skip_ends_0_on_a_healthy_service_and_the_summary_says_so(world, tmp_pat
     assert re.search(r"authorize-security-group-ingress .*--region us-east-1", "".join(terminal.lines))
     assert not re.search(SPINNER, screen)
     assert_no_id_broken(terminal, box)
+
+
+@pytest.mark.parametrize("columns", [80, 250])
+def test_check_on_a_terminal_shows_each_step_once(world, tmp_path, columns):
+    box = world("field-report")
+    box.faults.hang_deployments("nerava-backend")
+    args = [sys.executable, "-m", "runbook", "check", "apprunner-vpc", "--service", "nerava-backend"]
+    terminal = Terminal("exec " + " ".join(map(shlex.quote, args)), sandbox_env(box, tmp_path), columns=columns)
+    assert terminal.finish() == 1
+    screen = terminal.text
+    # the table's rows, and no progress line repeating them
+    assert not re.search(r"^\s*(ok|fail|warn|skipped|error) [a-z-]+: ", screen, re.M), screen
+    assert re.search(r"│ fail\s+│ redis-ingress", screen)
+    assert "checking nerava-backend" not in screen  # the discovery spinner is gone
+    assert "Check: 2 to apply, 0 held, 3 advice (never applied); nothing applied (read-only)." in " ".join(screen.split())
+    assert_no_id_broken(terminal, box)

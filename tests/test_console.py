@@ -154,3 +154,28 @@ def test_check_on_a_terminal_shows_each_step_once(world, tmp_path, columns):
     assert "checking nerava-backend" not in screen  # the discovery spinner is gone
     assert "Check: 2 to apply, 0 held, 3 advice (never applied); nothing applied (read-only)." in " ".join(screen.split())
     assert_no_id_broken(terminal, box)
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 160, 250])
+def test_a_wrapped_command_pastes_as_the_same_command_and_cuts_no_word(width):
+    import json
+
+    from runbook.console import shell_words, wrap_command
+    from runbook.model import ApiCall
+
+    call = ApiCall("ec2", "authorize_security_group_ingress", {
+        "GroupId": "sg-0a1b2c3d4e5f60718",
+        "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379, "UserIdGroupPairs": [
+            {"GroupId": "sg-0f1e2d3c4b5a69788", "Description": "App Runner connector, to cache nerava-redis"}]}],
+    })
+    command = call.cli("eu-west-1", "on call")
+    lines = wrap_command(command, width, "    ")
+    pasted = "\n".join(lines).replace(" \\\n", " ")  # what the shell does with a backslash-newline
+    words, original = shlex.split(pasted), shlex.split(command)
+    assert len(words) == len(original)
+    for got, want in zip(words, original):
+        assert (json.loads(got) if got.startswith("[") else got) == (json.loads(want) if want.startswith("[") else want)
+    for token in ("sg-0a1b2c3d4e5f60718", "sg-0f1e2d3c4b5a69788", "--region eu-west-1", "--profile 'on call'"):
+        assert any(token in line for line in lines), (token, lines)
+    # only what cannot be cut (one word, an option with its value, a JSON string) runs past the width
+    assert all(len(line) <= width or len(shell_words(line.strip().removesuffix(" \\"))) <= 2 for line in lines), lines

@@ -288,7 +288,7 @@ def _emit(report: "Report", fmt: Format, output: Optional[Path]) -> None:
         console = _console()
         console.print()
         render.print_summary(report, console)
-    elif report.run_id:  # a script's log: where the record of what was sent is
+    elif report.run_id and not sys.stderr.isatty():  # a script's log: where the record of what was sent is
         _console().print(f"journal: {report.journal_path} (run {report.run_id})")
 
 

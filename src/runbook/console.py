@@ -59,6 +59,17 @@ def _json_pieces(word: str) -> list[str] | None:
     return pieces
 
 
+def _units(words: list[str]) -> list[str]:
+    """Words with an option and a short value joined (`--region us-east-1`), so a break falls between options."""
+    units: list[str] = []
+    for word in words:
+        if units and units[-1].startswith("--") and " " not in units[-1] and not word.startswith("-") and len(word) <= 40:
+            units[-1] += " " + word
+        else:
+            units.append(word)
+    return units
+
+
 def wrap_command(command: str, width: int, indent: str = "") -> list[str]:
     """Lines of a command that fit `width`, broken only between words (each line but the last ending in
     ` \\`) or after a comma of a JSON argument, so that the lines paste as the same command. Nothing
@@ -66,7 +77,7 @@ def wrap_command(command: str, width: int, indent: str = "") -> list[str]:
     lines: list[str] = []
     line = indent
     continued = indent + "    "
-    for word in shell_words(command):
+    for word in _units(shell_words(command)):
         if line.strip() and len(line) + 1 + len(word) + 2 > width:
             lines.append(line + " \\")
             line = continued

@@ -224,14 +224,19 @@ def print_text(report: Report, console) -> None:
     verdict = "[green]healthy[/green]" if report.healthy else "[red]not healthy[/red]"
     why = "" if doc["stopped"] == "healthy" else f"; {escape(doc['stopped'])}"
     console.print(f"[bold]{escape(doc['runbook'])}[/bold] on [bold]{escape(doc['service'])}[/bold] ({doc['region']}): {verdict}{why}")
+    # Narrow terminals: the titles go (they are repeated under each step below), so that the summaries,
+    # and the ids in them, keep room enough not to be folded.
+    titled = console.width >= 110
     table = Table(show_header=True, header_style="bold", expand=False)
     table.add_column("status", no_wrap=True)
     table.add_column("step", no_wrap=True)
-    table.add_column("title", ratio=1)
+    if titled:
+        table.add_column("title", ratio=1)
     table.add_column("summary", ratio=2, overflow="fold")
     for step in doc["steps"]:
         status = Status(step["status"])
-        table.add_row(f"[{STATUS_STYLE[status]}]{status.value}[/]", escape(step["id"]), escape(step["title"]), escape(step["summary"]))
+        title = (escape(step["title"]),) if titled else ()
+        table.add_row(f"[{STATUS_STYLE[status]}]{status.value}[/]", escape(step["id"]), *title, escape(step["summary"]))
     console.print(table)
     for step in doc["steps"]:
         if step["status"] == "ok" and not step["changes"]:

@@ -230,3 +230,29 @@ def test_duplicate_and_not_found_count_as_done(world):
     second = applier.apply("rds-public-ingress", gone)
     assert first.applied and "InvalidPermission.Duplicate" in first.outcome
     assert second.applied and "InvalidPermission.NotFound" in second.outcome
+
+
+def test_log_lines_from_before_this_runs_fixes_are_history_once_healthy(world):
+    """The field report's CREATE_SERVICE logs Redis timeouts while it waits; the 6379 rule lets that same
+    deployment succeed. Its earlier lines are then history, not a warning; a later check still sees them."""
+    from runbook import render
+    from runbook.confirm import Decision
+
+    box = world("field-report")
+    box.faults.hang_deployments("nerava-backend")
+
+    class ReleaseTheDeployment:
+        def confirm(self, step_id, change):
+            box.faults.clear()  # the deployment in flight finishes (and succeeds, once the rule is in)
+            return Decision(True, "approved")
+
+    report, _, _ = run(timeout=30, confirmer=ReleaseTheDeployment())
+    assert report.healthy
+    logs = step(report, "startup-logs").finding
+    assert logs.status.value == "ok" and "kept as history" in logs.summary and "since this run's first fix" in logs.summary
+    assert logs.evidence and all(e.source.startswith("history, before this run's fixes: ") for e in logs.evidence)
+    assert any("6379" in e.observation for e in logs.evidence)
+    assert "history, before this run's fixes" in render.to_text(report)  # shown, though the step passes
+
+    checked, _, _ = run(fix=False)  # a check has no fixes of its own to date the lines by
+    assert step(checked, "startup-logs").finding.status.value == "warn"

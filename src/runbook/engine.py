@@ -225,6 +225,7 @@ class Engine:
         self.probes = 0
         self.scrubber = Scrubber()
         self.calls_sent = 0  # calls that reached (or may have reached) AWS in this run
+        self.first_sent_ms: int | None = None  # epoch ms just before this run's first call went out
         self.health_streak: tuple[int, int] | None = None
         self.mode = "fix"
 
@@ -427,9 +428,12 @@ class Engine:
         if self.journal:
             self.journal.planned([(r.step.id, c) for r, c in items], self.aws.region)
         for result, change in items:
+            before = int(time.time() * 1000)
             try:
                 record = applier.apply(result.step.id, change, lambda: self._drift(topology, result, change))
             finally:
+                if applier.sent and self.first_sent_ms is None:
+                    self.first_sent_ms = before
                 self.calls_sent += applier.sent
                 applier.sent = 0
             sent.add(_key(change))
@@ -545,8 +549,41 @@ class Engine:
         # Probes are cheap and N of them must pass in a row: a steady pace, not a backoff.
         self._wait("health", poll, deadline, wait=wait_fixed(self.options.probe_interval) + wait_random(0, 0.2))
 
+    def _history(self, topology: Topology, results: list[StepResult]) -> None:
+        """Once the service is healthy after this run's fixes, log lines written before them are history,
+        not a warning: the startup-log step is read again on the lines since the first fix, and if those
+        are clean its earlier matches are kept as evidence labelled history. (Lines from before the
+        running version's deployment are not read at all: see discovery.)"""
+        if self.first_sent_ms is None:
+            return
+        since = self.first_sent_ms
+        for result in results:
+            if result.step.check != "logs.startup" or result.finding.status is not Status.WARN:
+                continue
+            recent = replace(topology, log_events=[e for e in topology.log_events if (e.get("timestamp") or 0) >= since])
+            try:
+                now = registry.get(result.step.check).detect(recent, result.step.params)
+            except (LookupError, TypeError, ValueError, AttributeError):
+                continue
+            if now.status is not Status.OK:
+                continue  # lines since the fix still match: the warning stands
+            at = time.strftime("%H:%M:%S UTC", time.gmtime(since / 1000))
+            earlier = len(result.finding.evidence)
+            result.finding = replace(
+                result.finding,
+                status=Status.OK,
+                summary=f"{now.summary} since this run's first fix ({at}); "
+                        f"{earlier} earlier log line(s) matched known failures, kept as history",
+                evidence=tuple(
+                    replace(e, source=f"history, before this run's fixes: {e.source}", data={**(e.data or {}), "history": True})
+                    for e in result.finding.evidence
+                ),
+            )
+
     def _report(self, topology, results, started, stopped) -> Report:
         healthy = is_healthy(results, self.options.skip)
+        if healthy and self.mode != "check":
+            self._history(topology, results)
         declined, seen = [], set()
         for result in results:
             for record in result.applied:

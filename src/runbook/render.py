@@ -239,7 +239,8 @@ def print_text(report: Report, console) -> None:
         table.add_row(f"[{STATUS_STYLE[status]}]{status.value}[/]", escape(step["id"]), *title, escape(step["summary"]))
     console.print(table)
     for step in doc["steps"]:
-        if step["status"] == "ok" and not step["changes"]:
+        history = any(e.get("data", {}).get("history") for e in step["evidence"])
+        if step["status"] == "ok" and not step["changes"] and not history:
             continue
         console.print(f"\n[bold]{escape(step['id'])}[/bold]: {escape(step['title'])}")
         for evidence in step["evidence"]:

@@ -171,6 +171,7 @@ def test_saved_plan_applies_as_reviewed_and_a_stale_plan_is_refused(world, tmp_p
     assert applied.returncode == 1, applied.stderr
     assert result["stopped"] == "sent 2 of the plan's 2 change(s); the plan holds nothing more to send; what remains needs a new plan"
     assert f"journal: {tmp_path / 'state'}" in applied.stderr
+    assert result["summary"]["mode"] == "apply" and result["summary"]["applied"] == 2 and result["summary"]["run"]
     status = next(s for s in result["steps"] if s["id"] == "service-status")
     assert status["status"] == "fail" and not any(c["applied"] for c in status["changes"])
 
@@ -290,6 +291,7 @@ def test_history_and_undo_restore_the_world_and_record_themselves(world, tmp_pat
     undone = cli("undo", run_id, "--yes", "--journal", str(journal), env=env)
     assert undone.returncode == 0, undone.stderr
     assert f"Undo: 2 undone, 0 declined, 0 not undone, of 2 change(s) of run {run_id}." in undone.stderr
+    assert "runbook check apprunner-vpc --service nerava-backend --region us-east-1" in undone.stderr
     assert ingress() == before  # the 6379 rule revoked by its id, the public 5432 rule re-created with its full body
     runs = {json.loads(line)["run"] for line in journal.read_text().splitlines()}
     assert len(runs) == 2  # the undo journaled itself

@@ -417,7 +417,7 @@ def undo(
         raise typer.Exit(0)
     undone = sum(1 for d in done if d.applied)
     render.print_undo_summary(console, run_id, done, record.run_id if record.written else None,
-                              service=run["service"], region=aws.region)
+                              runbook=run.get("runbook") or "", service=run["service"], region=aws.region, profile=profile)
     raise typer.Exit(0 if undone == len(done) else 1)
 
 

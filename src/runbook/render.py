@@ -333,21 +333,28 @@ def print_summary(report: Report, console, doc: dict[str, Any] | None = None) ->
             print_command(console, paste, indent="  ")
 
 
-def print_undo_summary(console, run_id: str, done: list[AppliedChange], undo_run: str | None, *, service: str, region: str) -> None:
-    """The closing lines of `runbook undo`."""
+def print_undo_summary(console, run_id: str, done: list[AppliedChange], undo_run: str | None, *, runbook: str,
+                       service: str, region: str, profile: str | None = None) -> None:
+    """The closing lines of `runbook undo`: what was undone, the undo's own run, and how to look at the service now."""
     from rich.markup import escape
+
+    from runbook import runbook as rb
 
     undone = sum(1 for d in done if d.applied)
     declined = sum(1 for d in done if d.declined)
     failed = len(done) - undone - declined
     console.print()
-    console.print(f"[bold]Undo:[/bold] {undone} undone, {declined} declined, {failed} not undone, of {len(done)} change(s) of run {escape(run_id)}.")
+    console.print(f"[bold]Undo:[/bold] {undone} undone, {declined} declined, {failed} not undone, "
+                  f"of {len(done)} change(s) of run {escape(run_id)}.")
     if undo_run:
         console.print(f"[bold]run:[/bold] {escape(undo_run)} (journaled; `runbook history` lists it)")
-    if undone < len(done):
-        console.print(f"[bold]next:[/bold] `runbook undo {escape(run_id)}` to try what was not undone again")
-    console.print(f"[bold]service:[/bold] {escape(service)} ({escape(region)}): check it with "
-                  f"`runbook check RUNBOOK --service {escape(service)} --region {escape(region)}`")
+    if failed:
+        console.print("[bold]next:[/bold] the changes not undone are named above, with AWS's answer")
+    check = ["runbook", "check", runbook if runbook in rb.bundled() else "RUNBOOK", "--service", service, "--region", region]
+    if profile:
+        check += ["--profile", profile]
+    console.print(f"[bold]service:[/bold] {escape(service)}: see where it stands with:")
+    print_command(console, " ".join(shlex.quote(p) for p in check), indent="  ")
 
 
 def to_markdown(report: Report) -> str:

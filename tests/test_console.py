@@ -179,3 +179,17 @@ def test_a_wrapped_command_pastes_as_the_same_command_and_cuts_no_word(width):
         assert any(token in line for line in lines), (token, lines)
     # only what cannot be cut (one word, an option with its value, a JSON string) runs past the width
     assert all(len(line) <= width or len(shell_words(line.strip().removesuffix(" \\"))) <= 2 for line in lines), lines
+
+
+def test_ctrl_c_during_a_wait_clears_the_status_line(world, tmp_path):
+    box = world("field-report")
+    box.faults.hang_deployments("nerava-backend")
+    terminal = Terminal(fix_command("--yes"), sandbox_env(box, tmp_path), columns=160, rows=200)
+    terminal.child.expect("waiting for deployment: ")
+    terminal.child.sendintr()
+    assert terminal.finish() == 130
+    screen = terminal.text
+    assert "runbook: interrupted" in screen
+    assert not re.search(SPINNER, screen), screen
+    # the 6379 rule was sent before the wait: where its record is, is said
+    assert "journal of what was sent before the error" in " ".join(screen.split())

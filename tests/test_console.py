@@ -109,8 +109,8 @@ def test_decline_then_continue_with_type_ahead_and_the_report_in_a_file(world, t
     assert "Fix: 2 applied, 1 declined, 0 skipped, 0 held, 3 advice (never applied)." in screen
     assert "declined: rds-public-ingress" in screen and "it holds back no other step" in screen
     assert "pass --skip rds-public-ingress" in screen
-    assert "service: nerava-backend RUNNING; health: /healthz answered 200" in screen
-    assert "result: not healthy: declined changes remain" in screen
+    assert "service: nerava-backend RUNNING; health: /healthz answered 200 3 times in a row" in screen
+    assert "result: not healthy: declined changes remain; the service itself is healthy" in screen
     assert "runbook undo " in screen
     # the declined change is listed once in the report
     assert report.count("revoke sgr-") == 2  # in its step (once: not also as proposed) and in the closing lines

@@ -192,8 +192,9 @@ def test_a_declined_change_holds_back_only_what_waits_on_it(world, tmp_path):
     assert step(report, "healthz").finding.status.value == "ok"
     assert [(s, a.change.call.operation) for s, a in report.declined] == [("rds-public-ingress", "revoke_security_group_ingress")]
     assert confirmer.asked.count(("rds-public-ingress", "revoke_security_group_ingress")) == 1  # asked once
-    # a problem the user chose to keep is still a problem
-    assert not report.healthy and report.exit_code == 1 and "declined" in report.stopped
+    # a problem the user chose to keep is still a problem; the service itself was proven healthy
+    assert not report.healthy and report.exit_code == 1
+    assert report.stopped == "declined changes remain; the service itself is healthy" and report.health_streak == (3, 3)
 
 
 def test_declining_a_prerequisite_holds_its_dependents_and_nothing_else(world, tmp_path):
@@ -256,3 +257,11 @@ def test_log_lines_from_before_this_runs_fixes_are_history_once_healthy(world):
 
     checked, _, _ = run(fix=False)  # a check has no fixes of its own to date the lines by
     assert step(checked, "startup-logs").finding.status.value == "warn"
+
+
+def test_skipping_a_prerequisite_ends_without_waiting_for_a_health_that_cannot_come(world):
+    world("field-report")
+    report, _, aws = run(skip=frozenset({"redis-ingress"}), timeout=30)
+    assert "ec2:AuthorizeSecurityGroupIngress" not in mutating_calls(aws)
+    assert report.exit_code == 1 and not report.timed_out and report.stats["wall_seconds"] < 25
+    assert report.left_by_skip == ("redis-ingress",)

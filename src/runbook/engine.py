@@ -262,16 +262,20 @@ class Engine:
                 result.applied = applied_by_step.setdefault(result.step.id, [])  # the same list _apply appends to
             self.reporter.evaluated(results, round_no)
 
-            if is_healthy(results, self.options.skip):
+            # Healthy but for what the user left aside (skipped, or declined where no step waits on it):
+            # nothing more to do but prove the health, and say what was left.
+            if is_healthy(results, self._left_aside(applied_by_step)):
+                done = "healthy" if is_healthy(results, self.options.skip) else \
+                    "declined changes remain; the service itself is healthy"
                 probed = any(r.step.check == "http.healthz" and r.finding.status is Status.OK for r in results)
                 if self.options.dry_run or self.options.healthy_probes <= 1 or not probed:
-                    return self._report(topology, results, started, "healthy")
+                    return self._report(topology, results, started, done)
                 # One 200 may be luck: healthy means N consecutive 200s.
                 try:
                     self._wait_health(topology, deadline)
                 except _Deadline as exc:
                     return self._timed_out(topology, results, started, str(exc))
-                return self._report(topology, results, started, "healthy")
+                return self._report(topology, results, started, done)
             pending = [
                 (r, c)
                 for r in results
@@ -300,6 +304,10 @@ class Engine:
         report = self._report(topology, results, started, stopped)
         report.healthy, report.exit_code, report.timed_out = False, EXIT_TIMEOUT, True
         return report
+
+    def _left_aside(self, applied_by_step) -> frozenset[str]:
+        """Steps the user left aside: skipped, or with a change declined."""
+        return frozenset(self.options.skip) | {step_id for step_id, _ in self._declined_records(applied_by_step)}
 
     @staticmethod
     def _declined_records(applied_by_step) -> list[tuple[str, AppliedChange]]:
@@ -400,11 +408,10 @@ class Engine:
         waits = {r.finding.waits_for for r in results if r.finding.waits_for}
         # A step the user declined or skipped that no other step waits on (by `after`) does not keep
         # the service from recovering: the health probe is still worth waiting for.
-        needed = prerequisites(self.runbook)
-        given_up = {step_id for step_id, _ in self._declined_records(applied_by_step)} | set(self.options.skip)
+        # A step left aside that some step waits on (by `after`) still blocks: what waits on it cannot recover.
+        not_blocking = self._left_aside(applied_by_step) - prerequisites(self.runbook)
         others_failing = any(
-            r.finding.status in (Status.FAIL, Status.ERROR) and r.finding.waits_for is None
-            and not (r.step.id in given_up and r.step.id not in needed)
+            r.finding.status in (Status.FAIL, Status.ERROR) and r.finding.waits_for is None and r.step.id not in not_blocking
             for r in results
         )
 

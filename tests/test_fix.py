@@ -265,3 +265,17 @@ def test_skipping_a_prerequisite_ends_without_waiting_for_a_health_that_cannot_c
     assert "ec2:AuthorizeSecurityGroupIngress" not in mutating_calls(aws)
     assert report.exit_code == 1 and not report.timed_out and report.stats["wall_seconds"] < 25
     assert report.left_by_skip == ("redis-ingress",)
+
+
+def test_a_timeout_ends_with_the_command_that_keeps_waiting(world):
+    from runbook import render
+
+    box = world("field-report")
+    box.faults.hang_deployments("nerava-backend")
+    report, _, _ = run(timeout=3, skip=frozenset({"rds-public-ingress"}))
+    assert report.exit_code == 4 and report.timed_out
+    lines = {label: (text, paste) for label, text, paste in render.summary_lines(report)}
+    assert lines["next:"] == ("re-run to keep waiting:",
+                              "runbook fix apprunner-vpc --service nerava-backend --region us-east-1 --skip rds-public-ingress")
+    assert lines["result:"][0].startswith("timed out (--timeout 3s) waiting for deployment")
+    assert lines["run:"][1].startswith("runbook undo ")

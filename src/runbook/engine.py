@@ -88,6 +88,7 @@ class Report:
     service_ref: str = ""  # the --service the run was given
     run_id: str | None = None  # the journal run, when this run sent anything
     journal_path: str | None = None
+    rerun_args: tuple[str, ...] = ()  # the --only/--skip a re-run of this fix needs to do the same
 
 
 def evaluate(runbook: Runbook, topology: Topology) -> list[StepResult]:
@@ -608,6 +609,10 @@ class Engine:
             service_ref=self.service_ref,
             run_id=self.journal.run_id if sent else None,
             journal_path=str(self.journal.path) if sent else None,
+            rerun_args=tuple(
+                [a for step_id in sorted(self.options.only) for a in ("--only", step_id)]
+                + [a for step_id in sorted(self.options.skip) for a in ("--skip", step_id)]
+            ),
             runbook=self.runbook,
             service=topology.service_name,
             region=self.aws.region,

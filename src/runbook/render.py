@@ -103,6 +103,8 @@ def command(report: Report, verb: str, *extra: str) -> str:
     parts = ["runbook", verb, _runbook_ref(report), "--service", report.service_ref or report.service, "--region", report.region]
     if report.profile:
         parts += ["--profile", report.profile]
+    if verb == "fix":
+        parts += report.rerun_args  # the same steps selected as this run
     return " ".join(shlex.quote(p) for p in [*parts, *extra])
 
 
@@ -309,7 +311,7 @@ def summary_lines(report: Report, doc: dict[str, Any] | None = None) -> list[tup
     if doc["healthy"]:
         verdict = "healthy" + (" (what --skip left aside is listed below)" if doc["left_by_skip"] else "")
     else:
-        verdict = f"{'timed out' if report.timed_out else 'not healthy'}: {report.stopped}"
+        verdict = report.stopped if report.timed_out else f"not healthy: {report.stopped}"  # a timeout says so itself
     lines.append(("result:", verdict, None))
     for declined in doc["declined_changes"]:
         holds = ("it holds back " + ", ".join(declined["holds"])) if declined["holds"] else "it holds back no other step"

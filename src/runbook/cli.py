@@ -503,6 +503,7 @@ def demo(
                 "apprunner-vpc", service, yes=yes, dry_run=False, timeout=timeout,
                 journal_path=Path(tmp) / "journal.jsonl", region=None, profile=None,
             )
+            report.run_id = report.journal_path = None  # a temporary journal, gone with the sandbox: no undo to offer
             _emit(report, format, None)
     raise typer.Exit(report.exit_code)
 

@@ -61,7 +61,10 @@ def test_fix_yes_end_to_end_against_runbook_sandbox_process(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             raise
-    assert server.returncode == 0, server.stderr.read()
+    err = server.stderr.read()
+    assert server.returncode == 0, err
+    # what the other shell needs: the services of this world, and the file to source
+    assert "ready; services: nerava-backend" in err and f"in another shell: source {env_file}" in err
 
 
 def test_without_terminal_and_without_yes_prints_plan_and_exits_1(world, tmp_path):

@@ -193,3 +193,28 @@ def test_ctrl_c_during_a_wait_clears_the_status_line(world, tmp_path):
     assert not re.search(SPINNER, screen), screen
     # the 6379 rule was sent before the wait: where its record is, is said
     assert "journal of what was sent before the error" in " ".join(screen.split())
+
+
+def test_every_cli_twin_names_region_and_profile_at_the_prompt_as_in_the_report(world):
+    import io
+
+    from rich.console import Console
+
+    from helpers import run
+    from runbook import render
+    from runbook.console import ConsoleReporter
+
+    world("field-report").faults.hang_deployments("nerava-backend")
+    report, _, _ = run(fix=False)
+    report.profile = "on-call"
+    clis = [c["cli"] for s in render.to_document(report)["steps"] for c in s["changes"]]
+    clis += [c["undo"]["cli"] for s in render.to_document(report)["steps"] for c in s["changes"] if "undo" in c]
+    assert clis and all(cli.endswith(" --region us-east-1 --profile on-call") for cli in clis)
+
+    shown = io.StringIO()
+    reporter = ConsoleReporter(Console(file=shown, width=100), region="us-east-1", profile="on-call")
+    change = next(c for r in report.results for c in r.finding.changes)
+    reporter.proposing("redis-ingress", change)
+    text = shown.getvalue()
+    assert text.count("--region us-east-1 --profile on-call") == 2  # the call and its undo
+    assert "runbook fix apprunner-vpc --service nerava-backend --region us-east-1 --profile on-call" in render.to_text(report)

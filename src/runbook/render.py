@@ -23,12 +23,12 @@ STATUS_STYLE = {
 }
 
 
-def change_dict(change: Change, region: str, applied: AppliedChange | None = None, held_by=()) -> dict[str, Any]:
+def change_dict(change: Change, region: str, applied: AppliedChange | None = None, held_by=(), profile: str | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "service": change.call.service,
         "operation": change.call.operation,
         "params": dict(change.call.params),
-        "cli": change.call.cli(region),
+        "cli": change.call.cli(region, profile),
         "applied": bool(applied and applied.applied),
         "description": change.description,
     }
@@ -41,19 +41,19 @@ def change_dict(change: Change, region: str, applied: AppliedChange | None = Non
     if held_by:
         doc["held_until"] = list(held_by)
     if change.inverse:
-        doc["undo"] = {"operation": change.inverse.operation, "cli": change.inverse.cli(region)}
+        doc["undo"] = {"operation": change.inverse.operation, "cli": change.inverse.cli(region, profile)}
     return doc
 
 
-def step_changes(result: StepResult, region: str) -> list[dict[str, Any]]:
+def step_changes(result: StepResult, region: str, profile: str | None = None) -> list[dict[str, Any]]:
     """Each change once: what was done with it, else proposed or held (a declined change is still
     proposed by the check; its record stands for it, as does the last record of a change asked twice)."""
     records: dict[str, AppliedChange] = {}
     for record in result.applied:
         records[_call_key(record.change)] = record
-    changes = [change_dict(a.change, region, a) for a in records.values()]
-    changes += [change_dict(c, region) for c in result.finding.changes if _call_key(c) not in records]
-    changes += [change_dict(c, region, held_by=result.held_by) for c in result.held if _call_key(c) not in records]
+    changes = [change_dict(a.change, region, a, profile=profile) for a in records.values()]
+    changes += [change_dict(c, region, profile=profile) for c in result.finding.changes if _call_key(c) not in records]
+    changes += [change_dict(c, region, held_by=result.held_by, profile=profile) for c in result.held if _call_key(c) not in records]
     return changes
 
 
@@ -80,7 +80,7 @@ def to_document(report: Report) -> dict[str, Any]:
                     {"source": e.source, "observation": e.observation, **({"data": dict(e.data)} if e.data else {})}
                     for e in r.finding.evidence
                 ],
-                "changes": step_changes(r, report.region),
+                "changes": step_changes(r, report.region, report.profile),
             }
             for r in report.results
         ],
@@ -266,7 +266,7 @@ def _label(change: dict[str, Any], *, rich: bool = False) -> str:
         return style("advice, never applied", "cyan") + held
     if change["applied"]:
         return "change (" + style("applied", "green") + f": {_esc(change.get('outcome', ''), rich)})"
-    if change.get("declined"):
+    if change.get("declined") and change["outcome"].startswith("declined"):
         return "change (" + style(_esc(change["outcome"], rich), "yellow") + ")"
     if "held_until" in change:
         return "change (" + style(f"held until {', '.join(change['held_until'])} pass", "yellow") + ")"
@@ -343,7 +343,7 @@ def print_undo_summary(console, run_id: str, done: list[AppliedChange], undo_run
     from runbook import runbook as rb
 
     undone = sum(1 for d in done if d.applied)
-    declined = sum(1 for d in done if d.declined)
+    declined = sum(1 for d in done if d.declined and d.outcome.startswith("declined"))
     failed = len(done) - undone - declined
     console.print()
     console.print(f"[bold]Undo:[/bold] {undone} undone, {declined} declined, {failed} not undone, "

@@ -263,8 +263,8 @@ class Engine:
                 result.applied = applied_by_step.setdefault(result.step.id, [])  # the same list _apply appends to
             self.reporter.evaluated(results, round_no)
 
-            # Healthy but for what the user left aside (skipped, or declined where no step waits on it):
-            # nothing more to do but prove the health, and say what was left.
+            # Healthy but for what the user left aside (skipped or declined): nothing more to do but
+            # prove the health, and say what was left.
             if is_healthy(results, self._left_aside(applied_by_step)):
                 done = "healthy" if is_healthy(results, self.options.skip) else \
                     "declined changes remain; the service itself is healthy"
@@ -302,7 +302,7 @@ class Engine:
                 return self._report(topology, results, started, "nothing more can be done automatically")
 
     def _timed_out(self, topology, results, started, stopped: str) -> Report:
-        report = self._report(topology, results, started, stopped)
+        report = self._report(topology, results, started, stopped, settled=False)
         report.healthy, report.exit_code, report.timed_out = False, EXIT_TIMEOUT, True
         return report
 
@@ -407,9 +407,9 @@ class Engine:
         for result, change in pending:
             by_phase.setdefault(change.phase, []).append((result, change))
         waits = {r.finding.waits_for for r in results if r.finding.waits_for}
-        # A step the user declined or skipped that no other step waits on (by `after`) does not keep
-        # the service from recovering: the health probe is still worth waiting for.
-        # A step left aside that some step waits on (by `after`) still blocks: what waits on it cannot recover.
+        # A step the user declined or skipped that no other step waits on (by `after`) does not keep the
+        # service from recovering: the health probe is still worth waiting for. One that some step waits
+        # on still blocks: what waits on it cannot recover.
         not_blocking = self._left_aside(applied_by_step) - prerequisites(self.runbook)
         others_failing = any(
             r.finding.status in (Status.FAIL, Status.ERROR) and r.finding.waits_for is None and r.step.id not in not_blocking
@@ -576,28 +576,27 @@ class Engine:
             if now.status is not Status.OK:
                 continue  # lines since the fix still match: the warning stands
             at = time.strftime("%H:%M:%S UTC", time.gmtime(since / 1000))
-            earlier = len(result.finding.evidence)
             result.finding = replace(
                 result.finding,
                 status=Status.OK,
                 summary=f"{now.summary} since this run's first fix ({at}); "
-                        f"{earlier} earlier log line(s) matched known failures, kept as history",
+                        "the earlier lines that matched known failures are kept as history",
                 evidence=tuple(
                     replace(e, source=f"history, before this run's fixes: {e.source}", data={**(e.data or {}), "history": True})
                     for e in result.finding.evidence
                 ),
             )
 
-    def _report(self, topology, results, started, stopped) -> Report:
+    def _report(self, topology, results, started, stopped, settled: bool = True) -> Report:
         healthy = is_healthy(results, self.options.skip)
-        if healthy and self.mode != "check":
-            self._history(topology, results)
         declined, seen = [], set()
         for result in results:
             for record in result.applied:
                 if record.declined and _key(record.change) not in seen:
                     seen.add(_key(record.change))
                     declined.append((result.step.id, record))
+        if settled and self.mode != "check" and is_healthy(results, self.options.skip | {step_id for step_id, _ in declined}):
+            self._history(topology, results)  # the service itself is healthy
         sent = self.journal is not None and self.calls_sent > 0
         return Report(
             mode="dry-run" if self.mode == "fix" and self.options.dry_run else self.mode,

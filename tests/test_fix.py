@@ -198,6 +198,8 @@ def test_a_declined_change_holds_back_only_what_waits_on_it(world, tmp_path):
 
 
 def test_declining_a_prerequisite_holds_its_dependents_and_nothing_else(world, tmp_path):
+    from runbook import render
+
     box = world(create_failed_field_report(tmp_path))
     report, recorder, aws = run(confirmer=Declines("redis-ingress"), timeout=30)
     assert cache_rules_from_connector(box) == []
@@ -206,6 +208,9 @@ def test_declining_a_prerequisite_holds_its_dependents_and_nothing_else(world, t
     # the rebuild waits on redis-ingress: held, never sent, never waited for until the timeout
     assert "apprunner:UpdateService" not in mutating_calls(aws)
     assert "redis-ingress" in step(report, "service-status").held_by
+    (declined,) = render.summary(report)["declined_changes"]
+    assert declined["step"] == "redis-ingress" and "service-status" in declined["holds"]
+    assert "declined changes remain; nothing more can be done without them" == report.stopped
     assert report.exit_code == 1 and report.stats["wall_seconds"] < 25
 
 

@@ -314,7 +314,8 @@ def summary_lines(report: Report, doc: dict[str, Any] | None = None) -> list[tup
         verdict = report.stopped if report.timed_out else f"not healthy: {report.stopped}"  # a timeout says so itself
     lines.append(("result:", verdict, None))
     for declined in doc["declined_changes"]:
-        holds = ("it holds back " + ", ".join(declined["holds"])) if declined["holds"] else "it holds back no other step"
+        holds = (f"it holds back the changes of {', '.join(declined['holds'])}" if declined["holds"]
+                 else "no other step's change waits on it")
         lines.append(("declined:", f"{declined['step']}: {declined['description']}; {holds}; "
                                    f"to leave it next time, pass {declined['skip']}", None))
     for left in doc["left_by_skip"]:

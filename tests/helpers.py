@@ -71,3 +71,18 @@ def step(report: Report, step_id: str):
 
 def mutating_calls(aws: Aws) -> dict[str, int]:
     return {k: v for k, v in aws.calls.items() if not is_read_operation(k.split(":")[1])}
+
+
+def create_failed_field_report(tmp_path) -> str:
+    """The field report after its CREATE_SERVICE has failed: the service is CREATE_FAILED and must be rebuilt."""
+    from pathlib import Path
+
+    import yaml
+
+    from runbook.sandbox import scenario as scenario_module
+
+    doc = yaml.safe_load((Path(scenario_module.__file__).parent / "scenarios" / "field-report.yaml").read_text())
+    doc["services"][0].update(status="CREATE_FAILED", operations=[{"type": "CREATE_SERVICE", "status": "FAILED"}])
+    path = tmp_path / "create-failed.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(path)

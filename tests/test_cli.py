@@ -61,7 +61,10 @@ def test_fix_yes_end_to_end_against_runbook_sandbox_process(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             raise
-    assert server.returncode == 0, server.stderr.read()
+    err = server.stderr.read()
+    assert server.returncode == 0, err
+    # what the other shell needs: the services of this world, and the file to source
+    assert "ready; services: nerava-backend" in err and f"in another shell: source {env_file}" in err
 
 
 def test_without_terminal_and_without_yes_prints_plan_and_exits_1(world, tmp_path):
@@ -109,11 +112,12 @@ def test_interactive_no_leaves_world_unchanged(world, tmp_path):
     box = world("field-report")
     before = box.app_health("nerava-backend")
     child = _spawn_fix(box, tmp_path)
-    child.expect("Apply this change")
-    child.send("n")
-    child.expect(pexpect.EOF)
+    declined = 0
+    while child.expect(["Apply this change", pexpect.EOF]) == 0:  # a decline holds back only its dependents
+        child.send("n\r")
+        declined += 1
     child.close()
-    assert child.exitstatus == 1
+    assert declined >= 2 and child.exitstatus == 1
     assert box.app_health("nerava-backend") == before
     assert before[0] is False
 
@@ -126,7 +130,7 @@ def test_interactive_yes_fixes_it(world, tmp_path):
         index = child.expect(["Apply this change", pexpect.EOF])
         if index == 1:
             break
-        child.send("y")
+        child.send("y\r")
         answered += 1
     child.close()
     assert answered >= 1
@@ -171,6 +175,7 @@ def test_saved_plan_applies_as_reviewed_and_a_stale_plan_is_refused(world, tmp_p
     assert result["stopped"] == "sent 2 of the plan's 2 change(s); the plan holds nothing more to send; what remains needs a new plan"
     assert f"journal: {tmp_path / 'state'}" in applied.stderr
     assert result["journal"] == str(tmp_path / "state" / "runbook" / "journal.jsonl") and result["run_id"] in applied.stderr
+    assert result["summary"]["mode"] == "apply" and result["summary"]["applied"] == 2 and result["summary"]["run"]
     status = next(s for s in result["steps"] if s["id"] == "service-status")
     assert status["status"] == "fail" and not any(c["applied"] for c in status["changes"])
 
@@ -255,6 +260,8 @@ def test_ctrl_c_at_the_prompt_exits_130_with_a_complete_journal(world, tmp_path)
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 130
+    assert "runbook: interrupted" in child.before
+    assert "journal of what was sent" not in child.before  # nothing was sent (issue 12)
     journal = tmp_path / "state" / "runbook" / "journal.jsonl"
     # nothing was sent, so nothing is journaled as sent-but-unanswered
     entries = [json.loads(line) for line in journal.read_text().splitlines()] if journal.exists() else []

@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from helpers import Refuse, mutating_calls, run, step
+from helpers import Refuse, create_failed_field_report, mutating_calls, run, step
 from runbook.aws import Aws, ReadOnlyViolation
 from runbook.errors import UsageError
 
@@ -162,7 +162,56 @@ def test_only_and_skip_select_which_steps_may_change_the_world(world):
     report, _, aws = run(skip=frozenset({"rds-public-ingress"}), timeout=30)
     assert step(report, "healthz").finding.status.value == "ok"  # the service is fixed ...
     assert step(report, "rds-public-ingress").finding.status.value == "fail"  # ... the public rule left, as asked
-    assert report.exit_code == 1 and "ec2:RevokeSecurityGroupIngress" not in mutating_calls(aws)
+    # Healthy, and the only failure left is the one the user skipped: a recovery, exit 0 (issue 12).
+    assert report.healthy and report.exit_code == 0 and "ec2:RevokeSecurityGroupIngress" not in mutating_calls(aws)
+    assert report.left_by_skip == ("rds-public-ingress",) and report.health_streak == (3, 3)
+
+
+class Declines:
+    """Answers no for the named steps' changes, yes for the rest."""
+
+    def __init__(self, *step_ids):
+        self.step_ids, self.asked = set(step_ids), []
+
+    def confirm(self, step_id, change):
+        from runbook.confirm import Decision
+
+        self.asked.append((step_id, change.call.operation))
+        if step_id in self.step_ids:
+            return Decision(False, "declined at the prompt")
+        return Decision(True, "approved at the prompt")
+
+
+def test_a_declined_change_holds_back_only_what_waits_on_it(world, tmp_path):
+    box = world(create_failed_field_report(tmp_path))
+    confirmer = Declines("rds-public-ingress")
+    report, _, aws = run(confirmer=confirmer, timeout=30)
+    # the 6379 rule, then the CREATE_FAILED rebuild: declining the public-rule revoke stopped neither
+    assert len(cache_rules_from_connector(box)) == 1
+    assert mutating_calls(aws).get("apprunner:UpdateService") == 1
+    assert step(report, "healthz").finding.status.value == "ok"
+    assert [(s, a.change.call.operation) for s, a in report.declined] == [("rds-public-ingress", "revoke_security_group_ingress")]
+    assert confirmer.asked.count(("rds-public-ingress", "revoke_security_group_ingress")) == 1  # asked once
+    # a problem the user chose to keep is still a problem; the service itself was proven healthy
+    assert not report.healthy and report.exit_code == 1
+    assert report.stopped == "declined changes remain; the service itself is healthy" and report.health_streak == (3, 3)
+
+
+def test_declining_a_prerequisite_holds_its_dependents_and_nothing_else(world, tmp_path):
+    from runbook import render
+
+    box = world(create_failed_field_report(tmp_path))
+    report, recorder, aws = run(confirmer=Declines("redis-ingress"), timeout=30)
+    assert cache_rules_from_connector(box) == []
+    # rds-public-ingress waits only on rds-ingress (which passes): its revoke went on
+    assert mutating_calls(aws).get("ec2:RevokeSecurityGroupIngress") == 1
+    # the rebuild waits on redis-ingress: held, never sent, never waited for until the timeout
+    assert "apprunner:UpdateService" not in mutating_calls(aws)
+    assert "redis-ingress" in step(report, "service-status").held_by
+    (declined,) = render.summary(report)["declined_changes"]
+    assert declined["step"] == "redis-ingress" and "service-status" in declined["holds"]
+    assert "declined changes remain; nothing more can be done without them" == report.stopped
+    assert report.exit_code == 1 and report.stats["wall_seconds"] < 25
 
 
 def test_duplicate_and_not_found_count_as_done(world):
@@ -187,3 +236,51 @@ def test_duplicate_and_not_found_count_as_done(world):
     second = applier.apply("rds-public-ingress", gone)
     assert first.applied and "InvalidPermission.Duplicate" in first.outcome
     assert second.applied and "InvalidPermission.NotFound" in second.outcome
+
+
+def test_log_lines_from_before_this_runs_fixes_are_history_once_healthy(world):
+    """The field report's CREATE_SERVICE logs Redis timeouts while it waits; the 6379 rule lets that same
+    deployment succeed. Its earlier lines are then history, not a warning; a later check still sees them."""
+    from runbook import render
+    from runbook.confirm import Decision
+
+    box = world("field-report")
+    box.faults.hang_deployments("nerava-backend")
+
+    class ReleaseTheDeployment:
+        def confirm(self, step_id, change):
+            box.faults.clear()  # the deployment in flight finishes (and succeeds, once the rule is in)
+            return Decision(True, "approved")
+
+    report, _, _ = run(timeout=30, confirmer=ReleaseTheDeployment())
+    assert report.healthy
+    logs = step(report, "startup-logs").finding
+    assert logs.status.value == "ok" and "kept as history" in logs.summary and "since this run's first fix" in logs.summary
+    assert logs.evidence and all(e.source.startswith("history, before this run's fixes: ") for e in logs.evidence)
+    assert any("6379" in e.observation for e in logs.evidence)
+    assert "history, before this run's fixes" in render.to_text(report)  # shown, though the step passes
+
+    checked, _, _ = run(fix=False)  # a check has no fixes of its own to date the lines by
+    assert step(checked, "startup-logs").finding.status.value == "warn"
+
+
+def test_skipping_a_prerequisite_ends_without_waiting_for_a_health_that_cannot_come(world):
+    world("field-report")
+    report, _, aws = run(skip=frozenset({"redis-ingress"}), timeout=30)
+    assert "ec2:AuthorizeSecurityGroupIngress" not in mutating_calls(aws)
+    assert report.exit_code == 1 and not report.timed_out and report.stats["wall_seconds"] < 25
+    assert report.left_by_skip == ("redis-ingress",)
+
+
+def test_a_timeout_ends_with_the_command_that_keeps_waiting(world):
+    from runbook import render
+
+    box = world("field-report")
+    box.faults.hang_deployments("nerava-backend")
+    report, _, _ = run(timeout=3, skip=frozenset({"rds-public-ingress"}))
+    assert report.exit_code == 4 and report.timed_out
+    lines = {label: (text, paste) for label, text, paste in render.summary_lines(report)}
+    assert lines["next:"] == ("re-run to keep waiting:",
+                              "runbook fix apprunner-vpc --service nerava-backend --region us-east-1 --skip rds-public-ingress")
+    assert lines["result:"][0].startswith("timed out (--timeout 3s) waiting for deployment")
+    assert lines["run:"][1].startswith("runbook undo ")

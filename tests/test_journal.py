@@ -87,7 +87,7 @@ def test_history_and_undo_survive_bad_lines_say_how_runs_ended_and_an_undo_is_no
                           timeout=60, dimensions=(50, 200))
     child.expect("nerava-backend is healthy now; undoing run")
     while child.expect(["Apply this change", pexpect.EOF]) == 0:
-        child.send("n")
+        child.send("n\r")  # an explicit answer: a prompt has no default
     child.close()
     assert child.exitstatus == 1
     assert _ingress(box, box.ids["sg:default"]) != before

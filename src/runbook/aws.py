@@ -134,6 +134,7 @@ class Aws:
         if region is None:
             _check_region(self.session.region_name, "AWS_DEFAULT_REGION or your AWS config")
         self.region: str = self.session.region_name
+        self.profile = profile
         self.read_only = read_only
         # Standard retry mode retries throttling with backoff; timeouts keep a
         # dead endpoint from hanging an emergency script.

@@ -26,7 +26,6 @@ from runbook.errors import EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_TERMINATED, Int
 
 if TYPE_CHECKING:
     from runbook.engine import Report
-    from runbook.model import AppliedChange, Change, StepResult
 
 app = typer.Typer(
     name="runbook",
@@ -169,8 +168,11 @@ def _root(
 def _console(stderr: bool = True):
     from rich.console import Console
 
-    # Progress lines are not wrapped: logs and grep of a script's output see whole lines.
-    return Console(stderr=stderr, highlight=False, soft_wrap=stderr, emoji=False)  # ":secret:" in an ARN is no emoji
+    console = Console(stderr=stderr, highlight=False, emoji=False)  # ":secret:" in an ARN is no emoji
+    # Progress lines are not wrapped for logs and grep of a script's output (whole lines); on a
+    # terminal they are, at spaces, so that no id is cut by the terminal's own wrap.
+    console.soft_wrap = stderr and not console.is_terminal
+    return console
 
 
 # -- commands that need no AWS ---------------------------------------------------
@@ -253,11 +255,16 @@ def check(
     from runbook.confirm import NonInteractive
     from runbook.engine import Engine
 
+    from runbook.console import ConsoleReporter
+
     _check_outputs(output=output)
     loaded = rb.with_secrets_read(rb.load(runbook), read_secrets)
     aws = Aws(region, profile, read_only=True)
-    reporter = ConsoleReporter(_console())
-    report = Engine(aws, loaded, service, confirmer=NonInteractive(), reporter=reporter).check()
+    # On one terminal the report's table shows each step: progress lines would show them all twice.
+    same_terminal = sys.stdout.isatty() and output is None
+    with ConsoleReporter(_console(), region=aws.region, profile=profile, step_lines=not same_terminal) as reporter:
+        reporter.busy(f"checking {service} ({loaded.name}, {aws.region}) …")
+        report = Engine(aws, loaded, service, confirmer=NonInteractive(), reporter=reporter).check()
     _emit(report, format, output)
     raise typer.Exit(report.exit_code)
 
@@ -313,6 +320,7 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
     from runbook import runbook as rb
     from runbook.aws import Aws
     from runbook.confirm import NonInteractive
+    from runbook.console import ConsoleReporter
     from runbook.engine import Engine, Options
     from runbook.journal import Journal
 
@@ -327,17 +335,21 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
     aws = Aws(region, profile, read_only=dry_run)
     journal = None if dry_run else Journal(journal_path, runbook=loaded.name, service=service, region=aws.region,
                                            runbook_file=str(Path(loaded.source).resolve()))
+    reporter = ConsoleReporter(console, region=aws.region, profile=profile)
     engine = Engine(
         aws,
         loaded,
         service,
         confirmer=confirmer,
-        reporter=ConsoleReporter(console),
+        reporter=reporter,
         journal=journal,
         options=Options(timeout=timeout, dry_run=dry_run, only=frozenset(only), skip=frozenset(skip)),
     )
-    with _journaled(journal, console):
-        report = engine.fix()
+    try:
+        with _journaled(journal, console):
+            report = engine.fix()
+    finally:
+        reporter.close()
     if journal:
         _close_run(journal, report)
     if plan_out:
@@ -349,8 +361,6 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
         if plan["held"]:
             console.print(f"{len(plan['held'])} more wait for other steps and are not in it "
                           f"({', '.join(h['step'] for h in plan['held'])}): plan again after applying this one")
-    if journal and any(a for r in report.results for a in r.applied):
-        console.print(f"journal: {journal.path} (run {journal.run_id})")
     return report
 
 
@@ -406,7 +416,7 @@ class _journaled:
             pass  # the error being raised says why
         if isinstance(exc, Interrupted):
             _say_what_was_sent(exc, self.journal)
-        if isinstance(exc, RunbookError):
+        if isinstance(exc, RunbookError) and self.journal.sent_any:
             self.console.print(f"journal of what was sent before the error: {self.journal.path} (run {self.journal.run_id}; see runbook history)")
         return False
 
@@ -425,12 +435,19 @@ def _emit(report: "Report", fmt: Format, output: Optional[Path]) -> None:
 
     if output:
         _write(output, render.render(report, fmt.value))
-        return
-    if fmt is Format.text:
+    elif fmt is Format.text:
         render.print_text(report, _console(stderr=False))
     else:
         sys.stdout.write(render.render(report, fmt.value))
         sys.stdout.flush()
+    # The ending belongs on the terminal: repeat it there when the report went elsewhere (or is JSON).
+    on_terminal = output is None and fmt is not Format.json and sys.stdout.isatty()
+    if sys.stderr.isatty() and not on_terminal:
+        console = _console()
+        console.print()
+        render.print_summary(report, console)
+    elif report.run_id and not sys.stderr.isatty():  # a script's log: where the record of what was sent is
+        _console().print(f"journal: {report.journal} (run {report.run_id})")
 
 
 @app.command("apply", cls=_Command)
@@ -465,14 +482,18 @@ def apply_plan(
         raise UsageError("no terminal to confirm on: pass --yes to apply a saved plan")
     aws = Aws(doc.get("region"), profile)
     record = Journal(journal, runbook=loaded.name, service=doc["service"], region=aws.region, runbook_file=doc["runbook"])
-    engine = Engine(aws, loaded, doc["service"], confirmer=confirmer, reporter=ConsoleReporter(console), journal=record,
+    from runbook.console import ConsoleReporter
+
+    reporter = ConsoleReporter(console, region=aws.region, profile=profile)
+    engine = Engine(aws, loaded, doc["service"], confirmer=confirmer, reporter=reporter, journal=record,
                     options=Options(timeout=timeout))
-    with _journaled(record, console):
-        report = engine.apply_plan(doc)
+    try:
+        with _journaled(record, console):
+            report = engine.apply_plan(doc)
+    finally:
+        reporter.close()
     _close_run(record, report)
     _emit(report, format, output)
-    if any(a for r in report.results for a in r.applied):
-        console.print(f"journal: {record.path} (run {record.run_id})")
     raise typer.Exit(report.exit_code)
 
 
@@ -591,8 +612,10 @@ def undo(
     _warn_if_healthy(aws, run, pending, console)
     record = journal_mod.Journal(journal, runbook=run["runbook"], service=run["service"], region=aws.region,
                                  runbook_file=run["runbook_file"], undoes=run_id)
-    with _journaled(record, console):
-        result = undo_run(aws, pending, confirmer=confirmer, reporter=ConsoleReporter(console), journal=record)
+    from runbook.console import ConsoleReporter
+
+    with _journaled(record, console), ConsoleReporter(console, region=aws.region, profile=profile) as reporter:
+        result = undo_run(aws, pending, confirmer=confirmer, reporter=reporter, journal=record)
     undone = sum(1 for d in result.done if d.applied)
     complete = undone == len(result.done) and not result.refused
     declined = sum(1 for d in result.done if d.declined)
@@ -673,7 +696,15 @@ def sandbox(
             tmp = env_file.with_suffix(env_file.suffix + ".tmp")
             tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
             tmp.replace(env_file)
-        console.print(f"sandbox {loaded.name} ready; press Ctrl-C to stop")
+        names = ", ".join(s.name for s in loaded.services) or "none (this world has no App Runner service)"
+        console.print(f"sandbox {loaded.name} ready; services: {names}")
+        if env_file:
+            console.print(f"in another shell: source {env_file}")
+        else:
+            console.print("in another shell: paste the export lines above (or start with --env-file FILE, then: source FILE)")
+        if loaded.services:
+            console.print(f"then: runbook check apprunner-vpc --service {loaded.services[0].name}")
+        console.print("press Ctrl-C to stop")
         while True:
             time.sleep(3600)
     except Interrupted:
@@ -715,76 +746,9 @@ def demo(
                 "apprunner-vpc", service, yes=yes, dry_run=False, timeout=timeout,
                 journal_path=journal, region=None, profile=None,
             )
+            report.run_id = report.journal = None  # a temporary journal, gone with the sandbox: no undo to offer
             _emit(report, format, None)
     raise typer.Exit(report.exit_code)
-
-
-# -- progress -------------------------------------------------------------------
-class ConsoleReporter:
-    """Shows progress on stderr: a live status line on a terminal, plain lines otherwise."""
-
-    def __init__(self, console):
-        self.console = console
-        self._last: dict[str, str] = {}
-        self._status = None
-        self._last_wait = ("", "")
-
-    def _end_status(self) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
-
-    def evaluated(self, results: "list[StepResult]", round_no: int) -> None:
-        from rich.markup import escape
-
-        self._end_status()
-        for result in results:
-            line = f"{result.finding.status.value}: {result.finding.summary}"
-            if self._last.get(result.step.id) != line:
-                self._last[result.step.id] = line
-                style = {"ok": "green", "warn": "yellow", "fail": "red", "error": "bold red"}.get(result.finding.status.value, "dim")
-                self.console.print(f"[{style}]{result.finding.status.value:>7}[/] {escape(result.step.id)}: {escape(result.finding.summary)}")
-
-    def proposing(self, step_id: str, change: "Change") -> None:
-        from rich.markup import escape
-
-        self._end_status()
-        self.console.print(f"\n[bold]{escape(step_id)}[/bold] proposes: {escape(change.description)}")
-        params = ", ".join(f"{k}={v!r}" for k, v in change.call.params.items())
-        self.console.print(f"  [dim]API:[/dim] {change.call.service}.{change.call.operation}({escape(params)})", soft_wrap=True)
-        self.console.print(f"  [dim]CLI:[/dim] {escape(change.call.cli())}", soft_wrap=True)
-        if change.inverse:
-            self.console.print(f"  [dim]undo:[/dim] {escape(change.inverse.cli())}", soft_wrap=True)
-        if change.offer:
-            self.console.print("  [bold]advice, applied only if you say so; it closes all of this:[/bold]")
-            for line in change.offer:
-                self.console.print(f"    - {escape(line)}", soft_wrap=True)
-
-    def applied(self, step_id: str, applied: "AppliedChange") -> None:
-        from rich.markup import escape
-
-        mark = "[green]applied[/green]" if applied.applied else "[yellow]not applied[/yellow]"
-        self.console.print(f"  {mark}: {escape(applied.outcome)}")
-
-    def waiting(self, what: str, state: str, elapsed: float, budget: float) -> None:
-        from rich.markup import escape
-
-        text = f"waiting for {what}: {state} ({elapsed:.0f}s of {budget:.0f}s)"
-        if self.console.is_terminal:
-            if self._status is None:
-                self._status = self.console.status(escape(text))
-                self._status.start()
-            else:
-                self._status.update(escape(text))
-        elif self._last_wait != (what, state):
-            self._last_wait = (what, state)
-            self.console.print(escape(text))
-
-    def note(self, message: str) -> None:
-        from rich.markup import escape
-
-        self._end_status()
-        self.console.print(escape(message))
 
 
 # -- entry point ----------------------------------------------------------------

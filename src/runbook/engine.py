@@ -86,8 +86,17 @@ class Report:
     stopped: str  # why the run ended, in one line
     stats: dict[str, Any] = field(default_factory=dict)
     scrubber: Scrubber = field(default_factory=Scrubber)
+    mode: str = "check"  # check, dry-run, fix or apply: what the closing summary reports on
+    timed_out: bool = False
+    service_status: str | None = None  # App Runner's Status at the last snapshot
+    health_streak: tuple[int, int] | None = None  # (consecutive 200s seen, needed) when the probe was waited on
+    declined: list[tuple[str, AppliedChange]] = field(default_factory=list)  # once each, in the order asked
+    left_by_skip: tuple[str, ...] = ()  # failing steps whose changes --skip kept back
+    profile: str | None = None
+    service_ref: str = ""  # the --service the run was given
     run_id: str | None = None  # the journal's run and path, for `history` and `undo`, when it recorded anything
     journal: str | None = None
+    rerun_args: tuple[str, ...] = ()  # the --only/--skip a re-run of this fix needs to do the same
 
 
 def evaluate(runbook: Runbook, topology: Topology) -> list[StepResult]:
@@ -111,10 +120,15 @@ def evaluate(runbook: Runbook, topology: Topology) -> list[StepResult]:
     return results
 
 
-def is_healthy(results: list[StepResult]) -> bool:
-    return all(r.finding.status in (Status.OK, Status.WARN, Status.SKIPPED) for r in results) and not any(
-        r.finding.waits_for for r in results
-    )
+def is_healthy(results: list[StepResult], left: frozenset[str] = frozenset()) -> bool:
+    """Every step passes and nothing is still settling; `left`: steps the user chose to leave (--skip)."""
+    counted = [r for r in results if r.step.id not in left]
+    return all(r.finding.status.passed for r in counted) and not any(r.finding.waits_for for r in counted)
+
+
+def prerequisites(runbook: Runbook) -> frozenset[str]:
+    """Steps that some other step waits on by `after`: the ones the service's recovery needs."""
+    return frozenset(a for s in runbook.steps for a in s.after)
 
 
 def _call_key(call: dict[str, Any]) -> str:
@@ -131,6 +145,7 @@ class Applier:
 
     def __init__(self, aws: Aws, confirmer: Confirmer, reporter: Reporter, journal: Journal | None, scrubber: Scrubber):
         self.aws, self.confirmer, self.reporter, self.journal, self.scrubber = aws, confirmer, reporter, journal, scrubber
+        self.sent = 0  # calls handed to AWS (answered or not)
 
     def apply(self, step_id: str, change: Change, drifted: Callable[[], str | None] | None = None) -> AppliedChange:
         """`drifted` re-reads the world after the confirmation and says why the change is stale, if it is."""
@@ -159,6 +174,7 @@ class Applier:
             if self.journal:
                 self.journal.end(seq, outcome, request_id, detail)
 
+        self.sent += 1
         try:
             response = self.aws.execute(change.call)
         except ApiError as exc:
@@ -220,6 +236,10 @@ class Engine:
         self.options = options or Options()
         self.probes = 0
         self.scrubber = Scrubber()
+        self.calls_sent = 0  # calls that reached (or may have reached) AWS in this run
+        self.first_sent_ms: int | None = None  # epoch ms just before this run's first call went out
+        self.health_streak: tuple[int, int] | None = None
+        self.mode = "fix"
 
     # -- one snapshot -------------------------------------------------------
     def snapshot(self) -> tuple[Topology, list[StepResult]]:
@@ -232,6 +252,7 @@ class Engine:
 
     def check(self) -> Report:
         started = time.monotonic()
+        self.mode = "check"
         topology, results = self.snapshot()
         self.reporter.evaluated(results, 1)
         return self._report(topology, results, started, "checked once (read-only)")
@@ -242,33 +263,32 @@ class Engine:
         deadline = started + self.options.timeout
         applied_by_step: dict[str, list[AppliedChange]] = {}
         sent: set[str] = set()  # keys of every change applied, declined or not sent: never proposed twice
-        declined = False
         round_no = 0
         while True:
             round_no += 1
             if round_no > 1 and time.monotonic() > deadline:
-                report = self._report(topology, results, started, f"timed out (--timeout {self.options.timeout:.0f}s) before the service was healthy")
-                report.exit_code = EXIT_TIMEOUT
-                return report
+                return self._timed_out(topology, results, started, f"timed out (--timeout {self.options.timeout:.0f}s) before the service was healthy")
             topology, results = self._settled_snapshot(applied_by_step)
             self._settle_unknown(results, applied_by_step)
             self._verify(results, applied_by_step)
             for result in results:
-                result.applied = applied_by_step.get(result.step.id, [])
+                result.applied = applied_by_step.setdefault(result.step.id, [])  # the same list _apply appends to
             self.reporter.evaluated(results, round_no)
 
-            if is_healthy(results):
+            # Healthy but for what the user left aside (skipped or declined): nothing more to do but
+            # prove the health, and say what was left.
+            if is_healthy(results, self._left_aside(applied_by_step)):
+                done = "healthy" if is_healthy(results, self.options.skip) else \
+                    "declined changes remain; the service itself is healthy"
                 probed = any(r.step.check == "http.healthz" and r.finding.status is Status.OK for r in results)
                 if self.options.dry_run or self.options.healthy_probes <= 1 or not probed:
-                    return self._report(topology, results, started, "healthy")
+                    return self._report(topology, results, started, done)
                 # One 200 may be luck: healthy means N consecutive 200s.
                 try:
                     self._wait_health(topology, deadline)
                 except _Deadline as exc:
-                    report = self._report(topology, results, started, str(exc))
-                    report.healthy, report.exit_code = False, EXIT_TIMEOUT
-                    return report
-                return self._report(topology, results, started, "healthy")
+                    return self._timed_out(topology, results, started, str(exc))
+                return self._report(topology, results, started, done)
             pending = [
                 (r, c)
                 for r in results
@@ -279,22 +299,38 @@ class Engine:
             ]
             if self.options.dry_run:
                 return self._report(topology, results, started, "dry run: nothing applied")
-            if declined:
-                return self._report(topology, results, started, "changes were declined; nothing more is done")
 
+            # A declined change holds back only the steps that wait on its step (evaluate holds
+            # them by `after`); everything else goes on.
             try:
                 acted = self._act(topology, results, pending, sent, applied_by_step, deadline)
-            except _Declined:
-                declined = True
-                continue
             except _Deadline as exc:
-                report = self._report(topology, results, started, str(exc))
-                report.exit_code = EXIT_TIMEOUT
-                return report
+                return self._timed_out(topology, results, started, str(exc))
             if not acted:
                 if self._unplanned(results):
                     return self._report(topology, results, started, "the plan holds nothing more to send; what remains needs a new plan")
+                if self._declined_records(applied_by_step):
+                    return self._report(topology, results, started, "declined changes remain; nothing more can be done without them")
                 return self._report(topology, results, started, "nothing more can be done automatically")
+
+    def _timed_out(self, topology, results, started, stopped: str) -> Report:
+        report = self._report(topology, results, started, stopped, settled=False)
+        report.healthy, report.exit_code, report.timed_out = False, EXIT_TIMEOUT, True
+        return report
+
+    def _left_aside(self, applied_by_step) -> frozenset[str]:
+        """Steps the user left aside: skipped, or with a change declined."""
+        return frozenset(self.options.skip) | {step_id for step_id, _ in self._declined_records(applied_by_step)}
+
+    @staticmethod
+    def _declined_records(applied_by_step) -> list[tuple[str, AppliedChange]]:
+        seen, declined = set(), []
+        for step_id, records in applied_by_step.items():
+            for record in records:
+                if record.declined and _key(record.change) not in seen:
+                    seen.add(_key(record.change))
+                    declined.append((step_id, record))
+        return declined
 
     # -- saved plans ----------------------------------------------------------
     def plan_document(self, report: Report) -> dict[str, Any]:
@@ -321,6 +357,7 @@ class Engine:
         # restricted to the reviewed calls.
         self.options = replace(self.options, planned=frozenset(keys))
         report = self.fix()
+        report.mode = "apply"
         done = sum(1 for r in report.results for a in r.applied if a.applied)
         report.stopped = f"sent {done} of the plan's {len(keys)} change(s); {report.stopped}"
         return report
@@ -354,8 +391,13 @@ class Engine:
         for result, change in pending:
             by_phase.setdefault(change.phase, []).append((result, change))
         waits = {r.finding.waits_for for r in results if r.finding.waits_for}
+        # A step the user declined or skipped that no other step waits on (by `after`) does not keep the
+        # service from recovering: the health probe is still worth waiting for. One that some step waits
+        # on still blocks: what waits on it cannot recover.
+        not_blocking = self._left_aside(applied_by_step) - prerequisites(self.runbook)
         others_failing = any(
-            r.finding.status in (Status.FAIL, Status.ERROR) and r.finding.waits_for is None for r in results
+            r.finding.status in (Status.FAIL, Status.ERROR) and r.finding.waits_for is None and r.step.id not in not_blocking
+            for r in results
         )
 
         if by_phase.get(Phase.AUTHORIZE):
@@ -377,18 +419,21 @@ class Engine:
         applier = Applier(self.aws, self.confirmer, self.reporter, self.journal, self.scrubber)
         if self.journal:
             self.journal.planned([(r.step.id, c) for r, c in items], self.aws.region)
-        any_declined = False
         # An offer is its own question, after the changes the fix needs; declining it declines nothing else.
         items = sorted(items, key=lambda item: bool(item[1].offer))
         for result, change in items:
-            record = applier.apply(result.step.id, change, lambda: self._drift(topology, result, change))
+            before = int(time.time() * 1000)
+            try:
+                record = applier.apply(result.step.id, change, lambda: self._drift(topology, result, change))
+            finally:
+                if applier.sent and self.first_sent_ms is None:
+                    self.first_sent_ms = before
+                self.calls_sent += applier.sent
+                applier.sent = 0
             sent.add(_key(change))
             if self.options.planned is not None:
                 sent.add(self._masked_key(change))  # a reviewed call is sent once, even if a secret in it changes
-            any_declined |= record.declined and not change.offer
             applied_by_step.setdefault(result.step.id, []).append(record)
-        if any_declined:
-            raise _Declined()
         return True
 
     def _drift(self, topology: Topology, result: StepResult, change: Change) -> str | None:
@@ -512,15 +557,68 @@ class Engine:
             result = probe(url)
             self.probes += 1
             streak["n"] = streak["n"] + 1 if result.healthy else 0
+            self.health_streak = (streak["n"], needed)
             shown = result.headline
             return streak["n"] >= needed, f"{shown} ({streak['n']}/{needed} consecutive 200s)"
 
         # Probes are cheap and N of them must pass in a row: a steady pace, not a backoff.
         self._wait("health", poll, deadline, wait=wait_fixed(self.options.probe_interval) + wait_random(0, 0.2))
 
-    def _report(self, topology, results, started, stopped) -> Report:
-        healthy = is_healthy(results)
+    def _history(self, topology: Topology, results: list[StepResult]) -> None:
+        """Once the service is healthy after this run's fixes, log lines written before them are history,
+        not a warning: the startup-log step is read again on the lines since the first fix, and if those
+        are clean its earlier matches are kept as evidence labelled history. (Lines from before the
+        running version's deployment are not read at all: see discovery.)"""
+        if self.first_sent_ms is None:
+            return
+        since = self.first_sent_ms
+        for result in results:
+            if result.step.check != "logs.startup" or result.finding.status is not Status.WARN:
+                continue
+            recent = replace(topology, log_events=[e for e in topology.log_events if (e.get("timestamp") or 0) >= since])
+            try:
+                now = registry.get(result.step.check).detect(recent, result.step.params)
+            except (LookupError, TypeError, ValueError, AttributeError):
+                continue
+            if now.status is not Status.OK:
+                continue  # lines since the fix still match: the warning stands
+            at = time.strftime("%H:%M:%S UTC", time.gmtime(since / 1000))
+            result.finding = replace(
+                result.finding,
+                status=Status.OK,
+                summary=f"{now.summary} since this run's first fix ({at}); "
+                        "the earlier lines that matched known failures are kept as history",
+                evidence=tuple(
+                    replace(e, source=f"history, before this run's fixes: {e.source}", data={**(e.data or {}), "history": True})
+                    for e in result.finding.evidence
+                ),
+            )
+
+    def _report(self, topology, results, started, stopped, settled: bool = True) -> Report:
+        healthy = is_healthy(results, self.options.skip)
+        declined, seen = [], set()
+        for result in results:
+            for record in result.applied:
+                if record.declined and _key(record.change) not in seen:
+                    seen.add(_key(record.change))
+                    declined.append((result.step.id, record))
+        if settled and self.mode != "check" and is_healthy(results, self.options.skip | {step_id for step_id, _ in declined}):
+            self._history(topology, results)  # the service itself is healthy
+        sent = self.journal is not None and self.calls_sent > 0
         return Report(
+            mode="dry-run" if self.mode == "fix" and self.options.dry_run else self.mode,
+            service_status=topology.service.get("Status") if topology.service else None,
+            health_streak=self.health_streak,
+            declined=declined,
+            left_by_skip=tuple(r.step.id for r in results if r.step.id in self.options.skip and not r.finding.status.passed),
+            profile=getattr(self.aws, "profile", None),
+            service_ref=self.service_ref,
+            run_id=self.journal.run_id if sent else None,
+            journal=str(self.journal.path) if sent else None,
+            rerun_args=tuple(
+                [a for step_id in sorted(self.options.only) for a in ("--only", step_id)]
+                + [a for step_id in sorted(self.options.skip) for a in ("--skip", step_id)]
+            ),
             runbook=self.runbook,
             service=topology.service_name,
             region=self.aws.region,
@@ -583,10 +681,6 @@ def undo(aws: Aws, calls: list[dict[str, Any]], *, confirmer: Confirmer, reporte
 
 class PlanStale(RunbookError):
     """A saved plan no longer matches the world (exit 1)."""
-
-
-class _Declined(Exception):
-    pass
 
 
 class _Deadline(Exception):

@@ -68,6 +68,11 @@ class Journal:
         append(self.path, line)
         self.written = True
 
+    @property
+    def sent_any(self) -> bool:
+        """Has this run journaled a call (not only a plan)?"""
+        return self._seq > 0
+
     def planned(self, items: list[tuple[str, Change]], region: str) -> None:
         """What this phase is about to send, before any of it is: after a crash, what was not applied."""
         self._write(

@@ -65,7 +65,7 @@ class ApiCall:
     operation: str  # boto3 method name, e.g. "authorize_security_group_ingress"
     params: Mapping[str, Any]
 
-    def cli(self, region: str | None = None) -> str:
+    def cli(self, region: str | None = None, profile: str | None = None) -> str:
         """The `aws` CLI twin of this call (complex parameters as JSON).
 
         A twin never carries a masked secret as a value to paste (it would set the password to
@@ -74,7 +74,7 @@ class ApiCall:
         the real values go from AWS to AWS and are never printed; any other parameter holding a
         masked value makes the line a shell comment that says so.
         """
-        tail = ["--region", region] if region else []
+        tail = (["--region", region] if region else []) + (["--profile", shlex.quote(profile)] if profile else [])
         parts = ["aws", self.service, _kebab(self.operation)]
         masked = []
         for key, value in self.params.items():

@@ -344,6 +344,10 @@ def test_a_failed_deployment_is_rolling_back_before_it_has_rolled_back(load, wai
     def poll():
         op = apprunner.list_operations(ServiceArn=arn)["OperationSummaryList"][0]
         status = apprunner.describe_service(ServiceArn=arn)["Service"]["Status"]
+        # Two calls are no snapshot: a transition between them would pair the operation with the
+        # service's next status. Keep only pairs the operation held across both reads.
+        if apprunner.list_operations(ServiceArn=arn)["OperationSummaryList"][0]["Status"] != op["Status"]:
+            return False
         if not seen or seen[-1] != (op["Status"], status):
             seen.append((op["Status"], status))
             if op["Status"] == "ROLLBACK_IN_PROGRESS":

@@ -36,11 +36,27 @@ def test_maintenance_is_a_warning_that_waits():
 
 
 @pytest.mark.parametrize("status", ["FAILED", "ROLLBACK_SUCCEEDED", "ROLLBACK_FAILED"])
-def test_failed_deployment_of_running_service_is_redeployed(status):
-    finding = deployment(replace(topology(), operations=[op(status)]), {})
+def test_failed_deployment_is_redeployed_once_a_cause_was_found(status):
+    finding = deployment(replace(topology(), operations=[op(status)], broken_this_run=frozenset({"redis-ingress"})), {})
     assert finding.status is Status.FAIL
     (change,) = finding.changes
-    assert change.call.operation == "start_deployment" and change.phase is Phase.REDEPLOY
+    assert change.call.operation == "start_deployment" and change.phase is Phase.REDEPLOY and not change.recommendation
+    assert any("redis-ingress" in e.observation for e in finding.evidence)
+
+
+@pytest.mark.parametrize("status", ["FAILED", "ROLLBACK_SUCCEEDED"])
+def test_a_rolled_back_deployment_with_no_cause_found_is_advice(status):
+    """RUNNING on the version before the failed one, and no step it waits on broken: a redeploy would
+    most likely fail the same way, so it is offered at a terminal and never sent under --yes."""
+    finding = deployment(replace(topology(), operations=[op(status)]), {})
+    assert finding.status is Status.WARN and "RUNNING on the version before it" in finding.summary
+    (change,) = finding.changes
+    assert change.call.operation == "start_deployment" and change.recommendation and change.offer
+
+
+def test_a_failed_rollback_is_redeployed_whatever_was_found():
+    finding = deployment(replace(topology(), operations=[op("ROLLBACK_FAILED")]), {})
+    assert finding.status is Status.FAIL and not finding.changes[0].recommendation
 
 
 def test_create_failed_is_rebuilt_with_the_whole_source_configuration():
@@ -204,12 +220,30 @@ def test_a_regional_nat_gateway_is_followed_through_its_own_route_table():
     assert unread.status is Status.WARN and "not followed" in unread.summary
 
 
-def test_vpc_dns_off_proposes_modify():
-    top = replace(topology(), vpcs={VPC: {"EnableDnsSupport": True, "EnableDnsHostnames": False}})
+def test_vpc_dns_support_off_fails_and_proposes_turning_it_on():
+    top = replace(topology(), vpcs={VPC: {"EnableDnsSupport": False, "EnableDnsHostnames": True}})
     finding = vpc_dns(top, {})
     assert finding.status is Status.FAIL
     (change,) = finding.changes
-    assert change.call.params == {"VpcId": VPC, "EnableDnsHostnames": {"Value": True}}
+    assert change.call.params == {"VpcId": VPC, "EnableDnsSupport": {"Value": True}} and not change.recommendation
+    assert change.inverse.params == {"VpcId": VPC, "EnableDnsSupport": {"Value": False}}
+
+
+def test_vpc_dns_hostnames_off_alone_is_advice_never_a_fix():
+    """RDS and ElastiCache names resolve through the Amazon DNS server with DNS support alone:
+    a VPC with host names off is not broken for this service, so nothing is sent."""
+    top = replace(topology(), vpcs={VPC: {"EnableDnsSupport": True, "EnableDnsHostnames": False}})
+    finding = vpc_dns(top, {})
+    assert finding.status is Status.WARN and "still resolve" in finding.summary
+    (change,) = finding.changes
+    assert change.recommendation and change.call.params == {"VpcId": VPC, "EnableDnsHostnames": {"Value": True}}
+
+
+def test_vpc_dns_both_off_fixes_support_and_advises_host_names():
+    top = replace(topology(), vpcs={VPC: {"EnableDnsSupport": False, "EnableDnsHostnames": False}})
+    finding = vpc_dns(top, {})
+    assert finding.status is Status.FAIL
+    assert [(list(c.call.params)[1], c.recommendation) for c in finding.changes] == [("EnableDnsSupport", False), ("EnableDnsHostnames", True)]
 
 
 def _acl(entries):

@@ -284,3 +284,22 @@ def test_a_timeout_ends_with_the_command_that_keeps_waiting(world):
                               "runbook fix apprunner-vpc --service nerava-backend --region us-east-1 --skip rds-public-ingress")
     assert lines["result:"][0].startswith("timed out (--timeout 3s) waiting for deployment")
     assert lines["run:"][1].startswith("runbook undo ")
+
+
+def test_a_rolled_back_deployment_is_redeployed_after_this_run_fixes_its_cause(world, tmp_path):
+    """RUNNING on the version before a rolled-back deployment, the cache rule missing: the fix adds the
+    rule, then redeploys (the cause of the failure was found), and waits for that deployment."""
+    from worlds import service, write_world
+
+    def rolled_back_without_the_cache_rule(doc):
+        service(doc).update(operations=[{"type": "CREATE_SERVICE", "status": "SUCCEEDED"},
+                                        {"type": "START_DEPLOYMENT", "status": "ROLLBACK_SUCCEEDED"}])
+        doc["security_groups"]["cache-sg"].update(ingress=[])
+
+    box = world(write_world(tmp_path, "rolled-back-cache", rolled_back_without_the_cache_rule))
+    name = box.scenario.services[0].name
+    report, _, aws = run(service=name, timeout=120, healthy_probes=1)
+    assert report.healthy and report.exit_code == 0, (report.stopped, [(r.step.id, r.finding.status.value, r.finding.summary) for r in report.results])
+    calls = mutating_calls(aws)
+    assert calls.get("ec2:AuthorizeSecurityGroupIngress") == 1 and calls.get("apprunner:StartDeployment") == 1, calls
+    assert box.service_state(name)["operations"][0]["Status"] == "SUCCEEDED"

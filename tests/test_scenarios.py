@@ -58,7 +58,7 @@ FAULTS = {
     "vpc-connector": (lambda d: service(d).update(connector=None), "fail", None),
     "same-vpc": (other_vpc_database, "fail", None),
     "env-endpoints": (lambda d: service(d)["env"].update(DATABASE_URL="postgresql://nerava_admin:S3cr3t-pw@old-db.example.com:5432/nerava"), "fail", None),
-    "vpc-dns": (lambda d: d["vpcs"]["main"].update(dns_hostnames=False), "fail", "modify_vpc_attribute"),
+    "vpc-dns": (lambda d: d["vpcs"]["main"].update(dns_support=False), "fail", "modify_vpc_attribute"),
     "rds-ingress": (lambda d: d["security_groups"]["db-sg"].update(ingress=[]), "fail", "authorize_security_group_ingress"),
     "redis-ingress": (lambda d: d["security_groups"]["cache-sg"].update(ingress=[]), "fail", "authorize_security_group_ingress"),
     "connector-egress": (lambda d: d["security_groups"]["connector-sg"].update(egress=[{"protocol": "tcp", "port": 443, "cidr": "0.0.0.0/0"}]), "fail", "authorize_security_group_egress"),
@@ -68,7 +68,9 @@ FAULTS = {
     # A warning: no API shows whether the app calls the internet at all (issue 10).
     "nat-egress": (lambda d: d["vpcs"]["main"]["route_tables"]["private"].update(routes=[{"destination": "0.0.0.0/0", "internet_gateway": "main-igw"}]), "warn", None),
     "health-check-config": (lambda d: service(d).update(health_check={"protocol": "HTTP", "path": "/"}), "fail", "update_service"),
-    "deployment": (lambda d: service(d).update(operations=[{"type": "CREATE_SERVICE", "status": "SUCCEEDED"}, {"type": "START_DEPLOYMENT", "status": "ROLLBACK_SUCCEEDED"}]), "fail", "start_deployment"),
+    # Rolled back with the network broken: the redeploy is proposed (held until the network passes).
+    "deployment": (lambda d: (service(d).update(operations=[{"type": "CREATE_SERVICE", "status": "SUCCEEDED"}, {"type": "START_DEPLOYMENT", "status": "ROLLBACK_SUCCEEDED"}]),
+                              d["security_groups"]["cache-sg"].update(ingress=[])), "fail", "start_deployment"),
     "healthz": (lambda d: service(d).update(health_check={"protocol": "TCP"}, app={**service(d)["app"], "health_path": "/health"}), "fail", None),
     "startup-logs": (lambda d: service(d).update(logs={"application": ["redis.exceptions.ConnectionError: Error 110 connecting to x:6379. Connection timed out."]}), "warn", None),
 }

@@ -121,6 +121,12 @@ PASSING: dict[str, tuple[Mutate, ...]] = {
     "connector-in-public-subnets": (connector_in_public_subnets,),
     "private-nat-gateway": (nat_gateway(connectivity="private"),),
     "deleted-nat-gateway": (nat_gateway(state="deleted"),),
+    # RDS and ElastiCache names resolve with DNS support alone: vpc-dns advises, nothing is changed.
+    "dns-host-names-off": (lambda d: d["vpcs"]["main"].update(dns_hostnames=False),),
+    # The last deployment rolled back and the service serves the version before it; nothing explains
+    # the failure, so it is not redeployed (a mutable tag could ship a new image onto a working service).
+    "rolled-back-and-serving": (lambda d: service(d).update(operations=[{"type": "CREATE_SERVICE", "status": "SUCCEEDED"},
+                                                                        {"type": "START_DEPLOYMENT", "status": "ROLLBACK_SUCCEEDED"}]),),
 }
 
 PASSING_FILES: dict[str, str] = {

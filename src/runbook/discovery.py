@@ -135,6 +135,10 @@ class Topology:
     alternate_probes: list[ProbeResult] = field(default_factory=list)  # other paths, tried when the app 404s
     secrets: frozenset[str] = frozenset()
     timings: dict[str, float] = field(default_factory=dict)
+    # Not read from AWS: of the steps the evaluated one waits on (`after`), those this run has seen
+    # fail, fixed since or failing now (the engine sets it), so that a check can tell a failure with a
+    # cause found from one nothing explains.
+    broken_this_run: frozenset[str] = frozenset()
 
     @property
     def service_name(self) -> str:
@@ -936,4 +940,4 @@ def refresh(aws: Aws, topology: Topology, call) -> Topology:
         service = aws.call("apprunner", "describe_service", ServiceArn=arn)["Service"]
         operations = aws.call("apprunner", "list_operations", ServiceArn=arn, MaxResults=20).get("OperationSummaryList", [])
         return replace(topology, service=service, operations=operations)
-    return discover(aws, topology.service_arn)
+    return replace(discover(aws, topology.service_arn), broken_this_run=topology.broken_this_run)

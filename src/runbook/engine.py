@@ -32,7 +32,7 @@ from runbook.confirm import Confirmer
 from runbook.discovery import Topology, discover, refresh
 from runbook.errors import EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_TIMEOUT, RunbookError, UsageError
 from runbook.journal import Journal
-from runbook.model import ApiCall, AppliedChange, Change, Finding, Phase, Runbook, Status, StepResult
+from runbook.model import ApiCall, AppliedChange, Change, Finding, Phase, Runbook, Status, Step, StepResult
 from runbook.probe import probe, service_url
 from runbook.secrets import Scrubber, ScrubbingReporter
 
@@ -99,18 +99,32 @@ class Report:
     rerun_args: tuple[str, ...] = ()  # the --only/--skip a re-run of this fix needs to do the same
 
 
+def step_view(topology: Topology, step: Step, broken: frozenset[str] | None = None) -> Topology:
+    """The snapshot as `step`'s check sees it: `broken_this_run` narrowed to the steps it waits on."""
+    seen = topology.broken_this_run if broken is None else broken
+    return replace(topology, broken_this_run=seen & frozenset(step.after))
+
+
+def _detect(step: Step, topology: Topology) -> Finding:
+    spec = registry.get(step.check)
+    assert spec is not None, step.check  # validated when the runbook was loaded
+    try:
+        return spec.detect(topology, step.params)
+    except (LookupError, TypeError, ValueError, AttributeError) as exc:
+        # An API answer the check did not expect: report it, keep the other steps.
+        return Finding(Status.ERROR, f"could not evaluate: {type(exc).__name__}: {exc}")
+
+
 def evaluate(runbook: Runbook, topology: Topology) -> list[StepResult]:
-    """Run every check on one snapshot. Changes of a step whose `after` steps do not pass are held."""
-    results: list[StepResult] = []
-    for step in runbook.steps:
-        spec = registry.get(step.check)
-        assert spec is not None, step.check  # validated when the runbook was loaded
-        try:
-            finding = spec.detect(topology, step.params)
-        except (LookupError, TypeError, ValueError, AttributeError) as exc:
-            # An API answer the check did not expect: report it, keep the other steps.
-            finding = Finding(Status.ERROR, f"could not evaluate: {type(exc).__name__}: {exc}")
-        results.append(StepResult(step, finding))
+    """Run every check on one snapshot. Changes of a step whose `after` steps do not pass are held.
+
+    A step whose `after` steps fail in this very snapshot is evaluated again knowing it, so that
+    `broken_this_run` holds what this run has seen fail, earlier snapshots' and this one's."""
+    results = [StepResult(step, _detect(step, step_view(topology, step))) for step in runbook.steps]
+    failing = topology.broken_this_run | {r.step.id for r in results if not r.finding.status.passed}
+    for result in results:
+        if (failing - topology.broken_this_run) & frozenset(result.step.after):
+            result.finding = _detect(result.step, step_view(topology, result.step, failing))
     by_id = {r.step.id: r for r in results}
     for result in results:
         blockers = tuple(a for a in result.step.after if not by_id[a].finding.status.passed)
@@ -240,15 +254,18 @@ class Engine:
         self.first_sent_ms: int | None = None  # epoch ms just before this run's first call went out
         self.health_streak: tuple[int, int] | None = None
         self.mode = "fix"
+        self.broken: set[str] = set()  # steps any snapshot of this run has seen fail
 
     # -- one snapshot -------------------------------------------------------
     def snapshot(self) -> tuple[Topology, list[StepResult]]:
-        topology = discover(self.aws, self.service_ref, dict(self.runbook.params))
+        topology = replace(discover(self.aws, self.service_ref, dict(self.runbook.params)), broken_this_run=frozenset(self.broken))
         self.probes += 1 if topology.probe else 0
         self.scrubber = self.scrubber.extended(topology.secrets, shown_env={t.env_var for t in topology.targets.values()})
         if self.journal:
             self.journal.scrubber = self.scrubber
-        return topology, evaluate(self.runbook, topology)
+        results = evaluate(self.runbook, topology)
+        self.broken |= {r.step.id for r in results if not r.finding.status.passed}
+        return topology, results
 
     def check(self) -> Report:
         started = time.monotonic()
@@ -443,7 +460,7 @@ class Engine:
         meanwhile), the step is re-planned by the next round instead of
         sending a stale call.
         """
-        fresh = refresh(self.aws, topology, change.call)
+        fresh = step_view(refresh(self.aws, topology, change.call), result.step)
         try:
             finding = registry.get(result.step.check).detect(fresh, result.step.params)
         except (LookupError, TypeError, ValueError, AttributeError) as exc:

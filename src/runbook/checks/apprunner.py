@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
@@ -288,16 +289,37 @@ def deployment(topology: Topology, params: Mapping[str, Any]) -> Finding:
     if status in ("CREATE_FAILED", "PAUSED", "DELETE_FAILED", "DELETED"):
         return Finding(Status.SKIPPED, f"the service is {status}: see service-status", tuple(evidence))
     if latest and latest.get("Status") in FAILED_OPERATION:
+        redeploy = Change(
+            ApiCall("apprunner", "start_deployment", {"ServiceArn": topology.service_arn}),
+            "redeploy the current image now that the network is fixed",
+            Phase.REDEPLOY,
+        )
+        causes = sorted(topology.broken_this_run)
+        if status == "RUNNING" and latest["Status"] != "ROLLBACK_FAILED" and not causes:
+            # The service serves the version before the failed one. Nothing this run found explains the
+            # failure, so a redeploy would most likely fail the same way (or ship whatever a mutable tag
+            # names now): advice, and a question at a terminal, never sent under --yes.
+            return Finding(
+                Status.WARN,
+                f"the last {latest['Type']} ended {latest['Status']}: the service is RUNNING on the version before it; "
+                "no step it waits on was found broken, so nothing explains the failure (see startup-logs) and it is not redeployed",
+                tuple(evidence),
+                (
+                    replace(
+                        redeploy,
+                        description="redeploy the current image once the failure's cause is fixed",
+                        recommendation=True,
+                        offer=("deploys what the service's source names now (a mutable tag may name a new image); "
+                               "App Runner keeps the running version if the new one fails its health check",),
+                    ),
+                ),
+            )
+        if causes:
+            evidence.append(Evidence("this run", f"found broken before the redeploy: {', '.join(causes)}"))
         return Finding(
             Status.FAIL,
             f"the last {latest['Type']} ended {latest['Status']}: the new version never served",
             tuple(evidence),
-            (
-                Change(
-                    ApiCall("apprunner", "start_deployment", {"ServiceArn": topology.service_arn}),
-                    "redeploy the current image now that the network is fixed",
-                    Phase.REDEPLOY,
-                ),
-            ),
+            (redeploy,),
         )
     return Finding(Status.OK, f"{status}; last operation {_op_line(latest) if latest else 'none'}", tuple(evidence))

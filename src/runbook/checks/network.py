@@ -169,7 +169,11 @@ def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
 
 @check("network.vpc-dns", permissions=("ec2:DescribeVpcAttribute",), fix_permissions=("ec2:ModifyVpcAttribute",))
 def vpc_dns(topology: Topology, params: Mapping[str, Any]) -> Finding:
-    """The VPC resolves AWS endpoint names: enableDnsSupport and enableDnsHostnames are on.
+    """The VPC resolves AWS endpoint names: enableDnsSupport is on (and enableDnsHostnames, advice).
+
+    The Amazon DNS server answers only with enableDnsSupport on; RDS and ElastiCache names are
+    public names that resolve to private addresses, so they need nothing more. enableDnsHostnames
+    matters to interface VPC endpoints with private DNS, which this runbook does not read: advice.
 
     Example:
       - id: vpc-dns
@@ -178,22 +182,31 @@ def vpc_dns(topology: Topology, params: Mapping[str, Any]) -> Finding:
     vpcs = sorted(topology.connector_vpc_ids) or sorted(topology.vpcs)
     if not vpcs:
         return Finding(Status.SKIPPED, "no VPC to inspect")
-    evidence, changes = [], []
+    evidence, changes, advice = [], [], []
     for vpc in vpcs:
         attrs = topology.vpcs.get(vpc, {})
         evidence.append(Evidence("ec2 describe_vpc_attribute", f"{vpc}: enableDnsSupport={attrs.get('EnableDnsSupport')}, enableDnsHostnames={attrs.get('EnableDnsHostnames')}"))
-        for flag, attribute in (("EnableDnsSupport", "enableDnsSupport"), ("EnableDnsHostnames", "enableDnsHostnames")):
+        for flag, attribute, fixes in (("EnableDnsSupport", "enableDnsSupport", True), ("EnableDnsHostnames", "enableDnsHostnames", False)):
             if attrs.get(flag) is False:
-                changes.append(
+                (changes if fixes else advice).append(
                     Change(
                         ApiCall("ec2", "modify_vpc_attribute", {"VpcId": vpc, flag: {"Value": True}}),
-                        f"turn on {attribute} in {vpc}",
+                        f"turn on {attribute} in {vpc}" + ("" if fixes else " (for interface endpoints with private DNS)"),
                         Phase.AUTHORIZE,
                         inverse=ApiCall("ec2", "modify_vpc_attribute", {"VpcId": vpc, flag: {"Value": False}}),
+                        recommendation=not fixes,
                     )
                 )
     if changes:
-        return Finding(Status.FAIL, "VPC DNS is off: RDS and ElastiCache host names do not resolve", tuple(evidence), tuple(changes))
+        return Finding(Status.FAIL, "VPC DNS support is off: RDS and ElastiCache host names do not resolve", tuple(evidence), tuple(changes + advice))
+    if advice:
+        return Finding(
+            Status.WARN,
+            "enableDnsHostnames is off: RDS and ElastiCache names still resolve (DNS support is on); "
+            "interface VPC endpoints with private DNS would not",
+            tuple(evidence),
+            tuple(advice),
+        )
     return Finding(Status.OK, "DNS support and DNS host names are on", tuple(evidence))
 
 

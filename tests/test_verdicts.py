@@ -115,3 +115,22 @@ def test_a_database_without_a_connector_and_without_public_rules_passes(world, t
     _, report = check_world(world, tmp_path, "default-private", default_egress,
                             lambda d: d["databases"][0].update(publicly_accessible=False))
     assert step(report, "rds-public-ingress").finding.status.value == "ok"
+
+
+# -- a password with an unencoded '/' -------------------------------------------------
+@pytest.mark.parametrize("password, verdict", [("pa/ss", "fail"), ("pa%2Fss", "ok")])
+def test_a_url_whose_password_holds_an_unencoded_slash_cannot_be_parsed(world, tmp_path, password, verdict):
+    """urllib (and libpq) end the authority at the '/', so the app reads part of the password as its
+    host: the check says so instead of reporting a host named after the password."""
+    from worlds import service
+
+    def password_is(doc):
+        env = service(doc)["env"]
+        env["DATABASE_URL"] = env["DATABASE_URL"].replace("S3cr3t-pw", password)
+
+    box, report = check_world(world, tmp_path, f"slash-{verdict}", password_is)
+    finding = step(report, "env-endpoints").finding
+    assert finding.status.value == verdict, finding
+    if verdict == "fail":
+        assert "percent-encoded" in finding.summary and "(no host)" not in finding.summary
+        assert "pa/ss" not in repr(finding) and "ss@" not in finding.summary

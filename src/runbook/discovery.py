@@ -16,6 +16,7 @@ Checks then share this snapshot; nothing is described twice.
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -734,7 +735,29 @@ def _default_port(kind: str, scheme: str) -> int:
     return 3306 if scheme.split("+")[0] in ("mysql", "mariadb") else 5432
 
 
+def _unencoded_userinfo(url: str) -> bool:
+    """A `/`, `?` or `#` in the user or password ends the authority early: Python's urllib (redis-py,
+    SQLAlchemy) and libpq alike then read part of the password as the host. It must be percent-encoded."""
+    rest = url.split("://", 1)[1] if "://" in url else ""
+    userinfo, at, after = rest.rpartition("@")
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    # Only when what follows the last '@' reads as the authority (a dotted host, a port, then the path):
+    # an '@' in a query value (`?user=a@b`) is no userinfo.
+    host = r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:\d+)?"
+    authority = re.match(host + r"([/?#]|$)", after)
+    # ...and the authority urllib would take instead is no host of its own (`user:pa` of `user:pa/ss@host`).
+    return bool(at) and bool(authority) and not re.fullmatch(host, netloc) and "@" not in netloc \
+        and any(c in userinfo for c in "/?#")
+
+
 def _parse(kind: str, env_var: str, url: str) -> Target:
+    if _unencoded_userinfo(url):
+        return Target(
+            kind=kind, env_var=env_var, url=redact_url(url), scheme=url.split("://", 1)[0].lower(), host="", port=None,
+            unread=f"{env_var or 'the URL'} cannot be parsed: its user or password holds a '/', '?' or '#' that is not "
+                   "percent-encoded (%2F, %3F, %23), so clients read part of it as the host",
+            dangling=True,
+        )
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -47,11 +47,11 @@ def test_failed_deployment_is_redeployed_once_a_cause_was_found(status):
 @pytest.mark.parametrize("status", ["FAILED", "ROLLBACK_SUCCEEDED"])
 def test_a_rolled_back_deployment_with_no_cause_found_is_advice(status):
     """RUNNING on the version before the failed one, and no step it waits on broken: a redeploy would
-    most likely fail the same way, so it is offered at a terminal and never sent under --yes."""
+    most likely fail the same way, so it is advice (with its CLI twin), never sent."""
     finding = deployment(replace(topology(), operations=[op(status)]), {})
     assert finding.status is Status.WARN and "RUNNING on the version before it" in finding.summary
     (change,) = finding.changes
-    assert change.call.operation == "start_deployment" and change.recommendation and change.offer
+    assert change.call.operation == "start_deployment" and change.recommendation and not change.offer
 
 
 def test_a_failed_rollback_is_redeployed_whatever_was_found():

@@ -298,7 +298,7 @@ def deployment(topology: Topology, params: Mapping[str, Any]) -> Finding:
         if status == "RUNNING" and latest["Status"] != "ROLLBACK_FAILED" and not causes:
             # The service serves the version before the failed one. Nothing this run found explains the
             # failure, so a redeploy would most likely fail the same way (or ship whatever a mutable tag
-            # names now): advice, and a question at a terminal, never sent under --yes.
+            # names now): advice with its CLI twin, never sent.
             return Finding(
                 Status.WARN,
                 f"the last {latest['Type']} ended {latest['Status']}: the service is RUNNING on the version before it; "
@@ -307,10 +307,9 @@ def deployment(topology: Topology, params: Mapping[str, Any]) -> Finding:
                 (
                     replace(
                         redeploy,
-                        description="redeploy the current image once the failure's cause is fixed",
+                        description="redeploy once the failure's cause is fixed (a mutable image tag may name a new image "
+                                    "by now; App Runner keeps the running version if the new one fails its health check)",
                         recommendation=True,
-                        offer=("deploys what the service's source names now (a mutable tag may name a new image); "
-                               "App Runner keeps the running version if the new one fails its health check",),
                     ),
                 ),
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 
 from runbook import runbook as rb
@@ -17,6 +18,21 @@ DEPLOY_SECONDS = 0.6
 # (Options' defaults) is what test_budget's politeness test and the CLI tests run.
 TEST_PACE = {"poll_initial": 0.2, "poll_max": 0.5, "probe_interval": 0.1}
 PRODUCTION_PACE = {name: getattr(Options(), name) for name in TEST_PACE}
+
+
+class RecordingAws(Aws):
+    """Aws that also keeps (service:Operation, params) of every call, in memory: the call-budget tests read it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sent: list[tuple[str, dict]] = []
+        self._sent_lock = threading.Lock()  # discovery calls from several threads
+
+    def call(self, service, operation, **params):
+        action = self.client(service).meta.method_to_api_mapping.get(operation, operation)
+        with self._sent_lock:
+            self.sent.append((f"{service}:{action}", params))
+        return super().call(service, operation, **params)
 
 
 @dataclass
@@ -52,7 +68,7 @@ class Refuse:
 def run(runbook="apprunner-vpc", service="nerava-backend", *, fix=True, confirmer=None, timeout=60.0,
         dry_run=False, journal_path=None, **options) -> tuple[Report, Recorder, Aws]:
     loaded = rb.load(runbook)
-    aws = Aws(read_only=not fix or dry_run)
+    aws = RecordingAws(read_only=not fix or dry_run)
     recorder = Recorder()
     journal = Journal(journal_path, runbook=loaded.name, service=service, region=aws.region) if fix and not dry_run else None
     engine = Engine(aws, loaded, service, confirmer=confirmer or AssumeYes(), reporter=recorder, journal=journal,

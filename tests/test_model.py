@@ -1,4 +1,10 @@
+from runbook.aws import is_read_operation
 from runbook.model import ApiCall, Status
+
+
+def _iam_name(call: ApiCall) -> str:
+    """authorize_security_group_ingress -> AuthorizeSecurityGroupIngress, as is_read_operation takes it."""
+    return "".join(word.title() for word in call.operation.split("_"))
 
 
 def test_cli_twin_of_authorize_is_exact_and_quoted():
@@ -17,13 +23,14 @@ def test_cli_twin_of_authorize_is_exact_and_quoted():
         "'[{\"IpProtocol\":\"tcp\",\"FromPort\":6379,\"ToPort\":6379,\"UserIdGroupPairs\":[{\"GroupId\":\"sg-00bc5ec63287eacdd\",\"Description\":\"it'\"'\"'s the connector\"}]}]'"
         " --region us-east-1"
     )
-    assert call.mutating
+    assert not is_read_operation(_iam_name(call))
 
 
 def test_cli_twin_of_apprunner_call():
     call = ApiCall("apprunner", "start_deployment", {"ServiceArn": "arn:aws:apprunner:us-east-1:1:service/x/y"})
     assert call.cli() == "aws apprunner start-deployment --service-arn arn:aws:apprunner:us-east-1:1:service/x/y"
-    assert not ApiCall("ec2", "describe_security_groups", {}).mutating
+    assert not is_read_operation(_iam_name(call))
+    assert is_read_operation(_iam_name(ApiCall("ec2", "describe_security_groups", {})))
 
 
 def test_passed_statuses():

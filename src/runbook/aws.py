@@ -148,8 +148,6 @@ class Aws:
         self._lock = threading.Lock()
         self._attempts = threading.local()  # HTTP requests sent for the current call of this thread
         self.calls: Counter[str] = Counter()
-        # (service:Operation, params) of every call sent, in memory only: the call-budget tests read it.
-        self.sent: list[tuple[str, dict[str, Any]]] = []
 
     def client(self, service: str):
         with self._lock:
@@ -192,8 +190,6 @@ class Aws:
         client = self.client(service)
         method = getattr(client, operation)
         action = client.meta.method_to_api_mapping.get(operation, operation)
-        with self._lock:
-            self.sent.append((f"{service}:{action}", params))
         self._attempts.count = 0
         try:
             return method(**params)

@@ -355,12 +355,8 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
     if plan_out:
         from runbook import plan as plan_file
 
-        plan = engine.plan_document(report)
-        plan_file.write(plan_out, plan)
-        console.print(f"plan of {len(plan['changes'])} change(s) saved to {plan_out}; apply it with: runbook apply {plan_out}")
-        if plan["held"]:
-            console.print(f"{len(plan['held'])} more wait for other steps and are not in it "
-                          f"({', '.join(h['step'] for h in plan['held'])}): plan again after applying this one")
+        for line in plan_file.save(plan_out, engine.plan_document(report)):
+            console.print(line)
     return report
 
 
@@ -467,15 +463,13 @@ def apply_plan(
     Example: runbook apply plan.json --yes --timeout 1200
     """
     from runbook import plan as plan_file
-    from runbook import runbook as rb
     from runbook.aws import Aws
     from runbook.confirm import NonInteractive
     from runbook.engine import Engine, Options
     from runbook.journal import Journal
 
     _check_outputs(output=output, journal=journal, use_journal=True)
-    doc = plan_file.load(plan)
-    loaded = rb.with_secrets_read(plan_file.pinned_runbook(doc, str(plan)), doc.get("read_secrets") is True)
+    doc, loaded = plan_file.open_reviewed(plan)
     console = _console()
     confirmer = _confirmer(yes, console)
     if isinstance(confirmer, NonInteractive):

@@ -2,77 +2,32 @@
 
 The engine knows no terminal: it reports through a `Reporter` the CLI provides,
 and asks through a `Confirmer`. Each round re-discovers the world, so every
-applied change is verified by reading it back before the next phase starts.
-Within a round only one phase acts, in this order: authorize, wait for a
-deployment in flight, revoke, redeploy, wait for the health probe.
+applied change is verified by reading it back before the next phase starts;
+what to do with a round's results is `next_action`'s choice (authorize, wait for
+a deployment in flight, revoke, redeploy, wait for the health probe, or stop).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Protocol
+from typing import Any
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_result,
-    stop_after_delay,
-    stop_before_delay,
-    wait_exponential,
-    wait_fixed,
-    wait_random,
-)
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from runbook import inverses, registry
 from runbook import plan as saved_plan
-from runbook.aws import ApiError, Aws, EndpointUnreachable
+from runbook import registry, waits
+from runbook.applier import Applier, Reporter, UndoResult, undo  # noqa: F401  (undo, UndoResult: the CLI's, from here)
+from runbook.aws import Aws
 from runbook.confirm import Confirmer
 from runbook.discovery import Topology, discover, refresh
-from runbook.errors import EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_TIMEOUT, RunbookError, UsageError
+from runbook.errors import EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_TIMEOUT, RunbookError
 from runbook.journal import Journal
-from runbook.model import ApiCall, AppliedChange, Change, Finding, Phase, Runbook, Status, Step, StepResult
+from runbook.model import AppliedChange, Change, Finding, Runbook, Status, Step, StepResult
+from runbook.next_action import Apply, Done, Options, RunState, is_healthy, next_action  # noqa: F401  (Options, is_healthy: imported from here)
+from runbook.plan import change_key
 from runbook.probe import probe, service_url
 from runbook.secrets import Scrubber, ScrubbingReporter
-
-# Outcomes AWS reports as errors that mean the world is already as we want it.
-_ALREADY_DONE = {
-    "InvalidPermission.Duplicate": "already in place (InvalidPermission.Duplicate)",
-    "InvalidPermission.NotFound": "already gone (InvalidPermission.NotFound)",
-    "InvalidSecurityGroupRuleId.NotFound": "already gone (InvalidSecurityGroupRuleId.NotFound)",
-}
-
-
-# Errors with which AWS refuses a call as it stands (another operation in progress, a bad value):
-# the run goes on and the next snapshot shows what to do.
-_REFUSED_AS_IS = ("InvalidStateException", "InvalidRequestException")
-
-
-def _retries(n: int) -> str:
-    return f"{n} retr{'y' if n == 1 else 'ies'}"
-
-
-class Reporter(Protocol):
-    def evaluated(self, results: list[StepResult], round_no: int) -> None: ...
-    def proposing(self, step_id: str, change: Change) -> None: ...
-    def applied(self, step_id: str, applied: AppliedChange) -> None: ...
-    def waiting(self, what: str, state: str, elapsed: float, budget: float) -> None: ...
-    def note(self, message: str) -> None: ...
-
-
-@dataclass
-class Options:
-    timeout: float = 900.0
-    dry_run: bool = False
-    healthy_probes: int = 3  # consecutive 200s that count as healthy
-    probe_interval: float = 0.5  # seconds between health probes
-    settle_seconds: float = 10.0  # how long an applied change may take to read back (EC2 is eventually consistent)
-    poll_initial: float = 1.0  # seconds before the first re-poll of a deployment; doubles from there
-    poll_max: float = 3.0  # the backoff's cap; each poll adds up to poll_initial/2 of jitter
-    only: frozenset[str] = frozenset()  # apply only these steps' changes (empty: all)
-    planned: frozenset[str] | None = None  # a saved plan's calls (masked keys): nothing else is sent
-    skip: frozenset[str] = frozenset()  # never apply these steps' changes
 
 
 @dataclass
@@ -134,99 +89,8 @@ def evaluate(runbook: Runbook, topology: Topology) -> list[StepResult]:
     return results
 
 
-def is_healthy(results: list[StepResult], left: frozenset[str] = frozenset()) -> bool:
-    """Every step passes and nothing is still settling; `left`: steps the user chose to leave (--skip)."""
-    counted = [r for r in results if r.step.id not in left]
-    return all(r.finding.status.passed for r in counted) and not any(r.finding.waits_for for r in counted)
-
-
-def prerequisites(runbook: Runbook) -> frozenset[str]:
-    """Steps that some other step waits on by `after`: the ones the service's recovery needs."""
-    return frozenset(a for s in runbook.steps for a in s.after)
-
-
-def _call_key(call: dict[str, Any]) -> str:
-    """A call (as ApiCall.as_dict gives it, or as a saved plan holds it) as a comparable string."""
-    return json.dumps(call, sort_keys=True, default=str)
-
-
-def _key(change: Change) -> str:
-    return _call_key(change.call.as_dict())
-
-
-class Applier:
-    """Show, confirm, journal and send one change at a time: the only path by which a change reaches AWS."""
-
-    def __init__(self, aws: Aws, confirmer: Confirmer, reporter: Reporter, journal: Journal | None, scrubber: Scrubber):
-        self.aws, self.confirmer, self.reporter, self.journal, self.scrubber = aws, confirmer, reporter, journal, scrubber
-        self.sent = 0  # calls handed to AWS (answered or not)
-
-    def apply(self, step_id: str, change: Change, drifted: Callable[[], str | None] | None = None) -> AppliedChange:
-        """`drifted` re-reads the world after the confirmation and says why the change is stale, if it is."""
-        self.reporter.proposing(step_id, self._display(change))
-        decision = self.confirmer.confirm(step_id, change)
-        if not decision.approved:
-            record = AppliedChange(change, False, decision.reason, declined=True)
-        elif drifted and (moved := drifted()):
-            record = AppliedChange(change, False, f"not sent: the world moved since the plan ({moved}); re-planning")
-        else:
-            record = self._send(step_id, change)
-        self.reporter.applied(step_id, record)
-        return record
-
-    def _display(self, change: Change) -> Change:
-        """A copy safe to show: secrets in the parameters masked (the real call keeps them)."""
-        return self.scrubber.view(change)
-
-    def _send(self, step_id: str, change: Change) -> AppliedChange:
-        if self.journal and self.journal.caller is None:
-            identity = self.aws.call("sts", "get_caller_identity")
-            self.journal.caller = {k: identity.get(k) for k in ("Account", "Arn", "UserId")}
-        seq = self.journal.begin(step_id, change, self.aws.region) if self.journal else 0
-
-        def end(outcome: str, request_id: str | None = None, detail: Any = None) -> None:
-            if self.journal:
-                self.journal.end(seq, outcome, request_id, detail)
-
-        self.sent += 1
-        try:
-            response = self.aws.execute(change.call)
-        except ApiError as exc:
-            already = _ALREADY_DONE.get(exc.code)
-            if exc.retries:
-                # botocore sent the call again: an earlier attempt may have landed and its answer been lost,
-                # so this last answer says nothing sure (a start_deployment that landed answers its retry with
-                # InvalidStateException). Unknown until the next snapshot reads back which.
-                outcome = f"unknown: {already or exc.code} after {_retries(exc.retries)}; an earlier attempt may have landed"
-                end(outcome, exc.request_id, str(exc))
-                if already or exc.code in _REFUSED_AS_IS:
-                    return AppliedChange(change, True, outcome, seq=seq)
-                raise
-            end(already or f"failed: {exc.code}", exc.request_id, str(exc))
-            if already:
-                return AppliedChange(change, True, already, seq=seq)
-            if exc.code in _REFUSED_AS_IS:
-                return AppliedChange(change, False, f"failed: {exc}", seq=seq)
-            raise
-        except EndpointUnreachable as exc:
-            if exc.retries:
-                end(f"unknown: endpoint unreachable after {_retries(exc.retries)}; an earlier attempt may have landed",
-                    None, str(exc))
-            else:
-                end("not sent: endpoint unreachable", None, str(exc))
-            raise
-        except BaseException as exc:  # a lost connection, an unparsable answer, Ctrl-C: sent, answer unknown
-            end(f"unknown: {type(exc).__name__} before AWS answered", None, str(exc))
-            raise
-        request_id = response.get("ResponseMetadata", {}).get("RequestId")
-        detail = _response_detail(response)
-        created = [r["SecurityGroupRuleId"] for r in response.get("SecurityGroupRules", []) if "SecurityGroupRuleId" in r]
-        if created and change.inverse and change.inverse.operation.startswith("revoke_security_group_"):
-            # Undo exactly the rules this call created, by id, and nothing grouped with them.
-            change = replace(change, inverse=replace(change.inverse, params={"GroupId": change.call.params["GroupId"], "SecurityGroupRuleIds": created}))
-        if self.journal:
-            self.journal.end(seq, "applied", request_id, detail, inverse=change.inverse)
-        return AppliedChange(change, True, "applied" + (f" ({detail})" if detail else ""), seq=seq)
+class PlanStale(RunbookError):
+    """A saved plan no longer matches the world (exit 1)."""
 
 
 class Engine:
@@ -245,195 +109,96 @@ class Engine:
         self.runbook = runbook
         self.service_ref = service_ref
         self.confirmer = confirmer
-        self.reporter = ScrubbingReporter(reporter, lambda: self.scrubber)
+        self.reporter = ScrubbingReporter(reporter, lambda: self.state.scrubber)
         self.journal = journal
         self.options = options or Options()
-        self.probes = 0
-        self.scrubber = Scrubber()
-        self.calls_sent = 0  # calls that reached (or may have reached) AWS in this run
-        self.first_sent_ms: int | None = None  # epoch ms just before this run's first call went out
-        self.health_streak: tuple[int, int] | None = None
-        self.mode = "fix"
-        self.broken: set[str] = set()  # steps any snapshot of this run has seen fail
+        self.state = RunState()  # the current (or last) run's
 
     # -- one snapshot -------------------------------------------------------
-    def snapshot(self) -> tuple[Topology, list[StepResult]]:
-        topology = replace(discover(self.aws, self.service_ref, dict(self.runbook.params)), broken_this_run=frozenset(self.broken))
-        self.probes += 1 if topology.probe else 0
-        self.scrubber = self.scrubber.extended(topology.secrets, shown_env={t.env_var for t in topology.targets.values()})
+    def snapshot(self, state: RunState) -> tuple[Topology, list[StepResult]]:
+        topology = replace(discover(self.aws, self.service_ref, dict(self.runbook.params)), broken_this_run=frozenset(state.broken))
+        state.probes += 1 if topology.probe else 0
+        state.scrubber = state.scrubber.extended(topology.secrets, shown_env={t.env_var for t in topology.targets.values()})
         if self.journal:
-            self.journal.scrubber = self.scrubber
+            self.journal.scrubber = state.scrubber
         results = evaluate(self.runbook, topology)
-        self.broken |= {r.step.id for r in results if not r.finding.status.passed}
+        state.broken |= {r.step.id for r in results if not r.finding.status.passed}
         return topology, results
 
+    def _begin(self, mode: str) -> RunState:
+        self.state = RunState(mode=mode, started=time.monotonic())
+        return self.state
+
     def check(self) -> Report:
-        started = time.monotonic()
-        self.mode = "check"
-        topology, results = self.snapshot()
+        state = self._begin("check")
+        topology, results = self.snapshot(state)
         self.reporter.evaluated(results, 1)
-        return self._report(topology, results, started, "checked once (read-only)")
+        return self._report(topology, results, state, "checked once (read-only)")
 
     # -- fix loop -----------------------------------------------------------
     def fix(self) -> Report:
-        started = time.monotonic()
-        deadline = started + self.options.timeout
-        applied_by_step: dict[str, list[AppliedChange]] = {}
-        sent: set[str] = set()  # keys of every change applied, declined or not sent: never proposed twice
-        round_no = 0
-        while True:
-            round_no += 1
-            if round_no > 1 and time.monotonic() > deadline:
-                return self._timed_out(topology, results, started, f"timed out (--timeout {self.options.timeout:.0f}s) before the service was healthy")
-            topology, results = self._settled_snapshot(applied_by_step)
-            self._settle_unknown(results, applied_by_step)
-            self._verify(results, applied_by_step)
-            for result in results:
-                result.applied = applied_by_step.setdefault(result.step.id, [])  # the same list _apply appends to
-            self.reporter.evaluated(results, round_no)
-
-            # Healthy but for what the user left aside (skipped or declined): nothing more to do but
-            # prove the health, and say what was left.
-            if is_healthy(results, self._left_aside(applied_by_step)):
-                done = "healthy" if is_healthy(results, self.options.skip) else \
-                    "declined changes remain; the service itself is healthy"
-                probed = any(r.step.check == "http.healthz" and r.finding.status is Status.OK for r in results)
-                if self.options.dry_run or self.options.healthy_probes <= 1 or not probed:
-                    return self._report(topology, results, started, done)
-                # One 200 may be luck: healthy means N consecutive 200s.
-                try:
-                    self._wait_health(topology, deadline)
-                except _Deadline as exc:
-                    return self._timed_out(topology, results, started, str(exc))
-                return self._report(topology, results, started, done)
-            pending = [
-                (r, c)
-                for r in results
-                if self._selected(r.step.id)
-                for c in r.finding.changes
-                if _key(c) not in sent and (not c.recommendation or self._offered(c))
-                and (self.options.planned is None or self._unsent_planned(c, sent))
-            ]
-            if self.options.dry_run:
-                return self._report(topology, results, started, "dry run: nothing applied")
-
-            # A declined change holds back only the steps that wait on its step (evaluate holds
-            # them by `after`); everything else goes on.
-            try:
-                acted = self._act(topology, results, pending, sent, applied_by_step, deadline)
-            except _Deadline as exc:
-                return self._timed_out(topology, results, started, str(exc))
-            if not acted:
-                if self._unplanned(results):
-                    return self._report(topology, results, started, "the plan holds nothing more to send; what remains needs a new plan")
-                if self._declined_records(applied_by_step):
-                    return self._report(topology, results, started, "declined changes remain; nothing more can be done without them")
-                return self._report(topology, results, started, "nothing more can be done automatically")
-
-    def _timed_out(self, topology, results, started, stopped: str) -> Report:
-        report = self._report(topology, results, started, stopped, settled=False)
-        report.healthy, report.exit_code, report.timed_out = False, EXIT_TIMEOUT, True
-        return report
-
-    def _left_aside(self, applied_by_step) -> frozenset[str]:
-        """Steps the user left aside: skipped, or with a change declined."""
-        return frozenset(self.options.skip) | {step_id for step_id, _ in self._declined_records(applied_by_step)}
-
-    @staticmethod
-    def _declined_records(applied_by_step) -> list[tuple[str, AppliedChange]]:
-        seen, declined = set(), []
-        for step_id, records in applied_by_step.items():
-            for record in records:
-                if record.declined and _key(record.change) not in seen:
-                    seen.add(_key(record.change))
-                    declined.append((step_id, record))
-        return declined
-
-    # -- saved plans ----------------------------------------------------------
-    def plan_document(self, report: Report) -> dict[str, Any]:
-        """The exact calls a dry run proposes, secrets masked, to be applied later as reviewed."""
-        return saved_plan.dump(report, self.runbook, self.aws.region, self._selected, self.scrubber)
+        return self._run(self._begin("fix"))
 
     def apply_plan(self, plan: dict[str, Any]) -> Report:
         """Apply exactly the planned calls, after checking the world still calls for each of them,
         then wait like `fix` (bounded by the timeout) for the service to be healthy."""
-        _, results = self.snapshot()
-        current = {self._masked_key(c) for r in results for c in r.finding.changes if not c.recommendation}
-        keys, stale = set(), []
-        for entry in plan.get("changes", []):
-            key = _call_key(entry["call"])
-            keys.add(key)
-            if key not in current:
-                result = next((r for r in results if r.step.id == entry["step"]), None)
-                now = f"{result.finding.status.value}: {result.finding.summary}" if result else "no such step"
-                stale.append(f"{entry['step']} no longer proposes {entry['call']['operation']} (now {now})")
+        state = self._begin("apply")
+        _, results = self.snapshot(state)
+        stale = saved_plan.stale(plan, results, state.scrubber)
         if stale:
             self.reporter.evaluated(results, 1)
             raise PlanStale("the world changed since the plan; refusing it: " + "; ".join(stale))
         # The fix loop keeps its order and interlocks (authorize, wait, revoke, redeploy, wait),
         # restricted to the reviewed calls.
-        self.options = replace(self.options, planned=frozenset(keys))
-        report = self.fix()
-        report.mode = "apply"
+        state.planned = saved_plan.call_keys(plan)
+        report = self._run(state)
         done = sum(1 for r in report.results for a in r.applied if a.applied)
-        report.stopped = f"sent {done} of the plan's {len(keys)} change(s); {report.stopped}"
+        report.stopped = f"sent {done} of the plan's {len(state.planned)} change(s); {report.stopped}"
         return report
 
-    def _unsent_planned(self, change: Change, sent: set[str]) -> bool:
-        masked = self._masked_key(change)
-        return masked in self.options.planned and masked not in sent
+    def plan_document(self, report: Report) -> dict[str, Any]:
+        """The exact calls a dry run proposes, secrets masked, to be applied later as reviewed."""
+        return saved_plan.dump(report, self.runbook, self.aws.region, self.options.selected, report.scrubber)
 
-    def _unplanned(self, results: list[StepResult]) -> list[Change]:
-        """Under a saved plan: changes the world now calls for that the plan does not hold."""
-        if self.options.planned is None:
-            return []
-        return [
-            c for r in results if self._selected(r.step.id) for c in (*r.finding.changes, *r.held)
-            if not c.recommendation and self._masked_key(c) not in self.options.planned
-        ]
+    def _run(self, state: RunState) -> Report:
+        """Round after round: read the world, read back what was applied, do what next_action says."""
+        state.started = time.monotonic()
+        state.deadline = state.started + self.options.timeout
+        asks_offers = bool(getattr(self.confirmer, "asks_offers", False))
+        while True:
+            state.round += 1
+            if state.round > 1 and time.monotonic() > state.deadline:
+                return self._timed_out(topology, results, state, f"timed out (--timeout {self.options.timeout:.0f}s) before the service was healthy")
+            topology, results = self._settled_snapshot(state)
+            self._settle_unknown(results, state.applied_by_step)
+            self._verify(results, state.applied_by_step)
+            for result in results:
+                result.applied = state.applied_by_step.setdefault(result.step.id, [])  # the same list _apply appends to
+            self.reporter.evaluated(results, state.round)
+            action = next_action(results, self.options, state, asks_offers=asks_offers)
+            try:
+                if isinstance(action, Done):
+                    return self._report(topology, results, state, action.stopped)
+                if isinstance(action, Apply):
+                    # A declined change holds back only the steps that wait on its step (evaluate holds
+                    # them by `after`); everything else goes on.
+                    self._apply(topology, action.items, state)
+                elif action.what == "deployment":
+                    self._wait_deployment(topology, state)
+                else:
+                    self._wait_health(topology, state)
+                    if action.then_stop is not None:
+                        return self._report(topology, results, state, action.then_stop)
+            except waits.TimedOut as exc:
+                return self._timed_out(topology, results, state, str(exc))
 
-    def _masked_key(self, change: Change) -> str:
-        return _call_key(self.scrubber.data(change.call.as_dict()))
+    def _timed_out(self, topology, results, state: RunState, stopped: str) -> Report:
+        report = self._report(topology, results, state, stopped, settled=False)
+        report.healthy, report.exit_code, report.timed_out = False, EXIT_TIMEOUT, True
+        return report
 
-    def _offered(self, change: Change) -> bool:
-        """Advice with an offer is asked about when a person answers (never under --yes or a plan)."""
-        return bool(change.offer) and bool(getattr(self.confirmer, "asks_offers", False))
-
-    def _selected(self, step_id: str) -> bool:
-        return (not self.options.only or step_id in self.options.only) and step_id not in self.options.skip
-
-    def _act(self, topology, results, pending, sent, applied_by_step, deadline) -> bool:
-        """Do the first phase that has work; False when nothing is left to do."""
-        by_phase: dict[Phase, list[tuple[StepResult, Change]]] = {}
-        for result, change in pending:
-            by_phase.setdefault(change.phase, []).append((result, change))
-        waits = {r.finding.waits_for for r in results if r.finding.waits_for}
-        # A step the user declined or skipped that no other step waits on (by `after`) does not keep the
-        # service from recovering: the health probe is still worth waiting for. One that some step waits
-        # on still blocks: what waits on it cannot recover.
-        not_blocking = self._left_aside(applied_by_step) - prerequisites(self.runbook)
-        others_failing = any(
-            r.finding.status in (Status.FAIL, Status.ERROR) and r.finding.waits_for is None and r.step.id not in not_blocking
-            for r in results
-        )
-
-        if by_phase.get(Phase.AUTHORIZE):
-            return self._apply(topology, by_phase[Phase.AUTHORIZE], sent, applied_by_step)
-        if "deployment" in waits:
-            self._wait_deployment(topology, deadline)
-            return True
-        if by_phase.get(Phase.REVOKE):
-            return self._apply(topology, by_phase[Phase.REVOKE], sent, applied_by_step)
-        if by_phase.get(Phase.REDEPLOY):
-            # App Runner runs one operation at a time: start one, then wait for it.
-            return self._apply(topology, by_phase[Phase.REDEPLOY][:1], sent, applied_by_step)
-        if "health" in waits and not others_failing:
-            self._wait_health(topology, deadline)
-            return True
-        return False
-
-    def _apply(self, topology, items, sent, applied_by_step) -> bool:
-        applier = Applier(self.aws, self.confirmer, self.reporter, self.journal, self.scrubber)
+    def _apply(self, topology: Topology, items, state: RunState) -> None:
+        applier = Applier(self.aws, self.confirmer, self.reporter, self.journal, state.scrubber)
         if self.journal:
             self.journal.planned([(r.step.id, c) for r, c in items], self.aws.region)
         # An offer is its own question, after the changes the fix needs; declining it declines nothing else.
@@ -443,15 +208,14 @@ class Engine:
             try:
                 record = applier.apply(result.step.id, change, lambda: self._drift(topology, result, change))
             finally:
-                if applier.sent and self.first_sent_ms is None:
-                    self.first_sent_ms = before
-                self.calls_sent += applier.sent
+                if applier.sent and state.first_sent_ms is None:
+                    state.first_sent_ms = before
+                state.calls_sent += applier.sent
                 applier.sent = 0
-            sent.add(_key(change))
-            if self.options.planned is not None:
-                sent.add(self._masked_key(change))  # a reviewed call is sent once, even if a secret in it changes
-            applied_by_step.setdefault(result.step.id, []).append(record)
-        return True
+            state.sent.add(change_key(change))
+            if state.planned is not None:
+                state.sent.add(state.masked_key(change))  # a reviewed call is sent once, even if a secret in it changes
+            state.applied_by_step.setdefault(result.step.id, []).append(record)
 
     def _drift(self, topology: Topology, result: StepResult, change: Change) -> str | None:
         """Drift guard: re-read what the change touches right before sending it.
@@ -465,22 +229,22 @@ class Engine:
             finding = registry.get(result.step.check).detect(fresh, result.step.params)
         except (LookupError, TypeError, ValueError, AttributeError) as exc:
             return f"the re-read could not be evaluated ({type(exc).__name__}: {exc})"
-        if any(_key(c) == _key(change) for c in finding.changes):
+        if any(change_key(c) == change_key(change) for c in finding.changes):
             return None
         return f"{finding.status.value}: {finding.summary}"
 
-    def _settled_snapshot(self, applied_by_step) -> tuple[Topology, list[StepResult]]:
+    def _settled_snapshot(self, state: RunState) -> tuple[Topology, list[StepResult]]:
         """A snapshot in which every applied EC2 change reads back: EC2 is eventually consistent,
         so a miss is read again for a few seconds before _verify counts it."""
         retrying = Retrying(
             stop=stop_after_delay(self.options.settle_seconds),
             wait=wait_fixed(1),
             retry=retry_if_result(
-                lambda snapshot: any(c.call.service == "ec2" for _, c in self._unread(snapshot[1], applied_by_step))
+                lambda snapshot: any(c.call.service == "ec2" for _, c in self._unread(snapshot[1], state.applied_by_step))
             ),
-            retry_error_callback=lambda state: state.outcome.result(),
+            retry_error_callback=lambda retry_state: retry_state.outcome.result(),
         )
-        return retrying(self.snapshot)
+        return retrying(lambda: self.snapshot(state))
 
     @staticmethod
     def _unread(results, applied_by_step) -> list[tuple[StepResult, Change]]:
@@ -489,7 +253,7 @@ class Engine:
             (result, change)
             for result in results
             for change in result.finding.changes
-            if any(a.applied and _key(a.change) == _key(change) for a in applied_by_step.get(result.step.id, []))
+            if any(a.applied and change_key(a.change) == change_key(change) for a in applied_by_step.get(result.step.id, []))
         ]
 
     def _settle_unknown(self, results, applied_by_step) -> None:
@@ -500,8 +264,8 @@ class Engine:
             for index, record in enumerate(records):
                 if not record.outcome.startswith("unknown"):
                     continue
-                key = _key(record.change)
-                if any(_key(c) == key for c in (*result.finding.changes, *result.held)):
+                key = change_key(record.change)
+                if any(change_key(c) == key for c in (*result.finding.changes, *result.held)):
                     landed = False
                 elif result.finding.status.passed and not result.finding.waits_for:
                     landed = True
@@ -524,71 +288,28 @@ class Engine:
             )
 
     # -- waits --------------------------------------------------------------
-    def _wait(self, what: str, poll: Callable[[], tuple[bool, str]], deadline: float, wait=None) -> None:
-        started = time.monotonic()
-        budget = max(0.0, deadline - started)
-        last = {"state": "not polled yet"}
+    def _wait_deployment(self, topology: Topology, state: RunState) -> None:
+        waits.for_deployment(_deployment_poll(self.aws, topology), state.deadline, report=self.reporter.waiting,
+                             timeout=self.options.timeout, initial=self.options.poll_initial, cap=self.options.poll_max)
 
-        def attempt() -> bool:
-            done, state = poll()
-            last["state"] = state
-            self.reporter.waiting(what, state, time.monotonic() - started, budget)
-            return done
+    def _wait_health(self, topology: Topology, state: RunState) -> None:
+        url = _health_url(topology)
 
-        retrying = Retrying(
-            stop=stop_before_delay(budget),
-            # About one call a second at first, backing off to poll_max: polite to App Runner's rate limits;
-            # the jitter keeps scripts started together from polling in step.
-            wait=wait
-            or wait_exponential(multiplier=self.options.poll_initial, max=self.options.poll_max)
-            + wait_random(0, self.options.poll_initial / 2),
-            retry=retry_if_result(lambda done: not done),
-            retry_error_callback=lambda state: _raise_deadline(what, last["state"], self.options.timeout, state),
-            reraise=True,
-        )
-        retrying(attempt)
+        def probed(streak: int, needed: int) -> None:
+            state.probes += 1
+            state.health_streak = (streak, needed)
 
-    def _wait_deployment(self, topology: Topology, deadline: float) -> None:
-        arn = topology.service_arn
-        seen = topology.probe
-        last_probe = f"; last probe: HTTP {seen.status}" if seen and seen.status else ""
+        waits.for_health(lambda: probe(url), state.deadline, report=self.reporter.waiting, timeout=self.options.timeout,
+                         needed=self.options.healthy_probes, interval=self.options.probe_interval, on_probe=probed)
 
-        def poll() -> tuple[bool, str]:
-            ops = self.aws.call("apprunner", "list_operations", ServiceArn=arn, MaxResults=1).get("OperationSummaryList", [])
-            if ops and ops[0]["Status"] in ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS"):
-                return False, f"{ops[0]['Type']} {ops[0]['Status']}{last_probe}"
-            # No open operation: done only once the service itself is out of OPERATION_IN_PROGRESS
-            # (with no operation open, that status means App Runner maintenance).
-            status = self.aws.call("apprunner", "describe_service", ServiceArn=arn)["Service"]["Status"]
-            latest = f"{ops[0]['Type']} {ops[0]['Status']}, " if ops else ""
-            return status != "OPERATION_IN_PROGRESS", f"{latest}service {status}{last_probe}"
-
-        self._wait("deployment", poll, deadline)
-
-    def _wait_health(self, topology: Topology, deadline: float) -> None:
-        url = service_url(topology.service["ServiceUrl"], topology.health_path)
-        streak = {"n": 0}
-        needed = self.options.healthy_probes
-
-        def poll() -> tuple[bool, str]:
-            result = probe(url)
-            self.probes += 1
-            streak["n"] = streak["n"] + 1 if result.healthy else 0
-            self.health_streak = (streak["n"], needed)
-            shown = result.headline
-            return streak["n"] >= needed, f"{shown} ({streak['n']}/{needed} consecutive 200s)"
-
-        # Probes are cheap and N of them must pass in a row: a steady pace, not a backoff.
-        self._wait("health", poll, deadline, wait=wait_fixed(self.options.probe_interval) + wait_random(0, 0.2))
-
-    def _history(self, topology: Topology, results: list[StepResult]) -> None:
+    def _history(self, topology: Topology, results: list[StepResult], state: RunState) -> None:
         """Once the service is healthy after this run's fixes, log lines written before them are history,
         not a warning: the startup-log step is read again on the lines since the first fix, and if those
         are clean its earlier matches are kept as evidence labelled history. (Lines from before the
         running version's deployment are not read at all: see discovery.)"""
-        if self.first_sent_ms is None:
+        if state.first_sent_ms is None:
             return
-        since = self.first_sent_ms
+        since = state.first_sent_ms
         for result in results:
             if result.step.check != "logs.startup" or result.finding.status is not Status.WARN:
                 continue
@@ -611,21 +332,21 @@ class Engine:
                 ),
             )
 
-    def _report(self, topology, results, started, stopped, settled: bool = True) -> Report:
+    def _report(self, topology, results, state: RunState, stopped: str, settled: bool = True) -> Report:
         healthy = is_healthy(results, self.options.skip)
         declined, seen = [], set()
         for result in results:
             for record in result.applied:
-                if record.declined and _key(record.change) not in seen:
-                    seen.add(_key(record.change))
+                if record.declined and change_key(record.change) not in seen:
+                    seen.add(change_key(record.change))
                     declined.append((result.step.id, record))
-        if settled and self.mode != "check" and is_healthy(results, self.options.skip | {step_id for step_id, _ in declined}):
-            self._history(topology, results)  # the service itself is healthy
-        sent = self.journal is not None and self.calls_sent > 0
+        if settled and state.mode != "check" and is_healthy(results, self.options.skip | {step_id for step_id, _ in declined}):
+            self._history(topology, results, state)  # the service itself is healthy
+        sent = self.journal is not None and state.calls_sent > 0
         return Report(
-            mode="dry-run" if self.mode == "fix" and self.options.dry_run else self.mode,
+            mode="dry-run" if state.mode == "fix" and self.options.dry_run else state.mode,
             service_status=topology.service.get("Status") if topology.service else None,
-            health_streak=self.health_streak,
+            health_streak=state.health_streak,
             declined=declined,
             left_by_skip=tuple(r.step.id for r in results if r.step.id in self.options.skip and not r.finding.status.passed),
             profile=getattr(self.aws, "profile", None),
@@ -646,71 +367,32 @@ class Engine:
             stats={
                 "api_calls": dict(sorted(self.aws.calls.items())),
                 "api_calls_total": sum(self.aws.calls.values()),
-                "http_probes": self.probes,
+                "http_probes": state.probes,
                 "discovery_seconds": {k: round(v, 3) for k, v in topology.timings.items()},
-                "wall_seconds": round(time.monotonic() - started, 3),
+                "wall_seconds": round(time.monotonic() - state.started, 3),
             },
-            scrubber=self.scrubber,
+            scrubber=state.scrubber,
         )
 
 
-@dataclass
-class UndoResult:
-    done: list[AppliedChange] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)  # journal entries whose undo this tool would not send
-    no_inverse: list[str] = field(default_factory=list)  # calls that have no undo (a redeploy)
+def _deployment_poll(aws: Aws, topology: Topology) -> waits.Poll:
+    """App Runner's deployment state, read once per call: (finished, the state to show)."""
+    arn = topology.service_arn
+    seen = topology.probe
+    last_probe = f"; last probe: HTTP {seen.status}" if seen and seen.status else ""
+
+    def poll() -> tuple[bool, str]:
+        ops = aws.call("apprunner", "list_operations", ServiceArn=arn, MaxResults=1).get("OperationSummaryList", [])
+        if ops and ops[0]["Status"] in ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS"):
+            return False, f"{ops[0]['Type']} {ops[0]['Status']}{last_probe}"
+        # No open operation: done only once the service itself is out of OPERATION_IN_PROGRESS
+        # (with no operation open, that status means App Runner maintenance).
+        status = aws.call("apprunner", "describe_service", ServiceArn=arn)["Service"]["Status"]
+        latest = f"{ops[0]['Type']} {ops[0]['Status']}, " if ops else ""
+        return status != "OPERATION_IN_PROGRESS", f"{latest}service {status}{last_probe}"
+
+    return poll
 
 
-def undo(aws: Aws, calls: list[dict[str, Any]], *, confirmer: Confirmer, reporter: Reporter, journal: Journal | None) -> UndoResult:
-    """Apply the inverses of a run's journaled calls (newest first), each recomputed from the call,
-    confirmed and journaled like any change. An entry whose undo this tool would not send is refused."""
-    scrubber = Scrubber()
-    reporter = ScrubbingReporter(reporter, lambda: scrubber)
-    applier = Applier(aws, confirmer, reporter, journal, scrubber)
-    result = UndoResult()
-    for entry in calls:
-        what = f"{entry['call']['service']} {entry['call']['operation']} (call {entry['seq']})"
-        try:
-            inverse = inverses.undo_of(entry["call"], entry.get("inverse"))
-        except inverses.Refused as exc:
-            reporter.note(f"refusing to undo {what}: {exc}")
-            result.refused.append(f"{what}: {exc}")
-            continue
-        if inverse is None:
-            reporter.note(f"cannot undo {what}: it has no inverse")
-            result.no_inverse.append(what)
-            continue
-        change = Change(
-            inverse,
-            f"undo {entry.get('description') or entry['call']['operation']}",
-            Phase.AUTHORIZE,
-            inverse=ApiCall(entry["call"]["service"], entry["call"]["operation"], entry["call"]["params"]),
-        )
-        if journal:
-            journal.undoing = entry["seq"]
-        try:
-            result.done.append(applier.apply(entry.get("step", "undo"), change))
-        except ApiError as exc:  # journaled by the applier; the other inverses are still worth trying
-            reporter.note(f"could not undo {what}: {exc}")
-            result.done.append(AppliedChange(change, False, f"failed: {exc.code}"))
-    return result
-
-
-class PlanStale(RunbookError):
-    """A saved plan no longer matches the world (exit 1)."""
-
-
-class _Deadline(Exception):
-    pass
-
-
-def _raise_deadline(what: str, state: str, timeout: float, retry_state: RetryCallState):
-    raise _Deadline(f"timed out (--timeout {timeout:.0f}s) waiting for {what}; last seen: {state}")
-
-
-def _response_detail(response: dict[str, Any]) -> str:
-    if "SecurityGroupRules" in response:
-        return "created " + ", ".join(r.get("SecurityGroupRuleId", "?") for r in response["SecurityGroupRules"])
-    if "OperationId" in response:
-        return f"operation {response['OperationId']}"
-    return ""
+def _health_url(topology: Topology) -> str:
+    return service_url(topology.service["ServiceUrl"], topology.health_path)

@@ -26,13 +26,12 @@ class Status(str, Enum):
 
 
 class Phase(IntEnum):
-    """The order in which fix applies changes: never cut the app off first."""
+    """When fix sends a change: never cut the app off first. The order (with the waits between
+    the phases) is next_action's; nothing serialises these numbers (a plan names the phase)."""
 
     AUTHORIZE = 1
-    WAIT = 2
-    REVOKE = 3
-    REDEPLOY = 4
-    PROBE = 5
+    REVOKE = 2
+    REDEPLOY = 3
 
 
 def _kebab(name: str) -> str:
@@ -97,10 +96,6 @@ class ApiCall:
         if masked:
             return f"# not pasteable: {', '.join(masked)} holds secrets shown as {MASK}: {command}"
         return command
-
-    @property
-    def mutating(self) -> bool:
-        return not self.operation.startswith(("describe_", "list_", "get_"))
 
     def as_dict(self) -> dict[str, Any]:
         return {"service": self.service, "operation": self.operation, "params": dict(self.params)}

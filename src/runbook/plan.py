@@ -18,10 +18,41 @@ from runbook.files import too_deep, write_private
 
 if TYPE_CHECKING:
     from runbook.engine import Report
-    from runbook.model import Runbook
+    from runbook.model import Change, Runbook, StepResult
     from runbook.secrets import Scrubber
 
 FORMAT = "runbook-plan/2"
+
+
+def call_key(call: dict[str, Any]) -> str:
+    """A call (as ApiCall.as_dict gives it, or as a saved plan holds it) as a comparable string."""
+    return json.dumps(call, sort_keys=True, default=str)
+
+
+def change_key(change: "Change") -> str:
+    return call_key(change.call.as_dict())
+
+
+def masked_key(change: "Change", scrubber: "Scrubber") -> str:
+    """The key a saved plan holds for `change`: its call with the secrets `scrubber` knows masked, as the plan wrote it."""
+    return call_key(scrubber.data(change.call.as_dict()))
+
+
+def call_keys(doc: dict[str, Any]) -> frozenset[str]:
+    """The keys of a (validated) plan's calls: what `apply` may send, and nothing else."""
+    return frozenset(call_key(entry["call"]) for entry in doc.get("changes", []))
+
+
+def stale(doc: dict[str, Any], results: "list[StepResult]", scrubber: "Scrubber") -> list[str]:
+    """One line per planned call the world no longer calls for (the steps' findings in `results`)."""
+    current = {masked_key(c, scrubber) for r in results for c in r.finding.changes if not c.recommendation}
+    lines = []
+    for entry in doc.get("changes", []):
+        if call_key(entry["call"]) not in current:
+            result = next((r for r in results if r.step.id == entry["step"]), None)
+            now = f"{result.finding.status.value}: {result.finding.summary}" if result else "no such step"
+            lines.append(f"{entry['step']} no longer proposes {entry['call']['operation']} (now {now})")
+    return lines
 
 
 def runbook_digest(path: str | Path) -> str:
@@ -73,6 +104,24 @@ def dump(report: "Report", runbook: "Runbook", region: str, selected: Callable[[
 
 def write(path: Path, doc: dict[str, Any]) -> None:
     write_private(path, json.dumps(doc, indent=2, default=str) + "\n", "the plan")
+
+
+def save(path: Path, doc: dict[str, Any]) -> list[str]:
+    """Write the plan; the lines that tell the user what it holds and how to apply it."""
+    write(path, doc)
+    said = [f"plan of {len(doc['changes'])} change(s) saved to {path}; apply it with: runbook apply {path}"]
+    if doc["held"]:
+        said.append(f"{len(doc['held'])} more wait for other steps and are not in it "
+                    f"({', '.join(h['step'] for h in doc['held'])}): plan again after applying this one")
+    return said
+
+
+def open_reviewed(path: Path) -> "tuple[dict[str, Any], Runbook]":
+    """A saved plan and the runbook it pins, as `apply` needs them (secrets read if the plan's discovery read them)."""
+    from runbook import runbook as rb
+
+    doc = load(path)
+    return doc, rb.with_secrets_read(pinned_runbook(doc, str(path)), doc.get("read_secrets") is True)
 
 
 def load(path: Path) -> dict[str, Any]:

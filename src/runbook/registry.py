@@ -7,7 +7,8 @@ check is tested with a topology and nothing else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 if TYPE_CHECKING:
@@ -18,15 +19,48 @@ Detect = Callable[["Topology", Mapping[str, Any]], "Finding"]
 
 
 @dataclass(frozen=True)
+class Param:
+    """A parameter a check takes from a step's `with:` (or the runbook's `params:`).
+
+    `allowed` lists the only values it takes (Cloud Custodian's `enum`); otherwise its value is
+    of `type`, or of its default's type. A `required` parameter has no default: every step names it.
+    """
+
+    default: Any = None
+    allowed: tuple[Any, ...] = ()
+    type: type | None = None
+    required: bool = False
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` cannot be this parameter's, in words for one error line; None when it can."""
+        if self.allowed:
+            if any(type(value) is type(a) and value == a for a in self.allowed):
+                return None
+            return f"expected one of {', '.join(map(str, self.allowed))}, got {value!r}"
+        if self.type is not None and not isinstance(self.default, self.type):
+            return _wrong_type(self.type(), value)  # a type's zero value stands for the default it lacks
+        return _wrong_type(self.default, value)
+
+
+@dataclass(frozen=True)
 class CheckSpec:
     name: str
     detect: Detect
     # IAM actions the check's discovery reads and its proposed changes need.
     permissions: tuple[str, ...]
     fix_permissions: tuple[str, ...]
-    # Parameters a runbook step may pass with `with:`, and their defaults.
+    # Parameters a runbook step may pass with `with:`, and their defaults (None for a required one).
     params: Mapping[str, Any]
     doc: str
+    schema: Mapping[str, Param] = field(default_factory=dict)  # the same parameters, with what each accepts
+
+
+class ParamProblem(ValueError):
+    """A step's parameters do not fit its check: `key` is where (None: the `with:` as a whole)."""
+
+    def __init__(self, key: str | None, message: str):
+        super().__init__(message)
+        self.key = key
 
 
 _CHECKS: dict[str, CheckSpec] = {}
@@ -39,15 +73,68 @@ def check(
     fix_permissions: tuple[str, ...] = (),
     params: Mapping[str, Any] | None = None,
 ) -> Callable[[Detect], Detect]:
+    """Register `detect` as check `name`. `params`: name -> Param, or name -> a plain default
+    (the value must then be of the default's type)."""
+    schema = {key: value if isinstance(value, Param) else Param(value) for key, value in (params or {}).items()}
+
     def register(fn: Detect) -> Detect:
         if name in _CHECKS:
             raise ValueError(f"check {name!r} registered twice")
         _CHECKS[name] = CheckSpec(
-            name, fn, permissions, fix_permissions, dict(params or {}), (fn.__doc__ or "").strip()
+            name, fn, permissions, fix_permissions, {k: p.default for k, p in schema.items()}, (fn.__doc__ or "").strip(),
+            schema,
         )
         return fn
 
     return register
+
+
+def step_params(spec: CheckSpec, given: Mapping[str, Any], inherited: Mapping[str, Any] = {}) -> dict[str, Any]:
+    """The parameters a step's check runs with: its defaults, then the runbook's `params:` that the
+    check takes (`inherited`, validated with the runbook), then the step's own `with:` (`given`).
+    ParamProblem names the first parameter that is unknown, has a value it does not take, or is missing."""
+    for key, value in given.items():
+        if key not in spec.schema:
+            allowed = ", ".join(sorted(spec.schema)) or "none"
+            raise ParamProblem(key, f"unknown parameter for check {spec.name} (allowed: {allowed})")
+        problem = spec.schema[key].problem(value)
+        if problem:
+            raise ParamProblem(key, problem)
+    merged = {**spec.params, **{k: v for k, v in inherited.items() if k in spec.schema}, **given}
+    for key, param in spec.schema.items():
+        if param.required and merged.get(key) is None:
+            takes = f" ({', '.join(map(str, param.allowed))})" if param.allowed else ""
+            raise ParamProblem(None, f"check {spec.name} needs parameter {key}{takes}")
+    return merged
+
+
+def _wrong_type(default: Any, value: Any) -> str | None:
+    """Why `value` cannot stand where `default` is, or None when it can."""
+    if default is None:
+        return None
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        if not isinstance(value, type(default)):
+            return f"expected {kind(default)}, got {kind(value)}"
+        if isinstance(value, str) and not value.strip():
+            return "expected a non-empty string"
+        return None
+    # Numbers: YAML's true/false are not numbers, nor are .nan and .inf.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"expected a number, got {kind(value)}"
+    if isinstance(default, int) and not isinstance(value, int):
+        return f"expected a whole number, got {value!r}"
+    if not math.isfinite(value) or value <= 0:
+        return f"expected a positive number, got {value!r}"
+    return None
+
+
+def kind(value: Any) -> str:
+    """A value's kind as an error line names it: a mapping, a list, a string, a number, nothing."""
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _load_builtin() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from importlib import resources
 from pathlib import Path
@@ -119,12 +118,10 @@ def parse(doc: Any, source: str) -> Runbook:
         for key in with_params:
             if key in RUNBOOK_LEVEL:
                 raise fail(f"{at}.with.{key}", "discovery reads this parameter: set it under the runbook's params:, not per step")
-            if key not in spec.params:
-                allowed = ", ".join(sorted(spec.params)) or "none"
-                raise fail(f"{at}.with.{key}", f"unknown parameter for check {check_name} (allowed: {allowed})")
-            problem = _wrong_value(spec.params[key], with_params[key])
-            if problem:
-                raise fail(f"{at}.with.{key}", problem)
+        try:
+            step_params = registry.step_params(spec, with_params, params)
+        except registry.ParamProblem as exc:
+            raise fail(f"{at}.with" + (f".{exc.key}" if exc.key else ""), str(exc)) from None
         after = raw.get("after") or []
         if isinstance(after, str):
             after = [after]
@@ -136,7 +133,7 @@ def parse(doc: Any, source: str) -> Runbook:
                 check=check_name,
                 title=_string(raw, "title", fail, at=at, required=True),
                 why=_string(raw, "why", fail, at=at, required=True),
-                params={**spec.params, **{k: v for k, v in params.items() if k in spec.params}, **with_params},
+                params=step_params,
                 after=tuple(after),
             )
         )
@@ -189,39 +186,19 @@ def _cycle(graph: dict[str, tuple[str, ...]]) -> list[str] | None:
 def _check_runbook_params(params: dict, raw_steps: list, fail) -> None:
     """Runbook-level params: discovery's own (DEFAULTS) and those of the checks the steps name,
     each of the type its default has. A misspelt name would silently fall back to the default."""
-    expected: dict[str, list[Any]] = {key: [value] for key, value in RUNBOOK_LEVEL.items()}
+    expected: dict[str, list[registry.Param]] = {key: [registry.Param(value)] for key, value in RUNBOOK_LEVEL.items()}
     for raw in raw_steps:
         spec = registry.get(raw.get("check")) if isinstance(raw, dict) and isinstance(raw.get("check"), str) else None
-        for key, default in (spec.params.items() if spec else ()):
-            expected.setdefault(key, []).append(default)
+        for key, param in (spec.schema.items() if spec else ()):
+            expected.setdefault(key, []).append(param)
     for key, value in params.items():
         if key not in expected:
             close = difflib.get_close_matches(str(key), sorted(expected), n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise fail(f"params.{key}", f"unknown parameter (known: {', '.join(sorted(expected))}){hint}")
-        problems = [_wrong_value(default, value) for default in expected[key]]
+        problems = [param.problem(value) for param in expected[key]]
         if all(problems):
             raise fail(f"params.{key}", problems[0])
-
-
-def _wrong_value(default: Any, value: Any) -> str | None:
-    """Why `value` cannot stand where `default` is, or None when it can."""
-    if default is None:
-        return None
-    if isinstance(default, bool) or not isinstance(default, (int, float)):
-        if not isinstance(value, type(default)):
-            return f"expected {_kind(default)}, got {_kind(value)}"
-        if isinstance(value, str) and not value.strip():
-            return "expected a non-empty string"
-        return None
-    # Numbers: YAML's true/false are not numbers, nor are .nan and .inf.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"expected a number, got {_kind(value)}"
-    if isinstance(default, int) and not isinstance(value, int):
-        return f"expected a whole number, got {value!r}"
-    if not math.isfinite(value) or value <= 0:
-        return f"expected a positive number, got {value!r}"
-    return None
 
 
 def _string(doc: dict, key: str, fail, *, at: str = "", required: bool = False) -> str:

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Mapping
 
 from runbook.discovery import Target, Topology
 from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
-from runbook.registry import check
+from runbook.registry import Param, check
 
 
 PUBLIC_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
@@ -179,7 +179,7 @@ def _prefix_list_evidence(topology: Topology, group_ids: Iterable[str], egress: 
     return evidence
 
 
-_TARGET_PARAMS = {"target": "cache"}
+_TARGET_PARAMS = {"target": Param("cache", allowed=("cache", "database"))}
 
 
 @check(
@@ -212,8 +212,6 @@ def ingress_from_connector(topology: Topology, params: Mapping[str, Any]) -> Fin
         with: {target: cache}
     """
     kind = params["target"]
-    if kind not in ("cache", "database"):
-        return Finding(Status.ERROR, f"unknown target {kind!r}: use cache or database")
     if not topology.connector:
         return Finding(Status.SKIPPED, "the service has no VPC connector: its egress does not go through the VPC")
     target: Target | None = topology.targets.get(kind)

@@ -220,3 +220,23 @@ def test_every_cli_twin_names_region_and_profile_at_the_prompt_as_in_the_report(
     text = shown.getvalue()
     assert text.count("--region us-east-1 --profile on-call") == 2  # the call and its undo
     assert "runbook fix apprunner-vpc --service nerava-backend --region us-east-1 --profile on-call" in render.to_text(report)
+
+
+def test_a_change_whose_outcome_is_unknown_is_never_said_to_be_applied():
+    """A call retried after a lost answer may or may not have landed: the console says unknown, as the journal does."""
+    import io
+
+    from rich.console import Console
+
+    from runbook.console import ConsoleReporter
+    from runbook.model import ApiCall, AppliedChange, Change, Phase
+
+    change = Change(ApiCall("apprunner", "start_deployment", {"ServiceArn": "arn:aws:apprunner:us-east-1:1:service/s/1"}),
+                    "redeploy s", Phase.REDEPLOY)
+    shown = io.StringIO()
+    reporter = ConsoleReporter(Console(file=shown, width=200), region="us-east-1")
+    unknown = "unknown: InvalidStateException after 1 retry; an earlier attempt may have landed"
+    reporter.applied("deployment", AppliedChange(change, True, unknown))
+    reporter.applied("deployment", AppliedChange(change, True, "applied (created sgr-1)"))
+    lines = shown.getvalue().splitlines()
+    assert lines == [f"  {unknown}", "  applied: applied (created sgr-1)"], lines

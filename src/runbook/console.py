@@ -179,7 +179,9 @@ class ConsoleReporter:
     def applied(self, step_id: str, applied: "AppliedChange") -> None:
         from rich.markup import escape
 
-        if applied.applied:
+        if applied.outcome.startswith("unknown"):  # sent, and may or may not have landed: never said applied
+            self.console.print(f"  [yellow]unknown[/yellow]{escape(applied.outcome[len('unknown'):])}")
+        elif applied.applied:
             self.console.print(f"  [green]applied[/green]: {escape(applied.outcome)}")
         elif applied.declined:
             self.console.print(f"  [yellow]not applied[/yellow] ({escape(applied.outcome)})")

@@ -240,3 +240,25 @@ def test_a_change_whose_outcome_is_unknown_is_never_said_to_be_applied():
     reporter.applied("deployment", AppliedChange(change, True, "applied (created sgr-1)"))
     lines = shown.getvalue().splitlines()
     assert lines == [f"  {unknown}", "  applied: applied (created sgr-1)"], lines
+
+
+def test_with_stderr_redirected_the_question_is_asked_on_the_terminal_and_answered_there(world, tmp_path):
+    """`runbook fix … 2>/dev/null` at a terminal: the progress is gone, but the questions are drawn on
+    /dev/tty (issue 12), and the answers typed there are the ones applied."""
+    box = world("field-report")
+    terminal = Terminal(fix_command("--skip", "rds-public-ingress", redirect=" 2>/dev/null"), sandbox_env(box, tmp_path),
+                        columns=120)
+    asked: list[str] = []
+    while (step_id := terminal.prompt()) is not None:
+        if asked and asked[-1] == step_id:
+            continue  # the same question redrawn with its answer typed in
+        asked.append(step_id)
+        terminal.child.send("y\r")
+    assert terminal.finish() == 0
+    assert asked and asked[0] == "redis-ingress" and "rds-public-ingress" not in asked
+    screen = terminal.text
+    assert not re.search(SPINNER, screen) and "proposes:" not in screen  # stderr went to /dev/null, progress with it
+    # the report (stdout, on the terminal) says what the answers did
+    assert f"Fix: {len(asked)} applied, 0 declined, 1 skipped" in " ".join(screen.split())
+    assert "result: healthy" in screen
+    assert box.app_health("nerava-backend")[0] is True

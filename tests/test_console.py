@@ -220,3 +220,45 @@ def test_every_cli_twin_names_region_and_profile_at_the_prompt_as_in_the_report(
     text = shown.getvalue()
     assert text.count("--region us-east-1 --profile on-call") == 2  # the call and its undo
     assert "runbook fix apprunner-vpc --service nerava-backend --region us-east-1 --profile on-call" in render.to_text(report)
+
+
+def test_a_change_whose_outcome_is_unknown_is_never_said_to_be_applied():
+    """A call retried after a lost answer may or may not have landed: the console says unknown, as the journal does."""
+    import io
+
+    from rich.console import Console
+
+    from runbook.console import ConsoleReporter
+    from runbook.model import ApiCall, AppliedChange, Change, Phase
+
+    change = Change(ApiCall("apprunner", "start_deployment", {"ServiceArn": "arn:aws:apprunner:us-east-1:1:service/s/1"}),
+                    "redeploy s", Phase.REDEPLOY)
+    shown = io.StringIO()
+    reporter = ConsoleReporter(Console(file=shown, width=200), region="us-east-1")
+    unknown = "unknown: InvalidStateException after 1 retry; an earlier attempt may have landed"
+    reporter.applied("deployment", AppliedChange(change, True, unknown))
+    reporter.applied("deployment", AppliedChange(change, True, "applied (created sgr-1)"))
+    lines = shown.getvalue().splitlines()
+    assert lines == [f"  {unknown}", "  applied: applied (created sgr-1)"], lines
+
+
+def test_with_stderr_redirected_the_question_is_asked_on_the_terminal_and_answered_there(world, tmp_path):
+    """`runbook fix … 2>/dev/null` at a terminal: the progress is gone, but the questions are drawn on
+    /dev/tty (issue 12), and the answers typed there are the ones applied."""
+    box = world("field-report")
+    terminal = Terminal(fix_command("--skip", "rds-public-ingress", redirect=" 2>/dev/null"), sandbox_env(box, tmp_path),
+                        columns=120)
+    asked: list[str] = []
+    while (step_id := terminal.prompt()) is not None:
+        if asked and asked[-1] == step_id:
+            continue  # the same question redrawn with its answer typed in
+        asked.append(step_id)
+        terminal.child.send("y\r")
+    assert terminal.finish() == 0
+    assert asked and asked[0] == "redis-ingress" and "rds-public-ingress" not in asked
+    screen = terminal.text
+    assert not re.search(SPINNER, screen) and "proposes:" not in screen  # stderr went to /dev/null, progress with it
+    # the report (stdout, on the terminal) says what the answers did
+    assert f"Fix: {len(asked)} applied, 0 declined, 1 skipped" in " ".join(screen.split())
+    assert "result: healthy" in screen
+    assert box.app_health("nerava-backend")[0] is True

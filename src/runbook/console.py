@@ -8,10 +8,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from runbook.model import Status
+
 if TYPE_CHECKING:
     from runbook.model import AppliedChange, Change, StepResult
 
-STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "red", "error": "bold red"}
+# The colour of each verdict, on the progress lines and in the report's table alike.
+STATUS_STYLE = {
+    Status.OK: "green",
+    Status.WARN: "yellow",
+    Status.FAIL: "red",
+    Status.ERROR: "bold red",
+    Status.SKIPPED: "dim",
+}
+
+
+def make_console(stderr: bool = True):
+    """The Rich console a command prints on: stderr for progress and questions, stdout for a report."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False, emoji=False)  # ":secret:" in an ARN is no emoji
+    # Progress lines are not wrapped for logs and grep of a script's output (whole lines); on a
+    # terminal they are, at spaces, so that no id is cut by the terminal's own wrap.
+    console.soft_wrap = stderr and not console.is_terminal
+    return console
 
 
 def shell_words(command: str) -> list[str]:
@@ -156,7 +176,7 @@ class ConsoleReporter:
             line = f"{result.finding.status.value}: {result.finding.summary}"
             if self._last.get(result.step.id) != line:
                 self._last[result.step.id] = line
-                style = STATUS_STYLE.get(result.finding.status.value, "dim")
+                style = STATUS_STYLE.get(result.finding.status, "dim")
                 self.console.print(f"[{style}]{result.finding.status.value:>7}[/] {escape(result.step.id)}: {escape(result.finding.summary)}")
 
     def proposing(self, step_id: str, change: "Change") -> None:
@@ -179,7 +199,9 @@ class ConsoleReporter:
     def applied(self, step_id: str, applied: "AppliedChange") -> None:
         from rich.markup import escape
 
-        if applied.applied:
+        if applied.outcome.startswith("unknown"):  # sent, and may or may not have landed: never said applied
+            self.console.print(f"  [yellow]unknown[/yellow]{escape(applied.outcome[len('unknown'):])}")
+        elif applied.applied:
             self.console.print(f"  [green]applied[/green]: {escape(applied.outcome)}")
         elif applied.declined:
             self.console.print(f"  [yellow]not applied[/yellow] ({escape(applied.outcome)})")
@@ -201,3 +223,13 @@ class ConsoleReporter:
 
         self._end_status()
         self.console.print(escape(message))
+
+
+class SilentReporter:
+    """A reporter for a read-only look that prints nothing."""
+
+    def evaluated(self, results, round_no): ...
+    def proposing(self, step_id, change): ...
+    def applied(self, step_id, applied): ...
+    def waiting(self, what, state, elapsed, budget): ...
+    def note(self, message): ...

@@ -12,17 +12,10 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from runbook.console import STATUS_STYLE, print_command
 from runbook.engine import Report
 from runbook.model import AppliedChange, Change, Status, StepResult
 from runbook.secrets import Scrubber
-
-STATUS_STYLE = {
-    Status.OK: "green",
-    Status.WARN: "yellow",
-    Status.FAIL: "red",
-    Status.ERROR: "bold red",
-    Status.SKIPPED: "dim",
-}
 
 
 def change_dict(change: Change, region: str, applied: AppliedChange | None = None, held_by=(), scrubber: Scrubber | None = None,
@@ -289,12 +282,6 @@ def _esc(text: str, rich: bool) -> str:
     from rich.markup import escape
 
     return escape(text) if rich else text
-
-
-def print_command(console, text: str, indent: str, style: str = "") -> None:
-    from runbook.console import print_command as show
-
-    show(console, text, indent=indent, style=style)
 
 
 _MODE_TITLE = {"check": "Check", "dry-run": "Plan", "fix": "Fix", "apply": "Apply"}

@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from runbook.sandbox.envoy import EnvoyServer, Upstream
+from runbook.sandbox.envoy import EnvoyServer, QuietServer, Upstream
 from runbook.sandbox.faults import Call, Endpoint, Faults, TrackedConnections
 from runbook.sandbox.reachability import Verdict
 from runbook.sandbox.scenario import App, Operation, status_after
@@ -988,8 +988,7 @@ def _signed_region(authorization: str) -> str | None:
     return scope[2] if len(scope) > 2 and scope[2] else None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(QuietServer):
     request_queue_size = 128  # like werkzeug's: a burst of concurrent clients is not refused
 
 

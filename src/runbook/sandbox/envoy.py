@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -33,6 +34,15 @@ class Upstream:
     """What envoy can reach right now: None, or the app's health path."""
 
     health_path: str
+
+
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up mid-answer (a timeout, Ctrl-C) is no error of the server's: no traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class EnvoyServer:
@@ -55,8 +65,7 @@ class EnvoyServer:
         Handler.upstream = staticmethod(upstream)  # type: ignore[assignment]
         Handler.health_status = staticmethod(self._health_status)  # type: ignore[assignment]
         Handler.health_answer = staticmethod(self._health_answer)  # type: ignore[assignment]
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
+        server = QuietServer(("127.0.0.1", 0), Handler)
         self._server = server
         self.address = f"127.0.0.1:{server.server_address[1]}"
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},

@@ -1,0 +1,82 @@
+"""`runbook sandbox` and `runbook demo`: a local twin of a broken deployment, served or fixed in one process.
+
+The sandbox (moto and the emulators) is imported only here, and only when one of these commands runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from runbook.commands.outputs import emit
+from runbook.commands.run import run_fix
+from runbook.console import make_console
+from runbook.errors import Interrupted, UsageError
+
+
+def serve_sandbox(scenario: str, *, env_file: Optional[Path], deploy_seconds: Optional[float]) -> None:
+    """Start the sandbox, print its export lines (and write them to `env_file`), serve until interrupted."""
+    from runbook.sandbox import Sandbox, load_scenario
+
+    loaded = load_scenario(scenario)
+    console = make_console()
+    box = Sandbox(deploy_seconds=deploy_seconds)
+    try:
+        box.start()
+        box.load(loaded)
+        lines = box.export_lines()
+        for line in lines:
+            typer.echo(line)
+        sys.stdout.flush()
+        if env_file:
+            tmp = env_file.with_suffix(env_file.suffix + ".tmp")
+            tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            tmp.replace(env_file)
+        names = ", ".join(s.name for s in loaded.services) or "none (this world has no App Runner service)"
+        console.print(f"sandbox {loaded.name} ready; services: {names}")
+        if env_file:
+            console.print(f"in another shell: source {env_file}")
+        else:
+            console.print("in another shell: paste the export lines above (or start with --env-file FILE, then: source FILE)")
+        if loaded.services:
+            console.print(f"then: runbook check apprunner-vpc --service {loaded.services[0].name}")
+        console.print("press Ctrl-C to stop")
+        while True:
+            time.sleep(3600)
+    except Interrupted:
+        console.print("sandbox stopping")
+    finally:
+        box.stop()
+
+
+def run_demo(scenario: str, *, yes: bool, deploy_seconds: Optional[float], timeout: float, fmt: str) -> int:
+    """Start the sandbox, fix its first service, print the report; the fix's exit code."""
+    from runbook.sandbox import Sandbox, load_scenario
+
+    loaded = load_scenario(scenario)
+    if not loaded.services:
+        raise UsageError(f"scenario {scenario}: services: the demo needs a service to fix")
+    import tempfile
+
+    console = make_console()
+    with tempfile.TemporaryDirectory(prefix="runbook-demo-") as tmp:
+        # The sandbox's world ends with the demo: its runs could not be undone later, so they stay out of history.
+        journal = Path(tmp) / "journal.jsonl"
+        console.print(f"the demo's journal is temporary: {journal} is deleted with the sandbox when the demo ends")
+        with Sandbox(deploy_seconds=deploy_seconds) as box:
+            box.load(loaded)
+            os.environ.update(box.env)
+            service = loaded.services[0].name
+            console.print(f"sandbox {loaded.name} is up; fixing service {service}")
+            report = run_fix(
+                "apprunner-vpc", service, yes=yes, dry_run=False, timeout=timeout,
+                journal_path=journal, region=None, profile=None,
+            )
+            report.run_id = report.journal = None  # a temporary journal, gone with the sandbox: no undo to offer
+            emit(report, fmt, None)
+    return report.exit_code

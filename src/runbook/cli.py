@@ -680,7 +680,7 @@ def sandbox(
 
     Example: runbook sandbox --scenario field-report --env-file /tmp/sandbox.env
     """
-    from runbook.sandbox import Sandbox, load_scenario
+    from runbook_sandbox import Sandbox, load_scenario
 
     loaded = load_scenario(scenario)
     console = _console()
@@ -725,7 +725,7 @@ def demo(
 
     Example: runbook demo --yes
     """
-    from runbook.sandbox import Sandbox, load_scenario
+    from runbook_sandbox import Sandbox, load_scenario
 
     loaded = load_scenario(scenario)
     if not loaded.services:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runbook.sandbox import moto_shims
+from runbook_sandbox import moto_shims
 
 
 def test_every_shim_is_documented():

@@ -9,8 +9,8 @@ from typing import Any, Callable
 import boto3
 from botocore.config import Config
 
-from runbook.sandbox import moto_shims
-from runbook.sandbox.faults import Call, Endpoint, Faults, TrackedConnections, classify_wsgi, reason
+from runbook_sandbox import moto_shims
+from runbook_sandbox.faults import Call, Endpoint, Faults, TrackedConnections, classify_wsgi, reason
 
 DUMMY_KEY = "testing"
 WATCHED_SERVICES = ("ec2", "rds", "elasticache")

@@ -663,6 +663,27 @@ class _Silent:
 
 
 # -- the sandbox ----------------------------------------------------------------
+SANDBOX_INSTALL = "pip install -e . -e ./packaging/runbook-sandbox in a clone of runbook (or: make install)"
+
+
+def _require_sandbox(command: str) -> None:
+    """The sandbox is a distribution of its own, which the product imports only in its two commands:
+    when it or moto is missing, one line naming the install command (exit 2), not a traceback."""
+    import importlib.util
+
+    try:
+        import runbook_sandbox  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("runbook_sandbox"):
+            raise
+        missing = "the sandbox package (runbook-sandbox)"
+    else:
+        if importlib.util.find_spec("moto") is not None:
+            return
+        missing = "moto (the sandbox's AWS)"
+    raise UsageError(f"runbook {command} needs {missing}, which is not installed: {SANDBOX_INSTALL}")
+
+
 ScenarioOpt = Annotated[str, typer.Option("--scenario", help="Bundled scenario name or path to a scenario YAML file.")]
 DeployOpt = Annotated[
     Optional[float], typer.Option("--deploy-seconds", metavar="SECONDS", parser=_deploy_seconds,
@@ -680,6 +701,7 @@ def sandbox(
 
     Example: runbook sandbox --scenario field-report --env-file /tmp/sandbox.env
     """
+    _require_sandbox("sandbox")
     from runbook_sandbox import Sandbox, load_scenario
 
     loaded = load_scenario(scenario)
@@ -725,6 +747,7 @@ def demo(
 
     Example: runbook demo --yes
     """
+    _require_sandbox("demo")
     from runbook_sandbox import Sandbox, load_scenario
 
     loaded = load_scenario(scenario)

@@ -14,6 +14,8 @@ the simulated app would be healthy. It shares no logic with the tool's checks.
         sandbox.faults.throttle(2)        # fault injection: see runbook_sandbox.faults
 """
 
+__version__ = "0.1.0"
+
 from runbook_sandbox.faults import Faults
 from runbook_sandbox.sandbox import Event, Sandbox
 from runbook_sandbox.scenario import Scenario, bundled_scenarios, load_scenario, parse_scenario

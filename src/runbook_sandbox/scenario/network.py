@@ -25,6 +25,8 @@ from runbook_sandbox.scenario.model import (
 
 
 class NetworkParser(Fields):
+    """vpcs:, vpc_peerings:, prefix_lists:, and the placement of a resource in them."""
+
     def vpc_peerings(self, value: Any, vpcs: tuple[Vpc, ...]) -> tuple[VpcPeering, ...]:
         names = {v.name: v for v in vpcs}
         out: list[VpcPeering] = []

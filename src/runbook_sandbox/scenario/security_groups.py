@@ -12,6 +12,8 @@ from runbook_sandbox.scenario.vocabulary import FOREIGN_GROUP, FOREIGN_PREFIX_LI
 
 
 class SecurityGroupParser(Fields):
+    """security_groups: (read in two passes, so that a rule may name any group)."""
+
     def security_groups(self, value: Any, vpcs: tuple[Vpc, ...]) -> tuple[SecurityGroup, ...]:
         spec = dict(self.mapping(value, "security_groups"))
         vpc_names = [v.name for v in vpcs]

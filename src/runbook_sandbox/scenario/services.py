@@ -37,6 +37,8 @@ from runbook_sandbox.scenario.vocabulary import (
 
 
 class ServiceParser(Fields):
+    """connectors:, secrets:, services:."""
+
     def connectors(self, value: Any, subnets: dict[str, Subnet], groups: dict[str, SecurityGroup]) -> tuple[Connector, ...]:
         out: list[Connector] = []
         for i, item in enumerate(self.seq(value, "connectors")):

@@ -11,6 +11,8 @@ from runbook_sandbox.scenario.vocabulary import CACHE_ENGINES, CACHE_MODES, DB_E
 
 
 class StoreParser(Fields):
+    """databases:, caches:, proxies:."""
+
     def databases(self, value: Any, subnets: dict[str, Subnet], groups: dict[str, SecurityGroup]) -> tuple[Database, ...]:
         out: list[Database] = []
         for i, item in enumerate(self.seq(value, "databases")):

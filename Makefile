@@ -9,9 +9,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall only when the dependency list changes.
-$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# The product and its sandbox (a distribution of its own, which the `sandbox` extra names),
+# both editable, in one pip run, so that pip takes runbook-sandbox from here and not from an index.
+SANDBOX := ./packaging/runbook-sandbox
+DEPS := pyproject.toml $(SANDBOX)/pyproject.toml
+
+# Reinstall only when a dependency list changes.
+$(VENV)/.stamp-dev: $(DEPS) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e $(SANDBOX)
 	touch $@
 
 install: $(VENV)/.stamp-dev
@@ -22,8 +27,8 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q -n 2
 
-$(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+$(VENV)/.stamp-bench: $(DEPS) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]' -e $(SANDBOX)
 	touch $@
 
 bench: $(VENV)/.stamp-bench

@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from runbook.sandbox import Sandbox, load_scenario
+from runbook_sandbox import Sandbox, load_scenario
 
 HERE = Path(sys.executable).parent
 

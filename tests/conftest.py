@@ -21,7 +21,7 @@ from helpers import DEPLOY_SECONDS  # noqa: E402
 
 @pytest.fixture(scope="session")
 def sandbox():
-    from runbook.sandbox import Sandbox
+    from runbook_sandbox import Sandbox
 
     with Sandbox(deploy_seconds=DEPLOY_SECONDS) as box:
         yield box
@@ -30,7 +30,7 @@ def sandbox():
 @pytest.fixture
 def world(sandbox, monkeypatch, tmp_path):
     """Load a scenario into the shared sandbox and point boto3 at it."""
-    from runbook.sandbox import load_scenario
+    from runbook_sandbox import load_scenario
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 

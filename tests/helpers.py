@@ -95,9 +95,9 @@ def create_failed_field_report(tmp_path) -> str:
 
     import yaml
 
-    from runbook.sandbox import scenario as scenario_module
+    from runbook_sandbox.scenario import SCENARIO_DIR
 
-    doc = yaml.safe_load((Path(scenario_module.__file__).parent / "scenarios" / "field-report.yaml").read_text())
+    doc = yaml.safe_load((SCENARIO_DIR / "field-report.yaml").read_text())
     doc["services"][0].update(status="CREATE_FAILED", operations=[{"type": "CREATE_SERVICE", "status": "FAILED"}])
     path = tmp_path / "create-failed.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))

@@ -133,7 +133,7 @@ def test_deep_nesting_in_a_runbook_is_a_parse_error(tmp_path, text):
 
 
 def test_deep_nesting_and_duplicate_keys_in_a_scenario_are_refused():
-    from runbook.sandbox.scenario import parse_scenario
+    from runbook_sandbox.scenario import parse_scenario
 
     with pytest.raises(UsageError, match="nested deeper than 64 levels"):
         parse_scenario("name: x\nvpcs: " + "[" * DEEP + "]" * DEEP + "\n", label="deep.yaml")
@@ -250,7 +250,7 @@ def test_a_closed_pipe_ends_quietly(world, tmp_path):
 
 
 def test_names_too_long_for_the_file_system_are_one_line(tmp_path):
-    from runbook.sandbox import load_scenario
+    from runbook_sandbox import load_scenario
 
     long_name = "[" * 300 + "/apprunner-vpc.yaml"  # found by the long fuzz run, in a plan's runbook field
     with pytest.raises(UsageError, match="cannot read: File name too long"):

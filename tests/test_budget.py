@@ -13,9 +13,9 @@ import yaml
 from helpers import PRODUCTION_PACE, run, step
 from runbook import policy
 from runbook import runbook as rb
-from runbook.sandbox import scenario as scenario_module
+from runbook_sandbox.scenario import SCENARIO_DIR
 
-SCENARIOS = Path(scenario_module.__file__).parent / "scenarios"
+SCENARIOS = SCENARIO_DIR
 
 # One discovery of the field report: every resource described once, independent ones together.
 FIELD_REPORT_BUDGET = {

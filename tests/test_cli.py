@@ -190,9 +190,9 @@ def test_secrets_never_appear_in_anything_the_tool_writes(world, tmp_path):
     """A password in DATABASE_URL and an auth token, through a fix that resends the whole environment."""
     import yaml
 
-    from runbook.sandbox import scenario as scenario_module
+    from runbook_sandbox.scenario import SCENARIO_DIR
 
-    doc = yaml.safe_load((Path(scenario_module.__file__).parent / "scenarios" / "healthy.yaml").read_text())
+    doc = yaml.safe_load((SCENARIO_DIR / "healthy.yaml").read_text())
     password, token = "S3cr3t-pw", "tok-9f8e7d6c5b4a"
     svc = doc["services"][0]
     svc["env"]["REDIS_AUTH_TOKEN"] = token

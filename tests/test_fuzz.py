@@ -31,8 +31,8 @@ from runbook import cli
 from runbook import journal as journal_mod
 from runbook import runbook as rb
 from runbook.errors import EXIT_AWS, EXIT_HEALTHY, EXIT_LOCAL_IO, EXIT_PROBLEMS, EXIT_TIMEOUT, EXIT_USAGE, UsageError
-from runbook.sandbox import load_scenario
-from runbook.sandbox.scenario import SCENARIO_DIR, parse_scenario, scenario_from_data
+from runbook_sandbox import load_scenario
+from runbook_sandbox.scenario import SCENARIO_DIR, parse_scenario, scenario_from_data
 from test_cli import RUNBOOK
 
 LONG = os.environ.get("RUNBOOK_FUZZ_LONG") == "1"

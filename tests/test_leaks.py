@@ -45,9 +45,9 @@ def spellings(secret: str) -> set[str]:
 
 
 def leak_scenario(tmp_path: Path) -> str:
-    from runbook.sandbox import scenario as scenario_module
+    from runbook_sandbox.scenario import SCENARIO_DIR
 
-    doc = yaml.safe_load((Path(scenario_module.__file__).parent / "scenarios" / "healthy.yaml").read_text())
+    doc = yaml.safe_load((SCENARIO_DIR / "healthy.yaml").read_text())
     doc = copy.deepcopy(doc)
     doc["name"] = "leaks"
     doc["databases"][0]["master_password"] = DB_PASSWORD

@@ -13,11 +13,11 @@ import yaml
 
 from runbook import runbook as rb
 from runbook.errors import EXIT_USAGE, UsageError
-from runbook.sandbox import load_scenario
-from runbook.sandbox import scenario as scenario_module
+from runbook_sandbox import load_scenario
+from runbook_sandbox.scenario import SCENARIO_DIR
 
 RUNBOOK_TEXT = rb.resolve("apprunner-vpc").read_text()
-SCENARIO_TEXT = (Path(scenario_module.__file__).parent / "scenarios" / "field-report.yaml").read_text()
+SCENARIO_TEXT = (SCENARIO_DIR / "field-report.yaml").read_text()
 WRONG_VALUES = [None, 0, -1, 3.5, True, "", "x", [], ["a", 1], {}, {"k": "v"}]
 
 

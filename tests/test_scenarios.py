@@ -15,9 +15,9 @@ import yaml
 from helpers import mutating_calls, run, step
 from runbook import policy
 from runbook import runbook as rb
-from runbook.sandbox import scenario as scenario_module
+from runbook_sandbox.scenario import SCENARIO_DIR
 
-HEALTHY = yaml.safe_load((Path(scenario_module.__file__).parent / "scenarios" / "healthy.yaml").read_text())
+HEALTHY = yaml.safe_load((SCENARIO_DIR / "healthy.yaml").read_text())
 
 
 def service(doc):

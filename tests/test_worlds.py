@@ -21,9 +21,9 @@ from runbook import policy
 from runbook import render
 from runbook import runbook as rb
 from runbook.errors import UsageError
-from runbook.sandbox import scenario as scenario_module
+from runbook_sandbox.scenario import SCENARIO_DIR
 
-HEALTHY = yaml.safe_load((Path(scenario_module.__file__).parent / "scenarios" / "healthy.yaml").read_text())
+HEALTHY = yaml.safe_load((SCENARIO_DIR / "healthy.yaml").read_text())
 PASSWORD = "S3cr3t-pw"
 DB_URL = "postgresql+psycopg2://nerava_admin:S3cr3t-pw@${database.nerava-db.address}:${database.nerava-db.port}/nerava"
 REDIS_URL = "redis://${cache.nerava-redis.address}:${cache.nerava-redis.port}/0"

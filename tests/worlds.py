@@ -14,10 +14,10 @@ from typing import Callable
 
 import yaml
 
-from runbook.sandbox import scenario as scenario_module
+from runbook_sandbox.scenario import SCENARIO_DIR
 
 TESTS = Path(__file__).parent
-HEALTHY = yaml.safe_load((Path(scenario_module.__file__).parent / "scenarios" / "healthy.yaml").read_text())
+HEALTHY = yaml.safe_load((SCENARIO_DIR / "healthy.yaml").read_text())
 
 Mutate = Callable[[dict], None]
 

@@ -294,6 +294,8 @@ def undo(
 
 
 # -- the sandbox ----------------------------------------------------------------
+
+
 ScenarioOpt = Annotated[str, typer.Option("--scenario", help="Bundled scenario name or path to a scenario YAML file.")]
 DeployOpt = Annotated[
     Optional[float], typer.Option("--deploy-seconds", metavar="SECONDS", parser=_deploy_seconds,

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from runbook import registry, yamlfile
+from runbook import registry, validation, yamlfile
 from runbook.discovery import DEFAULTS as RUNBOOK_LEVEL
 from runbook.errors import UsageError
 from runbook.model import Runbook, Step
@@ -18,6 +18,7 @@ from runbook.model import Runbook, Step
 _STEP_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _TOP_KEYS = {"name", "title", "description", "params", "steps"}
 _STEP_KEYS = {"id", "check", "title", "why", "with", "after"}
+_kind = validation.a_kind  # runbook messages name types as phrases: "got a list"
 
 
 def bundled_dir() -> Path:
@@ -43,8 +44,7 @@ def resolve(name_or_path: str) -> Path:
     try:
         exists, is_file = path.exists(), path.is_file()
     except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
-        shown = name_or_path if len(name_or_path) <= 80 else name_or_path[:77] + "..."
-        raise UsageError(f"runbook {shown!r}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        raise UsageError(f"runbook {validation.shorten(name_or_path)!r}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     if path.suffix in (".yaml", ".yml") or exists:
         if not is_file:
             raise UsageError(f"runbook file {name_or_path} does not exist")
@@ -70,11 +70,9 @@ def load(name_or_path: str) -> Runbook:
 
 
 def parse(doc: Any, source: str) -> Runbook:
-    def fail(where: str, message: str) -> UsageError:
-        return UsageError(f"runbook {source}: {where}: {message}")
-
+    fail = validation.Document("runbook", source).fail
     if not isinstance(doc, dict):
-        raise UsageError(f"runbook {source}: expected a mapping at the top, got {_kind(doc)}")
+        raise fail("", f"expected a mapping at the top, got {_kind(doc)}")
     unknown = set(doc) - _TOP_KEYS
     if unknown:
         raise fail(sorted(map(str, unknown))[0], f"unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})")
@@ -202,7 +200,7 @@ def _check_runbook_params(params: dict, raw_steps: list, fail) -> None:
 
 
 def _string(doc: dict, key: str, fail, *, at: str = "", required: bool = False) -> str:
-    where = f"{at}.{key}" if at else key
+    where = validation.join(at, key)
     value = doc.get(key)
     if value is None:
         if required:
@@ -211,11 +209,3 @@ def _string(doc: dict, key: str, fail, *, at: str = "", required: bool = False) 
     if not isinstance(value, str) or not value.strip():
         raise fail(where, f"expected a non-empty string, got {_kind(value)}")
     return value
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
-        type(value), type(value).__name__
-    )

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import botocore.session
 import pytest
 
-from runbook.sandbox import Sandbox, Scenario, load_scenario, parse_scenario
+from runbook_sandbox import Sandbox, Scenario, load_scenario, parse_scenario
 
 HERE = Path(__file__).parent
 

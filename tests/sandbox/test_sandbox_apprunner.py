@@ -500,7 +500,7 @@ def test_an_inactive_connector_reaches_nothing(load):
     """INACTIVE: deleted, can't be used. The bundled healthy world with its connector INACTIVE cannot start."""
     import dataclasses
 
-    from runbook.sandbox import load_scenario
+    from runbook_sandbox import load_scenario
 
     healthy = load_scenario("healthy")
     inactive = dataclasses.replace(healthy, connectors=tuple(dataclasses.replace(c, status="INACTIVE")

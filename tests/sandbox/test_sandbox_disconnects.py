@@ -9,7 +9,7 @@ import threading
 import time
 from urllib.parse import urlparse
 
-from runbook.sandbox.envoy import EnvoyServer, Upstream
+from runbook_sandbox.envoy import EnvoyServer, Upstream
 
 
 def _reset(sock: socket.socket) -> None:

@@ -1,4 +1,4 @@
-"""Fault injection (runbook.sandbox.faults), seen from plain boto3 clients and urllib."""
+"""Fault injection (runbook_sandbox.faults), seen from plain boto3 clients and urllib."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from runbook.sandbox import faults as faults_module
+from runbook_sandbox import faults as faults_module
 
 NO_RETRY = Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=10)
 STANDARD = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2, read_timeout=10)

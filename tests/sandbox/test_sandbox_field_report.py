@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from runbook.sandbox import Sandbox, bundled_scenarios, load_scenario
+from runbook_sandbox import Sandbox, bundled_scenarios, load_scenario
 
 
 def test_bundled_scenarios_are_listed():

@@ -59,7 +59,7 @@ def test_history_restarts_at_each_load_and_reads_are_not_recorded(load):
 def test_a_second_sandbox_in_the_process_stops_the_first_ones_timers(load):
     """moto's state is process-wide: loading one Sandbox wipes another's world, so the
     other's pending operations must not fire into the new world."""
-    from runbook.sandbox import Sandbox, load_scenario
+    from runbook_sandbox import Sandbox, load_scenario
 
     first = load("field-report")  # CREATE_SERVICE in flight, its timer armed
     with Sandbox(deploy_seconds=0.2) as second:

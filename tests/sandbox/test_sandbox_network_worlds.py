@@ -146,7 +146,7 @@ def test_moto_serves_the_network_world(load, yaml_scenario):
 def test_ground_truth_on_the_network_world(load, yaml_scenario):
     """Each target is found at its address; a prefix list's entries add up; peered and foreign groups never
     admit a client of this VPC; an IPv6 deny does not stop IPv4 traffic."""
-    from runbook.sandbox.reachability import AwsSnapshot, Egress, evaluate
+    from runbook_sandbox.reachability import AwsSnapshot, Egress, evaluate
 
     sb = load(yaml_scenario(WORLD))
     snapshot = AwsSnapshot(sb._clients)
@@ -190,7 +190,7 @@ def test_mutated_network_worlds_are_refused_cleanly(tmp_path):
     import sys
     from pathlib import Path
 
-    from runbook.sandbox import load_scenario
+    from runbook_sandbox import load_scenario
 
     sys.path.insert(0, str(Path(__file__).parents[1]))
     from test_mutations import outcomes

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from runbook.errors import EXIT_USAGE, UsageError
-from runbook.sandbox import bundled_scenarios, load_scenario
-from runbook.sandbox.scenario import SCENARIO_DIR, scenario_from_data
+from runbook_sandbox import bundled_scenarios, load_scenario
+from runbook_sandbox.scenario import SCENARIO_DIR, scenario_from_data
 
 MINIMAL = {
     "name": "mini",

@@ -18,10 +18,31 @@ from runbook.commands.run import run_fix
 from runbook.console import make_console
 from runbook.errors import Interrupted, UsageError
 
+SANDBOX_INSTALL = "pip install -e . -e ./packaging/runbook-sandbox in a clone of runbook (or: make install)"
+
+
+def require_sandbox(command: str) -> None:
+    """The sandbox is a distribution of its own, which the product imports only in its two commands:
+    when it or moto is missing, one line naming the install command (exit 2), not a traceback."""
+    import importlib.util
+
+    try:
+        import runbook_sandbox  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("runbook_sandbox"):
+            raise
+        missing = "the sandbox package (runbook-sandbox)"
+    else:
+        if importlib.util.find_spec("moto") is not None:
+            return
+        missing = "moto (the sandbox's AWS)"
+    raise UsageError(f"runbook {command} needs {missing}, which is not installed: {SANDBOX_INSTALL}")
+
 
 def serve_sandbox(scenario: str, *, env_file: Optional[Path], deploy_seconds: Optional[float]) -> None:
     """Start the sandbox, print its export lines (and write them to `env_file`), serve until interrupted."""
-    from runbook.sandbox import Sandbox, load_scenario
+    require_sandbox("sandbox")
+    from runbook_sandbox import Sandbox, load_scenario
 
     loaded = load_scenario(scenario)
     console = make_console()
@@ -56,7 +77,8 @@ def serve_sandbox(scenario: str, *, env_file: Optional[Path], deploy_seconds: Op
 
 def run_demo(scenario: str, *, yes: bool, deploy_seconds: Optional[float], timeout: float, fmt: str) -> int:
     """Start the sandbox, fix its first service, print the report; the fix's exit code."""
-    from runbook.sandbox import Sandbox, load_scenario
+    require_sandbox("demo")
+    from runbook_sandbox import Sandbox, load_scenario
 
     loaded = load_scenario(scenario)
     if not loaded.services:

@@ -42,7 +42,7 @@ Semantics kept from AWS:
   ``InvalidStateException``.
 * A service whose connector is not ``ACTIVE`` reaches nothing through it.
 
-Faults (``runbook.sandbox.faults``) act on the HTTP listener (throttling,
+Faults (``runbook_sandbox.faults``) act on the HTTP listener (throttling,
 access denied, stopping and restarting it on the same port: the state and
 the deployment timers live on), on the timers (hung deployments) and on the
 service URLs (flapping health).
@@ -60,10 +60,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from runbook.sandbox.envoy import EnvoyServer, QuietServer, Upstream
-from runbook.sandbox.faults import Call, Endpoint, Faults, TrackedConnections
-from runbook.sandbox.reachability import Verdict
-from runbook.sandbox.scenario import App, Operation, status_after
+from runbook_sandbox.envoy import EnvoyServer, QuietServer, Upstream
+from runbook_sandbox.faults import Call, Endpoint, Faults, TrackedConnections
+from runbook_sandbox.reachability import Verdict
+from runbook_sandbox.scenario import App, Operation, status_after
 
 ACCOUNT = "123456789012"  # moto's default account
 IN_FLIGHT = ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS")

@@ -9,8 +9,8 @@ from typing import Any, Callable
 import boto3
 from botocore.config import Config
 
-from runbook.sandbox import moto_shims
-from runbook.sandbox.faults import Call, Endpoint, Faults, TrackedConnections, classify_wsgi, reason
+from runbook_sandbox import shims
+from runbook_sandbox.faults import Call, Endpoint, Faults, TrackedConnections, classify_wsgi, reason
 
 DUMMY_KEY = "testing"
 WATCHED_SERVICES = ("ec2", "rds", "elasticache")
@@ -46,7 +46,7 @@ class MotoServer:
     def start(self) -> None:
         if self._public is not None:
             return
-        moto_shims.apply()
+        shims.apply()
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,

@@ -251,7 +251,7 @@ class _Trigger:
 
 
 class Faults:
-    """The faults of one :class:`~runbook.sandbox.Sandbox` (``sandbox.faults``); thread-safe.
+    """The faults of one :class:`~runbook_sandbox.Sandbox` (``sandbox.faults``); thread-safe.
 
     Set them after ``Sandbox.load()``, which clears them all.
     """

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from runbook.sandbox.scenario import PLACEHOLDER, Scenario, SgRule
+from runbook_sandbox.scenario import PLACEHOLDER, Scenario, SgRule
 
 
 @dataclass

@@ -26,7 +26,7 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-from runbook.sandbox.faults import reason
+from runbook_sandbox.faults import reason
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,18 @@ service. A scenario file describes the world with symbolic names; the sandbox
 builds it through boto3 and judges, with its own reachability model, whether
 the simulated app would be healthy. It shares no logic with the tool's checks.
 
-    from runbook.sandbox import Sandbox, load_scenario
+    from runbook_sandbox import Sandbox, load_scenario
 
     with Sandbox(deploy_seconds=1) as sandbox:
         sandbox.load(load_scenario("field-report"))
         os.environ.update(sandbox.env)   # boto3 now talks to the sandbox
-        sandbox.faults.throttle(2)        # fault injection: see runbook.sandbox.faults
+        sandbox.faults.throttle(2)        # fault injection: see runbook_sandbox.faults
 """
 
-from runbook.sandbox.faults import Faults
-from runbook.sandbox.sandbox import Event, Sandbox
-from runbook.sandbox.scenario import Scenario, bundled_scenarios, load_scenario, parse_scenario
+__version__ = "0.1.0"
+
+from runbook_sandbox.faults import Faults
+from runbook_sandbox.sandbox import Event, Sandbox
+from runbook_sandbox.scenario import Scenario, bundled_scenarios, load_scenario, parse_scenario
 
 __all__ = ["Event", "Faults", "Sandbox", "Scenario", "bundled_scenarios", "load_scenario", "parse_scenario"]

@@ -13,12 +13,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from runbook.errors import UsageError
-from runbook.sandbox.apprunner import ACCOUNT, AppRunnerEmulator, ServiceRecord
-from runbook.sandbox.faults import Faults
-from runbook.sandbox.moto_server import DUMMY_KEY, Clients, MotoServer
-from runbook.sandbox.reachability import AwsSnapshot, Egress, Verdict, evaluate
-from runbook.sandbox.scenario import App, Scenario, Secret, Service
-from runbook.sandbox.world import World, build
+from runbook_sandbox.emulators.apprunner import ACCOUNT, AppRunnerEmulator, ServiceRecord
+from runbook_sandbox.faults import Faults
+from runbook_sandbox.moto_server import DUMMY_KEY, Clients, MotoServer
+from runbook_sandbox.reachability import AwsSnapshot, Egress, Verdict, evaluate
+from runbook_sandbox.scenario import App, Scenario, Secret, Service
+from runbook_sandbox.world import World, build
 
 # moto keeps its backends in process-wide state: every moto server in a process
 # serves the same resources, and a reset through one resets them all. So when
@@ -63,7 +63,7 @@ class Sandbox:
     so loading a scenario in one Sandbox wipes the world of any other (whose
     timers and service URLs are then stopped).
 
-    ``faults`` (:class:`runbook.sandbox.faults.Faults`) injects throttling,
+    ``faults`` (:class:`runbook_sandbox.faults.Faults`) injects throttling,
     access denied, flapping health and hung deployments;
     :meth:`stop_aws` / :meth:`start_aws` take the AWS endpoints down and back.
     ``load()`` lifts every fault.

@@ -403,6 +403,23 @@ def test_without_a_circuit_breaker_ecs_keeps_trying(ecs, judge, waiter):
     assert service["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": False, "rollback": False}
 
 
+def test_a_new_deployment_supersedes_one_in_flight(ecs, judge, waiter):
+    client = ecs()
+    client.create_cluster()
+    judge.failing[IMAGE_V1] = PULL_FAILURE
+    register(client)
+    create(client)
+    waiter(lambda: tasks(client, status="STOPPED"))
+    stuck = describe(client)["deployments"][0]
+    judge.failing.clear()  # the cause is fixed: redeploy
+    client.update_service(cluster="default", service="web", forceNewDeployment=True)
+    service = waiter(settled(client))
+    assert service["deployments"][0]["id"] != stuck["id"] and service["runningCount"] == 1
+    new, old = client.list_service_deployments(service="web")["serviceDeployments"]
+    assert (new["status"], old["status"]) == ("SUCCESSFUL", "STOPPED")
+    assert old["finishedAt"] <= new["finishedAt"]
+
+
 def test_force_new_deployment_starts_a_new_primary(ecs, waiter):
     client = ecs()
     client.create_cluster()

@@ -471,8 +471,10 @@ def test_in_place_changes_start_no_deployment(ecs, waiter):
     first = waiter(settled(client))["deployments"][0]
     assert describe(client)["healthCheckGracePeriodSeconds"] == 0
     updated = client.update_service(cluster="default", service="web", healthCheckGracePeriodSeconds=180,
-                                    desiredCount=1)["service"]
+                                    desiredCount=1, deploymentConfiguration=BREAKER)["service"]
     assert updated["healthCheckGracePeriodSeconds"] == 180
+    assert updated["deploymentConfiguration"]["deploymentCircuitBreaker"] == BREAKER["deploymentCircuitBreaker"]
+    assert updated["deploymentConfiguration"]["minimumHealthyPercent"] == 100
     assert [d["id"] for d in updated["deployments"]] == [first["id"]] and updated["runningCount"] == 1
     assert len(tasks(client, status="STOPPED")) == 1
     messages = [e["message"] for e in describe(client)["events"]]
@@ -481,6 +483,29 @@ def test_in_place_changes_start_no_deployment(ecs, waiter):
     with pytest.raises(client.exceptions.InvalidParameterException):
         client.update_service(cluster="default", service="web", loadBalancers=[
             {"targetGroupArn": target_group, "containerName": "web", "containerPort": 8080}])
+
+
+def test_settle_runs_the_clock_forward(emulator, ecs, judge):
+    emulator.deploy_seconds = 3600  # no timer fires during this test
+    client = ecs()
+    client.create_cluster()
+    register(client)
+    create(client, desired=2, deploymentConfiguration=BREAKER)
+    assert describe(client)["pendingCount"] == 2
+    assert emulator.settle() is True
+    first = describe(client)["deployments"]
+    assert [(d["rolloutState"], d["runningCount"]) for d in first] == [("COMPLETED", 2)]
+    judge.failing[IMAGE_V2] = PULL_FAILURE
+    client.update_service(service="web", taskDefinition=register(client, IMAGE_V2))
+    assert emulator.settle() is True
+    service = describe(client)
+    assert [d["id"] for d in service["deployments"]] == [first[0]["id"]] and service["runningCount"] == 2
+    assert [b["status"] for b in client.list_service_deployments(service="web")["serviceDeployments"]] == [
+        "ROLLBACK_SUCCESSFUL", "SUCCESSFUL"]
+    client.update_service(service="web", taskDefinition="app:2", deploymentConfiguration={
+        "deploymentCircuitBreaker": {"enable": False, "rollback": False}})
+    assert emulator.settle(rounds=5) is False  # without a circuit breaker ECS never gives up
+    assert describe(client)["deployments"][0]["failedTasks"] >= 5
 
 
 # ---------------------------------------------------------------------- errors

@@ -42,8 +42,13 @@ Semantics kept from AWS (the scheduler's in :mod:`ecs_scheduler`):
   fabricated ARNs; the sandbox plugs in one that creates them in moto). The
   canary rollout with its alarm is modelled as the rolling one.
 
-Not modelled: capacity providers, task sets, service connect, EC2 launch type,
-health-check grace period timing (the judge sees the value), ENIs in EC2.
+Time: a task starts ``deploy_seconds`` after its launch; :meth:`EcsEmulator.settle`
+runs the clock forward at once (scenario histories, tests that must not race).
+
+Not modelled: capacity providers, task sets, service connect, the EC2 launch type,
+the grace period's timing (the judge sees ``healthCheckGracePeriodSeconds``), a
+task that fails its ELB checks after running a while (the judge stops it when it
+starts), ENIs in EC2, faults on the listener (App Runner's ``faults`` hooks).
 """
 
 from __future__ import annotations
@@ -139,6 +144,10 @@ class EcsEmulator(ExpressMode):
             self.clusters.clear()
             self.task_definitions.clear()
             self.region = region
+
+    def settle(self, rounds: int = 100) -> bool:
+        """See :meth:`Scheduler.settle`: every pending task judged and every rollback ended now."""
+        return self.scheduler.settle(rounds)
 
     # ------------------------------------------------------------------ queries for the sandbox
 

@@ -195,6 +195,8 @@ def field(sandbox, tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_STATE_HOME", str(folder / "state"))
+        # A mutated line may name a relative --plan-out or --output ("🙂"): it lands here, not in the checkout.
+        patch.chdir(folder)
         for key, value in sandbox.env.items():
             patch.setenv(key, value)
         sandbox.load(load_scenario("field-report"))

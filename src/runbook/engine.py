@@ -25,7 +25,7 @@ from tenacity import (
     wait_random,
 )
 
-from runbook import inverses, registry
+from runbook import inverses, platforms, registry
 from runbook import plan as saved_plan
 from runbook.aws import ApiError, Aws, EndpointUnreachable
 from runbook.confirm import Confirmer
@@ -33,7 +33,7 @@ from runbook.discovery import Topology, discover, refresh
 from runbook.errors import EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_TIMEOUT, RunbookError, UsageError
 from runbook.journal import Journal
 from runbook.model import ApiCall, AppliedChange, Change, Finding, Phase, Runbook, Status, Step, StepResult
-from runbook.probe import probe, service_url
+from runbook.probe import probe
 from runbook.secrets import Scrubber, ScrubbingReporter
 
 # Outcomes AWS reports as errors that mean the world is already as we want it.
@@ -220,10 +220,7 @@ class Applier:
             raise
         request_id = response.get("ResponseMetadata", {}).get("RequestId")
         detail = _response_detail(response)
-        created = [r["SecurityGroupRuleId"] for r in response.get("SecurityGroupRules", []) if "SecurityGroupRuleId" in r]
-        if created and change.inverse and change.inverse.operation.startswith("revoke_security_group_"):
-            # Undo exactly the rules this call created, by id, and nothing grouped with them.
-            change = replace(change, inverse=replace(change.inverse, params={"GroupId": change.call.params["GroupId"], "SecurityGroupRuleIds": created}))
+        change = inverses.answered(change, response)
         if self.journal:
             self.journal.end(seq, "applied", request_id, detail, inverse=change.inverse)
         return AppliedChange(change, True, "applied" + (f" ({detail})" if detail else ""), seq=seq)
@@ -243,6 +240,7 @@ class Engine:
     ):
         self.aws = aws
         self.runbook = runbook
+        self.platform = platforms.get(runbook.platform)
         self.service_ref = service_ref
         self.confirmer = confirmer
         self.reporter = ScrubbingReporter(reporter, lambda: self.scrubber)
@@ -258,7 +256,8 @@ class Engine:
 
     # -- one snapshot -------------------------------------------------------
     def snapshot(self) -> tuple[Topology, list[StepResult]]:
-        topology = replace(discover(self.aws, self.service_ref, dict(self.runbook.params)), broken_this_run=frozenset(self.broken))
+        topology = replace(discover(self.aws, self.service_ref, dict(self.runbook.params), platform=self.platform),
+                           broken_this_run=frozenset(self.broken), steps=self.runbook.steps)
         self.probes += 1 if topology.probe else 0
         self.scrubber = self.scrubber.extended(topology.secrets, shown_env={t.env_var for t in topology.targets.values()})
         if self.journal:
@@ -297,7 +296,7 @@ class Engine:
             if is_healthy(results, self._left_aside(applied_by_step)):
                 done = "healthy" if is_healthy(results, self.options.skip) else \
                     "declined changes remain; the service itself is healthy"
-                probed = any(r.step.check == "http.healthz" and r.finding.status is Status.OK for r in results)
+                probed = any(registry.get(r.step.check).proves_health and r.finding.status is Status.OK for r in results)
                 if self.options.dry_run or self.options.healthy_probes <= 1 or not probed:
                     return self._report(topology, results, started, done)
                 # One 200 may be luck: healthy means N consecutive 200s.
@@ -425,8 +424,8 @@ class Engine:
         if by_phase.get(Phase.REVOKE):
             return self._apply(topology, by_phase[Phase.REVOKE], sent, applied_by_step)
         if by_phase.get(Phase.REDEPLOY):
-            # App Runner runs one operation at a time: start one, then wait for it.
-            return self._apply(topology, by_phase[Phase.REDEPLOY][:1], sent, applied_by_step)
+            # As many as the platform runs at once (App Runner: one operation), then wait for them.
+            return self._apply(topology, by_phase[Phase.REDEPLOY][:self.platform.REDEPLOYS_AT_ONCE], sent, applied_by_step)
         if "health" in waits and not others_failing:
             self._wait_health(topology, deadline)
             return True
@@ -460,7 +459,7 @@ class Engine:
         meanwhile), the step is re-planned by the next round instead of
         sending a stale call.
         """
-        fresh = step_view(refresh(self.aws, topology, change.call), result.step)
+        fresh = step_view(refresh(self.aws, topology, change.call, self.platform), result.step)
         try:
             finding = registry.get(result.step.check).detect(fresh, result.step.params)
         except (LookupError, TypeError, ValueError, AttributeError) as exc:
@@ -549,24 +548,17 @@ class Engine:
         retrying(attempt)
 
     def _wait_deployment(self, topology: Topology, deadline: float) -> None:
-        arn = topology.service_arn
         seen = topology.probe
         last_probe = f"; last probe: HTTP {seen.status}" if seen and seen.status else ""
 
         def poll() -> tuple[bool, str]:
-            ops = self.aws.call("apprunner", "list_operations", ServiceArn=arn, MaxResults=1).get("OperationSummaryList", [])
-            if ops and ops[0]["Status"] in ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS"):
-                return False, f"{ops[0]['Type']} {ops[0]['Status']}{last_probe}"
-            # No open operation: done only once the service itself is out of OPERATION_IN_PROGRESS
-            # (with no operation open, that status means App Runner maintenance).
-            status = self.aws.call("apprunner", "describe_service", ServiceArn=arn)["Service"]["Status"]
-            latest = f"{ops[0]['Type']} {ops[0]['Status']}, " if ops else ""
-            return status != "OPERATION_IN_PROGRESS", f"{latest}service {status}{last_probe}"
+            done, state = self.platform.deployment(self.aws, topology.workload)
+            return done, state + last_probe
 
         self._wait("deployment", poll, deadline)
 
     def _wait_health(self, topology: Topology, deadline: float) -> None:
-        url = service_url(topology.service["ServiceUrl"], topology.health_path)
+        url = topology.workload.url_for(topology.health_path)
         streak = {"n": 0}
         needed = self.options.healthy_probes
 
@@ -590,7 +582,7 @@ class Engine:
             return
         since = self.first_sent_ms
         for result in results:
-            if result.step.check != "logs.startup" or result.finding.status is not Status.WARN:
+            if not registry.get(result.step.check).reads_logs or result.finding.status is not Status.WARN:
                 continue
             recent = replace(topology, log_events=[e for e in topology.log_events if (e.get("timestamp") or 0) >= since])
             try:
@@ -624,7 +616,7 @@ class Engine:
         sent = self.journal is not None and self.calls_sent > 0
         return Report(
             mode="dry-run" if self.mode == "fix" and self.options.dry_run else self.mode,
-            service_status=topology.service.get("Status") if topology.service else None,
+            service_status=topology.workload.status,
             health_streak=self.health_streak,
             declined=declined,
             left_by_skip=tuple(r.step.id for r in results if r.step.id in self.options.skip and not r.finding.status.passed),
@@ -637,7 +629,7 @@ class Engine:
                 + [a for step_id in sorted(self.options.skip) for a in ("--skip", step_id)]
             ),
             runbook=self.runbook,
-            service=topology.service_name,
+            service=topology.workload.name,
             region=self.aws.region,
             results=results,
             healthy=healthy,

@@ -26,7 +26,7 @@ from runbook.confirm import AssumeYes
 from runbook.engine import Engine, Options
 from runbook.errors import UsageError
 from runbook.model import Status
-from runbook.topology import Topology, Workload
+from runbook.topology import Workload
 from topologies import CACHE_SG, topology
 
 PRODUCT = Path(__file__).resolve().parents[1] / "src" / "runbook"
@@ -71,7 +71,7 @@ def test_the_guard_sees_what_it_guards():
 
 # -- a second platform, in the tests ---------------------------------------------------------------
 class Ec2Instances:
-    """Services as EC2 instances: the Name tag is the service's name, `env:VAR` tags its environment,
+    """Services as EC2 instances (found by Name tag or instance id): `env:VAR` tags are the environment,
     `url` its address; its security groups and subnet are where its traffic leaves from."""
 
     NAME = "ec2-instances"
@@ -81,7 +81,8 @@ class Ec2Instances:
     READ_BACK: Mapping = {}
 
     def find(self, aws: Aws, ref: str) -> Mapping[str, Any]:
-        reservations = aws.call("ec2", "describe_instances", Filters=[{"Name": "tag:Name", "Values": [ref]}])["Reservations"]
+        by = {"InstanceIds": [ref]} if ref.startswith("i-") else {"Filters": [{"Name": "tag:Name", "Values": [ref]}]}
+        reservations = aws.call("ec2", "describe_instances", **by)["Reservations"]
         instances = [i for r in reservations for i in r["Instances"] if i["State"]["Name"] != "terminated"]
         if not instances:
             raise UsageError(f"no instance named {ref!r} in {aws.region}")
@@ -196,11 +197,9 @@ def app():
     server.server_close()
 
 
-def test_the_engine_fixes_a_service_of_another_platform_to_healthy(world, tmp_path, second_platform, app):
-    """An instance in the field report's VPC, in the connector's group, whose REDIS_URL names the cache
-    the group may not reach: the fix loop authorizes the rule, reads it back, and waits for the health
-    path's N consecutive 200s, through the shared discovery, checks and engine alone."""
-    box = world("field-report")
+def _worker(box, app: str, env_var: str = "REDIS_URL") -> str:
+    """An instance named worker in the field report's VPC and connector group, its `env_var` naming the
+    cache; its group's id."""
     ec2 = boto3.client("ec2")
     group = box.ids["sg:connector-sg"]
     subnet = next(s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [box.ids["vpc:main"]]}])["Subnets"]
@@ -210,8 +209,34 @@ def test_the_engine_fixes_a_service_of_another_platform_to_healthy(world, tmp_pa
     image = ec2.describe_images()["Images"][0]["ImageId"]
     ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet, SecurityGroupIds=[group],
                       TagSpecifications=[{"ResourceType": "instance", "Tags": [
-                          {"Key": "Name", "Value": "worker"}, {"Key": "env:REDIS_URL", "Value": f"redis://{address}:6379/0"},
+                          {"Key": "Name", "Value": "worker"}, {"Key": f"env:{env_var}", "Value": f"redis://{address}:6379/0"},
                           {"Key": "url", "Value": f"http://{app}"}]}])
+    return group
+
+
+def test_the_drift_guard_s_full_re_read_keeps_the_runbook_s_params(world, second_platform, app):
+    """A call neither EC2's nor the platform's is re-read by a whole discovery: with the params the
+    snapshot was read with (here the cache's variable), not the defaults."""
+    from runbook.discovery import discover, refresh
+    from runbook.model import ApiCall
+
+    _worker(world("field-report"), app, env_var="CACHE_URL")
+    aws = Aws(read_only=True)
+    first = discover(aws, "worker", {"redis_url_var": "CACHE_URL"}, platform=second_platform)
+    assert first.targets["cache"].resource_id == "nerava-redis"
+    marked = replace(first, broken_this_run=frozenset({"cache-ingress"}))
+    again = refresh(aws, marked, ApiCall("elasticache", "modify_replication_group", {"ReplicationGroupId": "nerava-redis"}))
+    assert again.targets["cache"].resource_id == "nerava-redis" and again.params["redis_url_var"] == "CACHE_URL"
+    assert again.broken_this_run == {"cache-ingress"}
+
+
+def test_the_engine_fixes_a_service_of_another_platform_to_healthy(world, tmp_path, second_platform, app):
+    """An instance in the field report's VPC, in the connector's group, whose REDIS_URL names the cache
+    the group may not reach: the fix loop authorizes the rule, reads it back, and waits for the health
+    path's N consecutive 200s, through the shared discovery, checks and engine alone."""
+    box = world("field-report")
+    ec2 = boto3.client("ec2")
+    group = _worker(box, app)
     path = tmp_path / "instance-to-cache.yaml"
     path.write_text(SECOND)
     loaded = rb.load(str(path))

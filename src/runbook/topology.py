@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from runbook.probe import ProbeResult
+
+if TYPE_CHECKING:
+    from runbook.model import Step
 
 # The runbook-level health path when the runbook names none.
 DEFAULT_HEALTH_PATH = "/healthz"
@@ -129,7 +132,7 @@ class Topology:
     # cause found from one nothing explains; and the runbook's steps, so that a check can name the
     # step that shows a kind of failure.
     broken_this_run: frozenset[str] = frozenset()
-    steps: tuple[Any, ...] = ()
+    steps: tuple[Step, ...] = ()
 
     @property
     def env(self) -> Mapping[str, str]:

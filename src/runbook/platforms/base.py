@@ -2,7 +2,8 @@
 
 A platform is a module (or any object) with these names; `runbook.platforms.PLATFORMS` lists them
 by the name a runbook's `platform:` gives. The core asks a platform, never a platform's API:
-  find       the service by name or ARN; a UsageError listing what exists when it is not there;
+  find       the service by name or by its id (an ARN: Workload.id, which a re-read passes); a
+             UsageError listing what exists when it is not there;
   workload   what the service's description names (pure): environment, health, logs, payload;
   reads      the platform's own describes that go with the targets' in discovery's second round;
   completed  the workload once those answers are in: the client security groups and subnets;

@@ -145,7 +145,7 @@ def _chain(n: int, close: bool = False) -> str:
     steps = [f"  - {{id: s{i}, check: http.healthz, title: t, why: w{f', after: [s{i - 1}]' if i else ''}}}" for i in range(n)]
     if close:
         steps[0] = f"  - {{id: s0, check: http.healthz, title: t, why: w, after: [s{n - 1}]}}"
-    return "name: chain\nsteps:\n" + "\n".join(steps) + "\n"
+    return "name: chain\nplatform: apprunner\nsteps:\n" + "\n".join(steps) + "\n"
 
 
 def test_a_long_valid_after_chain_loads_and_a_long_circle_is_named_briefly(tmp_path):

@@ -3,9 +3,10 @@ groups of peered VPCs and of other accounts."""
 
 import pytest
 
-from runbook.checks.security_groups import connector_egress, ingress_from_connector
+from runbook.checks.security_groups import ingress_from_workload as ingress_from_connector
+from runbook.checks.security_groups import workload_egress as connector_egress
 from runbook.model import Status
-from topologies import CACHE_SG, CONNECTOR_SG, DB_SG, rule, topology
+from topologies import CACHE_SG, CONNECTOR, CONNECTOR_SG, DB_SG, apprunner, rule, topology
 
 OWNER = "123456789012"
 
@@ -154,8 +155,7 @@ def test_a_public_block_is_named_as_not_counted_and_is_no_reason_for_a_duplicate
 
 
 def test_a_connector_without_groups_is_an_error_not_a_crash():
-    t = world()
-    t.connector = {**t.connector, "SecurityGroups": []}
+    t = apprunner(world(), connector={**CONNECTOR, "SecurityGroups": []})
     assert ingress_from_connector(t, {"target": "cache"}).status is Status.ERROR
     assert connector_egress(t, {}).status is Status.ERROR
 

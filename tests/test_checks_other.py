@@ -16,9 +16,8 @@ from topologies import VPC, topology
 ENV = {"database_url_var": "DATABASE_URL", "redis_url_var": "REDIS_URL"}
 
 
-def with_service(**fields):
-    base = topology()
-    return replace(base, service={**base.service, **fields})
+def with_service(operations=(), **fields):
+    return topology(service={**topology().workload.payload.service, **fields}, operations=operations)
 
 
 def op(status, type_="START_DEPLOYMENT"):
@@ -26,18 +25,18 @@ def op(status, type_="START_DEPLOYMENT"):
 
 
 def test_deployment_in_flight_is_waited_for():
-    finding = deployment(replace(with_service(Status="OPERATION_IN_PROGRESS"), operations=[op("IN_PROGRESS", "CREATE_SERVICE")]), {})
+    finding = deployment(with_service(Status="OPERATION_IN_PROGRESS", operations=[op("IN_PROGRESS", "CREATE_SERVICE")]), {})
     assert finding.status is Status.FAIL and finding.waits_for == "deployment" and not finding.changes
 
 
 def test_maintenance_is_a_warning_that_waits():
-    finding = deployment(replace(with_service(Status="OPERATION_IN_PROGRESS"), operations=[op("SUCCEEDED")]), {})
+    finding = deployment(with_service(Status="OPERATION_IN_PROGRESS", operations=[op("SUCCEEDED")]), {})
     assert finding.status is Status.WARN and "maintenance" in finding.summary and finding.waits_for == "deployment"
 
 
 @pytest.mark.parametrize("status", ["FAILED", "ROLLBACK_SUCCEEDED", "ROLLBACK_FAILED"])
 def test_failed_deployment_is_redeployed_once_a_cause_was_found(status):
-    finding = deployment(replace(topology(), operations=[op(status)], broken_this_run=frozenset({"redis-ingress"})), {})
+    finding = deployment(topology(operations=[op(status)], broken_this_run=frozenset({"redis-ingress"})), {})
     assert finding.status is Status.FAIL
     (change,) = finding.changes
     assert change.call.operation == "start_deployment" and change.phase is Phase.REDEPLOY and not change.recommendation
@@ -48,14 +47,14 @@ def test_failed_deployment_is_redeployed_once_a_cause_was_found(status):
 def test_a_rolled_back_deployment_with_no_cause_found_is_advice(status):
     """RUNNING on the version before the failed one, and no step it waits on broken: a redeploy would
     most likely fail the same way, so it is advice (with its CLI twin), never sent."""
-    finding = deployment(replace(topology(), operations=[op(status)]), {})
+    finding = deployment(topology(operations=[op(status)]), {})
     assert finding.status is Status.WARN and "RUNNING on the version before it" in finding.summary
     (change,) = finding.changes
     assert change.call.operation == "start_deployment" and change.recommendation and not change.offer
 
 
 def test_a_failed_rollback_is_redeployed_whatever_was_found():
-    finding = deployment(replace(topology(), operations=[op("ROLLBACK_FAILED")]), {})
+    finding = deployment(topology(operations=[op("ROLLBACK_FAILED")]), {})
     assert finding.status is Status.FAIL and not finding.changes[0].recommendation
 
 

@@ -2,7 +2,9 @@
 
 import pytest
 
-from runbook.checks.security_groups import connector_egress, ingress_from_connector, no_public_ingress, not_default
+from runbook.checks.security_groups import ingress_from_workload as ingress_from_connector
+from runbook.checks.security_groups import no_public_ingress, not_default
+from runbook.checks.security_groups import workload_egress as connector_egress
 from runbook.model import Phase, Status
 from topologies import CACHE_SG, CONNECTOR_SG, DB_SG, rule, topology
 

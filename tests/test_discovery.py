@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runbook.discovery import _database_target, _is_aurora_cluster_endpoint, _running_since_ms
+from runbook.discovery import _database_target, _is_aurora_cluster_endpoint
+from runbook.platforms.apprunner import running_since_ms as _running_since_ms
 
 CLUSTER = {
     "DBClusterIdentifier": "orders",

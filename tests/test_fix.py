@@ -13,6 +13,7 @@ from runbook.errors import UsageError
 
 REDIS_ONLY = """
 name: redis-only
+platform: apprunner
 steps:
   - id: redis-ingress
     check: sg.ingress-from-connector

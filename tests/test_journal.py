@@ -340,9 +340,11 @@ def test_every_fix_a_check_proposes_has_its_undo_accepted():
     from runbook import inverses
     from runbook.checks.apprunner import health_check_config, service_status
     from runbook.checks.network import vpc_dns
-    from runbook.checks.security_groups import connector_egress, ingress_from_connector, no_public_ingress
+    from runbook.checks.security_groups import ingress_from_workload as ingress_from_connector
+    from runbook.checks.security_groups import no_public_ingress
+    from runbook.checks.security_groups import workload_egress as connector_egress
     from runbook.probe import ProbeResult
-    from topologies import CONNECTOR_SG, DB_SG, VPC, rule, topology
+    from topologies import CONNECTOR_SG, DB_SG, SERVICE, VPC, apprunner, rule, topology
 
     APP = {"server": "envoy", "x-envoy-upstream-service-time": "3"}
 
@@ -354,9 +356,9 @@ def test_every_fix_a_check_proposes_has_its_undo_accepted():
         no_public_ingress(topology(db_rules=[rule(DB_SG, "sgr-0a1b2c3d4e5f60719", ports=(5432, 5432), cidr6="::/0")]), {"target": "database"}),
         connector_egress(topology(connector_rules=[rule(CONNECTOR_SG, "sgr-0e", egress=True, ports=(443, 443), cidr="0.0.0.0/0")]), {}),
         vpc_dns(replace(base, vpcs={VPC: {"EnableDnsSupport": False, "EnableDnsHostnames": False}}), {}),
-        service_status(replace(base, service={**base.service, "Status": "PAUSED"}), {}),
+        service_status(apprunner(base, service={**SERVICE, "Status": "PAUSED"}), {}),
         # The app answers 404 on the configured path and 200 on the runbook's: the only world that proposes a new path.
-        health_check_config(replace(base, service={**base.service, "HealthCheckConfiguration": config}, health_path="/",
+        health_check_config(replace(apprunner(base, service={**SERVICE, "HealthCheckConfiguration": config}), health_path="/",
                                     probe=ProbeResult("http://127.0.0.1:1/", 404, dict(APP), "{}"),
                                     alternate_probes=[ProbeResult("http://127.0.0.1:1/healthz", 200, dict(APP), "{}")]),
                             {"health_path": "/healthz"}),
@@ -373,5 +375,5 @@ def test_every_fix_a_check_proposes_has_its_undo_accepted():
             assert inverses.undo_of(change.call.as_dict(), by_id).as_dict() == by_id
             with pytest.raises(inverses.Refused):  # more rules than the call could have created
                 inverses.undo_of(change.call.as_dict(), {**by_id, "params": {**by_id["params"], "SecurityGroupRuleIds": ["sgr-01", "sgr-02"]}})
-    rebuild = service_status(replace(base, service={**base.service, "Status": "CREATE_FAILED", "SourceConfiguration": {}}), {}).changes[0]
+    rebuild = service_status(apprunner(base, service={**SERVICE, "Status": "CREATE_FAILED", "SourceConfiguration": {}}), {}).changes[0]
     assert inverses.undo_of(rebuild.call.as_dict(), None) is None

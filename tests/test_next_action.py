@@ -200,3 +200,10 @@ def test_next_action_changes_nothing_it_is_given():
     next_action(given, Options(), state)
     assert [(r.step, r.finding, list(r.applied)) for r in given] == before
     assert (state.applied_by_step, state.sent, state.round, state.broken) == ({}, set(), 0, set())
+
+
+def test_a_platform_that_runs_redeploys_side_by_side_gets_them_at_once():
+    """How many redeploys go out together is the platform's (App Runner: one operation at a time)."""
+    redeploy = fail(REDEPLOY, REBUILD)
+    assert len(next_action(results(deployment=redeploy), Options(), RunState()).items) == 1
+    assert len(next_action(results(deployment=redeploy), Options(), RunState(), redeploys_at_once=2).items) == 2

@@ -351,9 +351,10 @@ def test_fix_on_a_healthy_world_of_these_shapes_changes_nothing(world, tmp_path,
 
 
 def test_a_region_without_the_service_lists_what_is_there(world):
+    from runbook import platforms
     from runbook.aws import Aws
     from runbook.discovery import discover
 
     world("healthy")
     with pytest.raises(UsageError, match=r"no App Runner service named 'nerava-backend' in eu-west-1; services there: none"):
-        discover(Aws(region="eu-west-1", read_only=True), "nerava-backend")
+        discover(Aws(region="eu-west-1", read_only=True), "nerava-backend", platform=platforms.get("apprunner"))

@@ -108,10 +108,7 @@ class Applier:
             raise
         request_id = response.get("ResponseMetadata", {}).get("RequestId")
         detail = _response_detail(response)
-        created = [r["SecurityGroupRuleId"] for r in response.get("SecurityGroupRules", []) if "SecurityGroupRuleId" in r]
-        if created and change.inverse and change.inverse.operation.startswith("revoke_security_group_"):
-            # Undo exactly the rules this call created, by id, and nothing grouped with them.
-            change = replace(change, inverse=replace(change.inverse, params={"GroupId": change.call.params["GroupId"], "SecurityGroupRuleIds": created}))
+        change = inverses.answered(change, response)
         if self.journal:
             self.journal.end(seq, "applied", request_id, detail, inverse=change.inverse)
         return AppliedChange(change, True, "applied" + (f" ({detail})" if detail else ""), seq=seq)

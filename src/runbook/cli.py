@@ -85,7 +85,7 @@ def _file(value) -> Path:
 
 
 RunbookArg = Annotated[str, typer.Argument(metavar="RUNBOOK", help="Bundled runbook name or path to a YAML file.", show_default=False)]
-ServiceOpt = Annotated[str, typer.Option("--service", "-s", metavar="NAME", help="App Runner service name or ARN.")]
+ServiceOpt = Annotated[str, typer.Option("--service", "-s", metavar="NAME", help="Service name or ARN (see `runbook show RUNBOOK` for its platform).")]
 RegionOpt = Annotated[Optional[str], typer.Option("--region", metavar="REGION", help="AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION or your AWS config).")]
 ProfileOpt = Annotated[Optional[str], typer.Option("--profile", metavar="PROFILE", help="AWS profile from your AWS config.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Report format.")]

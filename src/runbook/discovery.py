@@ -1,16 +1,16 @@
-"""Read the world once into a Topology: the only reader of AWS.
+"""Read the world once into a Topology: the only reader of AWS, with the platform's own module.
 
-Each level of the dependency chain is one round of concurrent calls:
-  1. the service (by ARN; by name, ListServices comes first); then, only with
-     read_secrets and a URL held in RuntimeEnvironmentSecrets, that secret;
-  2. its operations, its connector, the databases, caches and cache subnet
-     groups its environment may name, and the health probe;
-  3. the security groups, their rules and the subnets of all of them together,
-     with the route tables, network ACLs, DNS attributes (and, for a service
-     with a connector, NAT gateways) of the VPCs the database and cache name,
-     and the logs since the last good deployment;
-  4. only when the connector sits in a VPC neither names: that VPC's routes,
-     ACLs and DNS attributes.
+The platform (runbook.platforms) finds the service and says what it names: the Workload. Each
+level of the dependency chain is then one round of concurrent calls:
+  1. the service, through its platform; then, only with read_secrets and a URL held in a
+     secret, that secret;
+  2. the platform's own reads (a service's operations, say), the databases, caches
+     and cache subnet groups the environment may name, and the health probe;
+  3. the security groups, their rules and the subnets of all of them together, with the route
+     tables, network ACLs, DNS attributes (and, for a workload inside a VPC, NAT gateways) of the
+     VPCs the database and cache name, and the logs since the running version's deployment;
+  4. only when the workload's subnets sit in a VPC neither names: that VPC's routes, ACLs and
+     DNS attributes.
 Checks then share this snapshot; nothing is described twice.
 """
 
@@ -19,14 +19,16 @@ from __future__ import annotations
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from runbook.aws import Aws
-from runbook.errors import UsageError
-from runbook.probe import ProbeResult, probe, service_url
+from runbook.platforms.base import Platform
+from runbook.probe import ProbeResult, probe
 from runbook.secrets import Scrubber, redact_url, secrets_in_env
+from runbook.topology import Target, Topology, Workload
+
+__all__ = ["DEFAULTS", "PERMISSIONS", "SECRET_PERMISSIONS", "Target", "Topology", "discover", "refresh"]
 
 # Runbook-level parameters (`params:` at the top of a runbook file): discovery reads them, so
 # the checks that declare them must see the same value; a step cannot override them.
@@ -35,7 +37,7 @@ DEFAULTS = {
     "redis_url_var": "REDIS_URL",
     "health_path": "/healthz",
     "log_window_seconds": 3600,
-    # Follow a URL held in RuntimeEnvironmentSecrets by reading the secret (GetSecretValue /
+    # Follow a URL held in the service's secret references by reading the secret (GetSecretValue /
     # GetParameter): off unless asked for, since it reads secret values (never printed).
     "read_secrets": False,
 }
@@ -49,12 +51,8 @@ LOG_TAIL_SECONDS = 300
 LOG_LINE_LIMIT = 4096  # characters of one log event kept (CloudWatch allows 256 KB)
 _DNS_ATTRIBUTES = {"enableDnsSupport": "EnableDnsSupport", "enableDnsHostnames": "EnableDnsHostnames"}  # request -> answer key
 
-# What every discovery reads, whichever steps a runbook has: the IAM policy's floor.
+# What every discovery reads, whichever steps a runbook has: with the platform's own, the IAM policy's floor.
 PERMISSIONS = (
-    "apprunner:ListServices",
-    "apprunner:DescribeService",
-    "apprunner:ListOperations",
-    "apprunner:DescribeVpcConnector",
     "rds:DescribeDBInstances",
     "rds:DescribeDBClusters",  # only for an Aurora cluster endpoint
     "rds:DescribeDBSubnetGroups",  # only for an Aurora cluster endpoint
@@ -69,7 +67,7 @@ PERMISSIONS = (
     "ec2:DescribeSecurityGroupRules",
     "ec2:DescribeSubnets",
     "ec2:DescribeRouteTables",
-    "ec2:DescribeNatGateways",  # only for a service with a VPC connector
+    "ec2:DescribeNatGateways",  # only for a workload inside a VPC
     "ec2:DescribeNetworkAcls",
     "ec2:DescribeVpcAttribute",
     "ec2:GetManagedPrefixListEntries",  # only for the prefix lists that security-group rules name
@@ -81,157 +79,8 @@ PROXY_PORTS = {"POSTGRESQL": 5432, "MYSQL": 3306, "SQLSERVER": 1433}
 _UNREADABLE_PREFIX_LIST = ("InvalidPrefixListID.NotFound", "InvalidPrefixListId.NotFound", "InvalidPrefixListID.Malformed")
 
 
-@dataclass(frozen=True)
-class Target:
-    """A dependency named by an environment variable, followed to the AWS resource it points at."""
-
-    kind: str  # "database" or "cache"
-    env_var: str
-    url: str  # redacted
-    scheme: str
-    host: str
-    port: int | None
-    resource_id: str | None = None  # DBInstanceIdentifier, DBClusterIdentifier, DBProxyName, ReplicationGroupId, CacheClusterId or ServerlessCacheName
-    resource: Mapping[str, Any] | None = None
-    endpoint_port: int | None = None
-    security_group_ids: tuple[str, ...] = ()
-    subnet_ids: tuple[str, ...] = ()
-    vpc_id: str | None = None
-    transit_encryption: bool | None = None
-    cluster_subnet_group: str | None = None  # the member cache cluster's CacheSubnetGroupName
-    source: str = ""  # the API call that found it
-    secret_ref: str | None = None  # the RuntimeEnvironmentSecrets reference the URL came from
-    unread: str | None = None  # why the URL could not be followed (a secret not read, apprunner.yaml)
-    dangling: bool = False  # the secret it names leads to no value: App Runner cannot start the app either
-    backend: Target | None = None  # for an RDS Proxy: the database it forwards to (describe_db_proxy_targets)
-    # The availability zones its addresses are in, a standby's or replica's included (a failover moves the
-    # address there); empty when any of its subnets may hold them (Aurora, proxies, serverless caches).
-    zones: tuple[str, ...] = ()
-
-
-@dataclass
-class Topology:
-    region: str
-    service: dict[str, Any]
-    operations: list[dict[str, Any]]
-    connector: dict[str, Any] | None  # the connector the service's traffic goes through: VPC egress, ACTIVE
-    env: dict[str, str]
-    targets: dict[str, Target]
-    named_connector: dict[str, Any] | None = None  # what the ARN the service names describes, whatever its use
-    env_secrets: dict[str, str] = field(default_factory=dict)  # RuntimeEnvironmentSecrets: name -> ARN (or name)
-    security_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
-    sg_rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    vpcs: dict[str, dict[str, Any]] = field(default_factory=dict)  # VpcId -> {EnableDnsSupport, EnableDnsHostnames}
-    route_tables: list[dict[str, Any]] = field(default_factory=list)
-    nat_gateways: dict[str, dict[str, Any]] = field(default_factory=dict)  # NatGatewayId -> describe_nat_gateways entry
-    network_acls: list[dict[str, Any]] = field(default_factory=list)
-    # PrefixListId -> {"cidrs": [...]} or {"error": why it could not be read}, for the lists rules name.
-    prefix_lists: dict[str, dict[str, Any]] = field(default_factory=dict)
-    log_events: list[dict[str, Any]] = field(default_factory=list)  # {logGroupName, message, timestamp}
-    logs_unread: tuple[str, ...] = ()  # log groups read only in part: their oldest events and the last minutes
-    probe: ProbeResult | None = None
-    # The path `probe` asked for: the service's own HTTP health check path, else the runbook's health_path.
-    health_path: str = DEFAULTS["health_path"]
-    alternate_probes: list[ProbeResult] = field(default_factory=list)  # other paths, tried when the app 404s
-    secrets: frozenset[str] = frozenset()
-    timings: dict[str, float] = field(default_factory=dict)
-    # Not read from AWS: of the steps the evaluated one waits on (`after`), those this run has seen
-    # fail, fixed since or failing now (the engine sets it), so that a check can tell a failure with a
-    # cause found from one nothing explains.
-    broken_this_run: frozenset[str] = frozenset()
-
-    @property
-    def service_name(self) -> str:
-        return self.service["ServiceName"]
-
-    @property
-    def service_arn(self) -> str:
-        return self.service["ServiceArn"]
-
-    @property
-    def egress(self) -> dict[str, Any]:
-        return self.service.get("NetworkConfiguration", {}).get("EgressConfiguration", {})
-
-    @property
-    def connector_sg_ids(self) -> tuple[str, ...]:
-        return tuple((self.connector or {}).get("SecurityGroups", ()))
-
-    @property
-    def connector_subnet_ids(self) -> tuple[str, ...]:
-        return tuple((self.connector or {}).get("Subnets", ()))
-
-    def cidrs(self, subnet_ids) -> list[str]:
-        """The CIDR blocks of those subnets that were described."""
-        return [self.subnets[s]["CidrBlock"] for s in subnet_ids if s in self.subnets]
-
-    def address_subnets(self, target: Target) -> tuple[str, ...]:
-        """The target's subnets its addresses can be in: those of its zones when known (a failover's
-        included), else all of them."""
-        placed = [s for s in target.subnet_ids if s in self.subnets and self.subnets[s].get("AvailabilityZone") in target.zones]
-        return tuple(placed) or target.subnet_ids
-
-    def address_cidrs(self, target: Target) -> list[str]:
-        return self.cidrs(self.address_subnets(target))
-
-    @property
-    def found_targets(self) -> list[Target]:
-        """The targets whose URL led to a resource of this account."""
-        return [t for t in self.targets.values() if t.resource_id]
-
-    @property
-    def connector_vpc_ids(self) -> set[str]:
-        return {self.subnets[s]["VpcId"] for s in self.connector_subnet_ids if s in self.subnets}
-
-    def route_table_for(self, subnet_id: str, vpc_id: str | None = None) -> dict[str, Any] | None:
-        """The subnet's explicit route table, else its VPC's main one (`vpc_id` for a subnet not described)."""
-        vpc = self.subnets.get(subnet_id, {}).get("VpcId", vpc_id)
-        main = None
-        for table in self.route_tables:
-            for assoc in table.get("Associations", []):
-                if assoc.get("SubnetId") == subnet_id:
-                    return table
-                if assoc.get("Main") and table.get("VpcId") == vpc:
-                    main = table
-        return main
-
-    def network_acl_for(self, subnet_id: str) -> dict[str, Any] | None:
-        for acl in self.network_acls:
-            if any(a.get("SubnetId") == subnet_id for a in acl.get("Associations", [])):
-                return acl
-        return None
-
-
-def runtime_values(service: Mapping[str, Any]) -> Mapping[str, Any]:
-    """ImageConfiguration of an image service, CodeConfigurationValues of a code repository service."""
-    source = service.get("SourceConfiguration", {})
-    if "CodeRepository" in source:
-        return source["CodeRepository"].get("CodeConfiguration", {}).get("CodeConfigurationValues") or {}
-    return source.get("ImageRepository", {}).get("ImageConfiguration") or {}
-
-
-def env_source(service: Mapping[str, Any]) -> str:
-    """Where the service's environment is configured: image, code (through the API) or
-    repository (the repository's apprunner.yaml, which no App Runner API returns)."""
-    source = service.get("SourceConfiguration", {})
-    if "CodeRepository" not in source:
-        return "image"
-    configured = source["CodeRepository"].get("CodeConfiguration", {}).get("ConfigurationSource")
-    return "repository" if configured == "REPOSITORY" else "code"
-
-
-def runtime_env(service: Mapping[str, Any]) -> dict[str, str]:
-    return dict(runtime_values(service).get("RuntimeEnvironmentVariables") or {})
-
-
-def runtime_secrets(service: Mapping[str, Any]) -> dict[str, str]:
-    """RuntimeEnvironmentSecrets: variable -> a Secrets Manager secret ARN (optionally
-    ``:json-key:version-stage:version-id``), an SSM parameter ARN, or a parameter's name."""
-    return dict(runtime_values(service).get("RuntimeEnvironmentSecrets") or {})
-
-
 def read_secret(aws: Aws, reference: str) -> str:
-    """The value App Runner would put in the variable. Raises SecretUnreadable for what the
+    """The value the platform would put in the variable. Raises SecretUnreadable for what the
     reference cannot lead to (gone, another region, no such JSON key); access denied propagates."""
     import json
 
@@ -272,68 +121,31 @@ def read_secret(aws: Aws, reference: str) -> str:
 
 
 class SecretUnreadable(Exception):
-    """A RuntimeEnvironmentSecrets reference that leads to no value. ``missing``: App Runner
-    cannot resolve it either (the secret, parameter or JSON key is not there)."""
+    """A secret reference that leads to no value. ``missing``: the platform cannot resolve it
+    either (the secret, parameter or JSON key is not there)."""
 
     def __init__(self, message: str, *, missing: bool = False):
         super().__init__(message)
         self.missing = missing
 
 
-def service_health_path(service: Mapping[str, Any], default: str) -> str:
-    """The path App Runner's own health check asks for when it is HTTP: the app answering 200 there
-    is what keeps the service deployed. A TCP check names no path: the runbook's is probed."""
-    config = service.get("HealthCheckConfiguration") or {}
-    if config.get("Protocol") == "HTTP":
-        path = config.get("Path") or "/"
-        return path if path.startswith("/") else "/" + path
-    return default
-
-
-def find_service(aws: Aws, name_or_arn: str) -> dict[str, Any]:
-    if name_or_arn.startswith("arn:"):
-        from runbook.aws import ApiError
-
-        try:
-            return aws.call("apprunner", "describe_service", ServiceArn=name_or_arn)["Service"]
-        except ApiError as exc:
-            if exc.code in ("ResourceNotFoundException", "InvalidRequestException"):
-                raise UsageError(f"no App Runner service {name_or_arn} in {aws.region}") from None
-            raise
-    summaries = aws.paginate("apprunner", "list_services", "ServiceSummaryList", MaxResults=20)
-    for summary in summaries:
-        if summary["ServiceName"] == name_or_arn:
-            return aws.call("apprunner", "describe_service", ServiceArn=summary["ServiceArn"])["Service"]
-    existing = ", ".join(sorted(s["ServiceName"] for s in summaries)) or "none"
-    raise UsageError(f"no App Runner service named {name_or_arn!r} in {aws.region}; services there: {existing}")
-
-
-def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None) -> Topology:
+def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None, *, platform: Platform) -> Topology:
     params = {**DEFAULTS, **(params or {})}
     timings: dict[str, float] = {}
     started = time.monotonic()
-    service = find_service(aws, service_ref)
+    workload = platform.workload(platform.find(aws, service_ref), params)
     timings["service"] = time.monotonic() - started
 
-    env = runtime_env(service)
-    env_secrets = runtime_secrets(service)
-    arn = service["ServiceArn"]
-    egress = service.get("NetworkConfiguration", {}).get("EgressConfiguration", {})
-    connector_arn = egress.get("VpcConnectorArn")
-    urls, unread, dangling, secrets = _urls(aws, service, env, env_secrets, params)
+    urls, unread, dangling, secrets = _urls(aws, workload, params)
     db_url = urls.get(params["database_url_var"])
     cache_url = urls.get(params["redis_url_var"])
-    health_path = service_health_path(service, params["health_path"])
+    health_path = workload.health_path
 
     level = time.monotonic()
     jobs: dict[str, Callable[[], Any]] = {
-        "operations": lambda: aws.call("apprunner", "list_operations", ServiceArn=arn, MaxResults=20).get(
-            "OperationSummaryList", []
-        ),
-        "probe": lambda: probe(service_url(service["ServiceUrl"], health_path)) if service.get("ServiceUrl") else None,
+        f"platform:{name}": job for name, job in platform.reads(aws, workload).items()
     }
-    if connector_arn:  # described whatever the egress type, for the evidence
-        jobs["connector"] = lambda: _describe_connector(aws, connector_arn)
+    jobs["probe"] = lambda: probe(workload.health_url) if workload.url else None
     if db_url:
         jobs["db_instances"] = lambda: aws.paginate("rds", "describe_db_instances", "DBInstances")
         db_host = _parse("database", "", db_url).host
@@ -358,6 +170,8 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
             jobs["serverless_caches"] = lambda: _serverless_caches(aws)
     got = _concurrently(jobs)
     timings["resources"] = time.monotonic() - level
+    workload = platform.completed(workload, {k.split(":", 1)[1]: v for k, v in got.items() if k.startswith("platform:")})
+    env_secrets = workload.env_secrets
 
     targets: dict[str, Target] = {}
     if db_url:
@@ -370,18 +184,16 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
                                          got.get("serverless_caches", []))
     for kind, var in (("database", params["database_url_var"]), ("cache", params["redis_url_var"])):
         if var in unread:
-            targets[kind] = Target(kind=kind, env_var=var, url=f"<{env_secrets[var]}>" if var in env_secrets else "<apprunner.yaml>",
+            targets[kind] = Target(kind=kind, env_var=var, url=f"<{env_secrets[var]}>" if var in env_secrets else f"<{workload.env_hidden_in}>",
                                    scheme="", host="", port=None, secret_ref=env_secrets.get(var), unread=unread[var],
                                    dangling=var in dangling,
-                                   source=_secret_source(env_secrets.get(var)) if params["read_secrets"] else "apprunner describe_service")
+                                   source=_secret_source(env_secrets.get(var), workload) if params["read_secrets"] else workload.source)
         elif var in env_secrets and kind in targets:  # read from the secret: shown by reference, never by value
             targets[kind] = _replace(targets[kind], url=f"<{env_secrets[var]}>", secret_ref=env_secrets[var])
 
-    named_connector = got.get("connector")
-    # App Runner ignores a connector named with DEFAULT egress, and an INACTIVE one (deleted) can't be used:
-    # only an ACTIVE connector under VPC egress carries the service's traffic.
-    connector = named_connector if (egress.get("EgressType") == "VPC" and named_connector
-                                    and named_connector.get("Status") == "ACTIVE") else None
+    inside = workload.outside_vpc is None
+    client_groups = workload.security_group_ids if inside else ()
+    client_subnets = workload.subnet_ids if inside else ()
     cache = targets.get("cache")
     cache_subnet_group = _cache_subnet_group(cache, got.get("cache_subnet_groups", []))
     if cache_subnet_group is not None:
@@ -390,25 +202,24 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
             subnet_ids=tuple(s["SubnetIdentifier"] for s in cache_subnet_group.get("Subnets", [])),
             vpc_id=cache_subnet_group.get("VpcId"),
         )
-    group_ids = sorted({*(connector or {}).get("SecurityGroups", ()), *(g for t in targets.values() for g in t.security_group_ids)})
+    group_ids = sorted({*client_groups, *(g for t in targets.values() for g in t.security_group_ids)})
     # A proxy's custom endpoint has subnets of its own; the proxy's are where it connects to its database from.
     proxy_subnets = [s for t in targets.values() for s in ((t.resource or {}).get("Proxy") or {}).get("VpcSubnetIds", ())]
-    subnet_ids = sorted({*(connector or {}).get("Subnets", ()), *(s for t in targets.values() for s in t.subnet_ids), *proxy_subnets})
+    subnet_ids = sorted({*client_subnets, *(s for t in targets.values() for s in t.subnet_ids), *proxy_subnets})
     # The database's and cache's subnet groups name their VPC, so what hangs off
-    # the VPC is read in this same round; the connector names only subnets.
+    # the VPC is read in this same round; the workload names only subnets.
     known_vpcs = sorted({t.vpc_id for t in targets.values() if t.vpc_id})
 
     level = time.monotonic()
-    # NAT gateways matter only where the connector sends the service's egress.
-    nat = connector is not None
+    # NAT gateways matter only where the workload's egress leaves the VPC from.
+    nat = inside
     jobs = _vpc_jobs(aws, known_vpcs, nat)
     # Logs wait for this round to start where the running version's deployment did: older lines
     # are about a version that no longer runs, and a chatty app's window is then pages shorter.
     since = int((time.time() - float(params["log_window_seconds"])) * 1000)
-    since = max(since, int(_running_since_ms(got["operations"]) or 0))
-    for suffix in ("service", "application"):
-        group = f"/aws/apprunner/{service['ServiceName']}/{service['ServiceId']}/{suffix}"
-        jobs[f"logs:{suffix}"] = lambda group=group: _recent_log_events(aws, group, since)
+    since = max(since, int(workload.logs_since_ms or 0))
+    for group in workload.log_groups:
+        jobs[f"logs:{group}"] = lambda group=group: _recent_log_events(aws, group, since)
     if group_ids:
         jobs["groups"] = lambda: aws.paginate("ec2", "describe_security_groups", "SecurityGroups", GroupIds=group_ids)
         jobs["rules"] = lambda: aws.paginate(
@@ -437,7 +248,7 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         targets["database"] = _replace(targets["database"], backend=backend)
     backend_groups = sorted(set(backend.security_group_ids) - set(group_ids)) if backend else []
 
-    # A fourth round only when the connector sits in a VPC no target named, a rule names a prefix
+    # A fourth round only when the workload sits in a VPC no target named, a rule names a prefix
     # list, or a proxy's database sits in groups not read yet.
     late_vpcs = sorted({s["VpcId"] for s in subnets.values()} - set(known_vpcs))
     named_lists = sorted({r["PrefixListId"] for r in got3.get("rules", []) if r.get("PrefixListId")})
@@ -464,12 +275,12 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     if first is not None and first.status == 404 and first.from_app:
         # The app runs but not on this path: ask where it does answer, the runbook's health path first.
         paths = [p for p in dict.fromkeys((params["health_path"], *ALTERNATE_HEALTH_PATHS)) if p != health_path]
-        found = _concurrently({p: (lambda p=p: probe(service_url(service["ServiceUrl"], p))) for p in paths})
+        found = _concurrently({p: (lambda p=p: probe(workload.url_for(p))) for p in paths})
         alternates = [found[p] for p in paths]
 
     # What the app wrote (log lines, the probe's answer) is scrubbed as it is read: a check that
     # quotes part of it can never cut a secret in two and show half.
-    secrets = secrets_in_env(env) | secrets  # and the values read from RuntimeEnvironmentSecrets
+    secrets = secrets_in_env(dict(workload.env)) | secrets  # and the values read from secrets
     scrub = Scrubber(secrets)
     rules: dict[str, list[dict[str, Any]]] = {g: [] for g in [*group_ids, *backend_groups]}
     for rule in got3.get("rules", []) + got4.get("backend_rules", []):
@@ -477,13 +288,8 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     timings["total"] = time.monotonic() - started
     return Topology(
         region=aws.region,
-        service=service,
-        operations=got["operations"],
-        connector=connector,
-        env=env,
+        workload=workload,
         targets=targets,
-        named_connector=named_connector,
-        env_secrets=env_secrets,
         security_groups={g["GroupId"]: g for g in got3.get("groups", []) + got4.get("backend_groups", [])},
         sg_rules=rules,
         subnets=subnets,
@@ -492,35 +298,24 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         nat_gateways={n["NatGatewayId"]: n for n in got3.get("nat_gateways", []) + got4.get("nat_gateways", [])},
         network_acls=got3.get("network_acls", []) + got4.get("network_acls", []),
         prefix_lists={pl: got4[f"prefix_list:{pl}"] for pl in named_lists},
-        log_events=[{**e, "message": scrub.text(e["message"])} for suffix in ("service", "application") for e in got3[f"logs:{suffix}"][0]],
-        logs_unread=tuple(got3[f"logs:{suffix}"][1] for suffix in ("service", "application") if got3[f"logs:{suffix}"][1]),
+        log_events=[{**e, "message": scrub.text(e["message"])} for group in workload.log_groups for e in got3[f"logs:{group}"][0]],
+        logs_unread=tuple(got3[f"logs:{group}"][1] for group in workload.log_groups if got3[f"logs:{group}"][1]),
         probe=got["probe"].scrubbed(scrub) if got["probe"] else None,
         health_path=health_path,
         alternate_probes=[alt.scrubbed(scrub) for alt in alternates],
         secrets=frozenset(secrets),
         timings=timings,
+        params=params,
     )
 
 
-def _describe_connector(aws: Aws, arn: str) -> dict[str, Any] | None:
-    """The connector, or None when the API no longer knows it (deleted revisions are removed some time later)."""
-    from runbook.aws import ApiError
-
-    try:
-        return aws.call("apprunner", "describe_vpc_connector", VpcConnectorArn=arn)["VpcConnector"]
-    except ApiError as exc:
-        if exc.code == "ResourceNotFoundException":
-            return None
-        raise
-
-
-def _urls(aws: Aws, service: Mapping[str, Any], env: Mapping[str, str], env_secrets: Mapping[str, str],
-          params: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str], set[str], set[str]]:
+def _urls(aws: Aws, workload: Workload, params: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str], set[str], set[str]]:
     """The database and cache URLs, with a plain variable first and a secret second (read only
     with read_secrets); why each one that cannot be followed cannot (and which of those name a
     secret that is not there); and every value read from a secret, for the scrubber."""
     import json
 
+    env, env_secrets = workload.env, workload.env_secrets
     urls: dict[str, str] = {}
     unread: dict[str, str] = {}
     to_read: dict[str, str] = {}
@@ -531,12 +326,11 @@ def _urls(aws: Aws, service: Mapping[str, Any], env: Mapping[str, str], env_secr
             if params["read_secrets"]:
                 to_read[var] = env_secrets[var]
             else:
-                unread[var] = (f"{var} is held in RuntimeEnvironmentSecrets ({env_secrets[var]}): the endpoint cannot be "
+                unread[var] = (f"{var} is held in {workload.secrets_field} ({env_secrets[var]}): the endpoint cannot be "
                                "followed without reading the secret (set the runbook's params.read_secrets: true, or "
                                "pass --read-secrets)")
-        elif env_source(service) == "repository":
-            unread[var] = (f"the environment is configured in the repository's apprunner.yaml (ConfigurationSource="
-                           f"REPOSITORY), which no App Runner API returns: whether {var} is set cannot be seen")
+        elif workload.env_hidden:
+            unread[var] = f"the environment is configured in {workload.env_hidden}: whether {var} is set cannot be seen"
 
     def read(var: str, reference: str) -> tuple[str | None, SecretUnreadable | None]:
         try:
@@ -548,7 +342,7 @@ def _urls(aws: Aws, service: Mapping[str, Any], env: Mapping[str, str], env_secr
     dangling: set[str] = set()
     for var, (value, problem) in _concurrently({v: (lambda v=v, r=r: read(v, r)) for v, r in to_read.items()}).items():
         if value is None:
-            unread[var] = f"{var} is held in RuntimeEnvironmentSecrets ({to_read[var]}), which cannot be read: {problem}"
+            unread[var] = f"{var} is held in {workload.secrets_field} ({to_read[var]}), which cannot be read: {problem}"
             if problem is not None and problem.missing:
                 dangling.add(var)
             continue
@@ -564,10 +358,10 @@ def _urls(aws: Aws, service: Mapping[str, Any], env: Mapping[str, str], env_secr
     return urls, unread, dangling, {s for s in secrets if len(s) >= 3}
 
 
-def _secret_source(reference: str | None) -> str:
+def _secret_source(reference: str | None, workload: Workload) -> str:
     """The API call that reads the reference, for evidence."""
     if reference is None:
-        return "apprunner describe_service"
+        return workload.source
     if reference.startswith("arn:") and reference.split(":")[2:3] == ["secretsmanager"]:
         return "secretsmanager get_secret_value"
     return "ssm get_parameter"
@@ -664,15 +458,6 @@ def _serverless_caches(aws: Aws) -> list[dict[str, Any]]:
         if not page.get("NextToken"):
             return caches
         params = {"NextToken": page["NextToken"]}
-
-
-def _running_since_ms(operations: list[dict[str, Any]]) -> float | None:
-    """Epoch milliseconds when the deployment of the running version started: the newest
-    SUCCEEDED operation (operations are listed newest first)."""
-    for op in operations:
-        if op.get("Status") == "SUCCEEDED" and hasattr(op.get("StartedAt"), "timestamp"):
-            return op["StartedAt"].timestamp() * 1000
-    return None
 
 
 def _cache_subnet_group(cache: Target | None, groups: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -935,12 +720,12 @@ def _replace(target: Target, **changes: Any) -> Target:
     return replace(target, **changes)
 
 
-def refresh(aws: Aws, topology: Topology, call) -> Topology:
+def refresh(aws: Aws, topology: Topology, call, platform: Platform | None = None) -> Topology:
     """A copy of the snapshot with what `call` touches read again (the drift guard's re-read).
 
-    Security-group calls re-read that group's rules, VPC attribute calls that
-    VPC's attribute, App Runner calls the service and its operations. Anything
-    else gets a full discovery.
+    Security-group calls re-read that group's rules, VPC attribute calls that VPC's attribute,
+    the platform's own calls what the platform re-reads. Anything else gets a full discovery,
+    with the runbook's params the snapshot was read with.
     """
     from dataclasses import replace
 
@@ -958,9 +743,12 @@ def refresh(aws: Aws, topology: Topology, call) -> Topology:
             answer = aws.call("ec2", "describe_vpc_attribute", VpcId=vpc, Attribute=attribute)
             attrs[flag] = answer.get(flag, {}).get("Value")
         return replace(topology, vpcs={**topology.vpcs, vpc: attrs})
-    if call.service == "apprunner" and "ServiceArn" in params:
-        arn = params["ServiceArn"]
-        service = aws.call("apprunner", "describe_service", ServiceArn=arn)["Service"]
-        operations = aws.call("apprunner", "list_operations", ServiceArn=arn, MaxResults=20).get("OperationSummaryList", [])
-        return replace(topology, service=service, operations=operations)
-    return replace(discover(aws, topology.service_arn), broken_this_run=topology.broken_this_run)
+    if platform is None:
+        from runbook import platforms
+
+        platform = platforms.get(topology.workload.platform)
+    reread = platform.refresh(aws, topology, call)
+    if reread is not None:
+        return reread
+    fresh = discover(aws, topology.workload.id, topology.params, platform=platform)
+    return replace(fresh, broken_this_run=topology.broken_this_run, steps=topology.steps)

@@ -16,7 +16,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from runbook import plan as saved_plan
-from runbook import registry, waits
+from runbook import platforms, registry, waits
 from runbook.applier import Applier, Reporter, UndoResult, undo  # noqa: F401  (undo, UndoResult: the CLI's, from here)
 from runbook.aws import Aws
 from runbook.confirm import Confirmer
@@ -26,7 +26,7 @@ from runbook.journal import Journal
 from runbook.model import AppliedChange, Change, Finding, Runbook, Status, Step, StepResult
 from runbook.next_action import Apply, Done, Options, RunState, is_healthy, next_action  # noqa: F401  (Options, is_healthy: imported from here)
 from runbook.plan import change_key
-from runbook.probe import probe, service_url
+from runbook.probe import probe
 from runbook.secrets import Scrubber, ScrubbingReporter
 
 
@@ -43,7 +43,7 @@ class Report:
     scrubber: Scrubber = field(default_factory=Scrubber)
     mode: str = "check"  # check, dry-run, fix or apply: what the closing summary reports on
     timed_out: bool = False
-    service_status: str | None = None  # App Runner's Status at the last snapshot
+    service_status: str | None = None  # the platform's status of the service at the last snapshot
     health_streak: tuple[int, int] | None = None  # (consecutive 200s seen, needed) when the probe was waited on
     declined: list[tuple[str, AppliedChange]] = field(default_factory=list)  # once each, in the order asked
     left_by_skip: tuple[str, ...] = ()  # failing steps whose changes --skip kept back
@@ -107,6 +107,7 @@ class Engine:
     ):
         self.aws = aws
         self.runbook = runbook
+        self.platform = platforms.get(runbook.platform)
         self.service_ref = service_ref
         self.confirmer = confirmer
         self.reporter = ScrubbingReporter(reporter, lambda: self.state.scrubber)
@@ -116,7 +117,8 @@ class Engine:
 
     # -- one snapshot -------------------------------------------------------
     def snapshot(self, state: RunState) -> tuple[Topology, list[StepResult]]:
-        topology = replace(discover(self.aws, self.service_ref, dict(self.runbook.params)), broken_this_run=frozenset(state.broken))
+        topology = replace(discover(self.aws, self.service_ref, dict(self.runbook.params), platform=self.platform),
+                           broken_this_run=frozenset(state.broken), steps=self.runbook.steps)
         state.probes += 1 if topology.probe else 0
         state.scrubber = state.scrubber.extended(topology.secrets, shown_env={t.env_var for t in topology.targets.values()})
         if self.journal:
@@ -175,7 +177,8 @@ class Engine:
             for result in results:
                 result.applied = state.applied_by_step.setdefault(result.step.id, [])  # the same list _apply appends to
             self.reporter.evaluated(results, state.round)
-            action = next_action(results, self.options, state, asks_offers=asks_offers)
+            action = next_action(results, self.options, state, asks_offers=asks_offers,
+                                 redeploys_at_once=self.platform.REDEPLOYS_AT_ONCE)
             try:
                 if isinstance(action, Done):
                     return self._report(topology, results, state, action.stopped)
@@ -224,7 +227,7 @@ class Engine:
         meanwhile), the step is re-planned by the next round instead of
         sending a stale call.
         """
-        fresh = step_view(refresh(self.aws, topology, change.call), result.step)
+        fresh = step_view(refresh(self.aws, topology, change.call, self.platform), result.step)
         try:
             finding = registry.get(result.step.check).detect(fresh, result.step.params)
         except (LookupError, TypeError, ValueError, AttributeError) as exc:
@@ -289,7 +292,7 @@ class Engine:
 
     # -- waits --------------------------------------------------------------
     def _wait_deployment(self, topology: Topology, state: RunState) -> None:
-        waits.for_deployment(_deployment_poll(self.aws, topology), state.deadline, report=self.reporter.waiting,
+        waits.for_deployment(_deployment_poll(self.platform, self.aws, topology), state.deadline, report=self.reporter.waiting,
                              timeout=self.options.timeout, initial=self.options.poll_initial, cap=self.options.poll_max)
 
     def _wait_health(self, topology: Topology, state: RunState) -> None:
@@ -311,7 +314,7 @@ class Engine:
             return
         since = state.first_sent_ms
         for result in results:
-            if result.step.check != "logs.startup" or result.finding.status is not Status.WARN:
+            if not registry.get(result.step.check).reads_logs or result.finding.status is not Status.WARN:
                 continue
             recent = replace(topology, log_events=[e for e in topology.log_events if (e.get("timestamp") or 0) >= since])
             try:
@@ -345,7 +348,7 @@ class Engine:
         sent = self.journal is not None and state.calls_sent > 0
         return Report(
             mode="dry-run" if state.mode == "fix" and self.options.dry_run else state.mode,
-            service_status=topology.service.get("Status") if topology.service else None,
+            service_status=topology.workload.status,
             health_streak=state.health_streak,
             declined=declined,
             left_by_skip=tuple(r.step.id for r in results if r.step.id in self.options.skip and not r.finding.status.passed),
@@ -358,7 +361,7 @@ class Engine:
                 + [a for step_id in sorted(self.options.skip) for a in ("--skip", step_id)]
             ),
             runbook=self.runbook,
-            service=topology.service_name,
+            service=topology.workload.name,
             region=self.aws.region,
             results=results,
             healthy=healthy,
@@ -375,24 +378,17 @@ class Engine:
         )
 
 
-def _deployment_poll(aws: Aws, topology: Topology) -> waits.Poll:
-    """App Runner's deployment state, read once per call: (finished, the state to show)."""
-    arn = topology.service_arn
+def _deployment_poll(platform, aws: Aws, topology: Topology) -> waits.Poll:
+    """The platform's deployment state, read once per call: (finished, the state to show)."""
     seen = topology.probe
     last_probe = f"; last probe: HTTP {seen.status}" if seen and seen.status else ""
 
     def poll() -> tuple[bool, str]:
-        ops = aws.call("apprunner", "list_operations", ServiceArn=arn, MaxResults=1).get("OperationSummaryList", [])
-        if ops and ops[0]["Status"] in ("PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS"):
-            return False, f"{ops[0]['Type']} {ops[0]['Status']}{last_probe}"
-        # No open operation: done only once the service itself is out of OPERATION_IN_PROGRESS
-        # (with no operation open, that status means App Runner maintenance).
-        status = aws.call("apprunner", "describe_service", ServiceArn=arn)["Service"]["Status"]
-        latest = f"{ops[0]['Type']} {ops[0]['Status']}, " if ops else ""
-        return status != "OPERATION_IN_PROGRESS", f"{latest}service {status}{last_probe}"
+        done, state = platform.deployment(aws, topology.workload)
+        return done, state + last_probe
 
     return poll
 
 
 def _health_url(topology: Topology) -> str:
-    return service_url(topology.service["ServiceUrl"], topology.health_path)
+    return topology.workload.url_for(topology.health_path)

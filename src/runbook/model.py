@@ -40,11 +40,13 @@ def _kebab(name: str) -> str:
     return name.replace("_", "-").lower()
 
 
-# (service, operation, parameter) -> (the describe call, its id parameter, the --query of the value):
-# parameters resent as AWS described them, which a CLI twin reads back instead of printing.
-_READ_BACK = {
-    ("apprunner", "update_service", "SourceConfiguration"): ("describe_service", "ServiceArn", "Service.SourceConfiguration"),
-}
+def _read_back(service: str, operation: str, key: str) -> tuple[str, str, str] | None:
+    """A parameter resent as AWS described it, which a CLI twin reads back instead of printing: the
+    describe call, its id parameter and the --query of the value (the platforms' READ_BACK)."""
+    from runbook.platforms import owning
+
+    platform = owning(service)
+    return platform.READ_BACK.get((service, operation, key)) if platform else None
 
 
 def _holds_environment(value: Any) -> bool:
@@ -81,7 +83,7 @@ class ApiCall:
             if isinstance(value, bool):
                 parts[-1] = f"--{_kebab(key)}" if value else f"--no-{_kebab(key)}"
                 continue
-            read_back = _READ_BACK.get((self.service, self.operation, key))
+            read_back = _read_back(self.service, self.operation, key)
             if read_back and read_back[1] in self.params and _holds_environment(value):
                 operation, id_param, query = read_back
                 reader = ["aws", self.service, _kebab(operation), f"--{_kebab(id_param)}", shlex.quote(str(self.params[id_param])),
@@ -159,6 +161,7 @@ class Runbook:
     source: str  # the file it was loaded from
     steps: tuple[Step, ...]
     params: Mapping[str, Any] = field(default_factory=dict)
+    platform: str = ""  # what runs the service: a name in runbook.platforms.PLATFORMS
 
 
 @dataclass

@@ -5,8 +5,9 @@ apply one phase's changes, wait for something that finishes by itself, or stop a
 Nothing here reads AWS, the clock or a terminal, so every branch is tested with plain data.
 
 Within a round only one phase acts, in this order: authorize, wait for a deployment in flight,
-revoke, redeploy (one at a time), wait for the health probe. A rule that admits the connector is
-authorized before a public rule on the same port is revoked, so the fix never cuts the app off.
+revoke, redeploy (as many at once as the platform runs), wait for the health probe. A rule that
+admits the service's own traffic is authorized before a public rule on the same port is revoked,
+so the fix never cuts the app off.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence, Union
 
+from runbook import registry
 from runbook.errors import EXIT_HEALTHY, EXIT_PROBLEMS
 from runbook.model import AppliedChange, Change, Phase, Status, StepResult
 from runbook.plan import change_key, masked_key
 from runbook.secrets import Scrubber
-
-# The check whose pass says the app answered its health path once: worth proving with N in a row.
-HEALTH_CHECK = "http.healthz"
 
 
 @dataclass
@@ -113,7 +112,8 @@ def left_aside(options: Options, state: RunState) -> frozenset[str]:
     return frozenset(options.skip) | {step_id for step_id, _ in state.declined()}
 
 
-def next_action(results: Sequence[StepResult], options: Options, state: RunState, *, asks_offers: bool = False) -> Action:
+def next_action(results: Sequence[StepResult], options: Options, state: RunState, *, asks_offers: bool = False,
+                redeploys_at_once: int = 1) -> Action:
     """The one thing to do with this snapshot. `asks_offers`: a person answers, so advice with an
     offer is asked about as a change of its own (never under --yes or a saved plan)."""
 
@@ -124,7 +124,7 @@ def next_action(results: Sequence[StepResult], options: Options, state: RunState
     # prove the health, and say what was left.
     if is_healthy(results, left_aside(options, state)):
         stopped = "healthy" if is_healthy(results, options.skip) else "declined changes remain; the service itself is healthy"
-        probed = any(r.step.check == HEALTH_CHECK and r.finding.status is Status.OK for r in results)
+        probed = any(registry.get(r.step.check).proves_health and r.finding.status is Status.OK for r in results)
         if options.dry_run or options.healthy_probes <= 1 or not probed:
             return done(stopped)
         return Wait("health", f"one 200 may be luck: healthy means {options.healthy_probes} consecutive 200s", then_stop=stopped)
@@ -142,8 +142,9 @@ def next_action(results: Sequence[StepResult], options: Options, state: RunState
     if by_phase.get(Phase.REVOKE):
         return Apply(Phase.REVOKE, tuple(by_phase[Phase.REVOKE]), "revoke once every rule the app needs is in place")
     if by_phase.get(Phase.REDEPLOY):
-        # App Runner runs one operation at a time: start one, then wait for it.
-        return Apply(Phase.REDEPLOY, tuple(by_phase[Phase.REDEPLOY][:1]), "redeploy last, one operation at a time")
+        # A platform may run only so many at once (one operation at a time, say): start those, then wait.
+        return Apply(Phase.REDEPLOY, tuple(by_phase[Phase.REDEPLOY][:redeploys_at_once]),
+                     f"redeploy last, {redeploys_at_once} at a time")
     # A step the user declined or skipped that no other step waits on (by `after`) does not keep the
     # service from recovering: the health probe is still worth waiting for. One that some step waits
     # on still blocks: what waits on it cannot recover.

@@ -1,4 +1,4 @@
-"""The least-privilege IAM policy of a runbook, from what discovery and each step declare."""
+"""The least-privilege IAM policy of a runbook, from what discovery, its platform and each step declare."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ FIX_BASE = ("sts:GetCallerIdentity",)
 
 
 def actions(runbook: Runbook, *, fix: bool) -> tuple[list[str], list[str]]:
+    from runbook import platforms
     from runbook.discovery import PERMISSIONS, SECRET_PERMISSIONS
 
-    read = set(PERMISSIONS)
+    read = set(PERMISSIONS) | set(platforms.get(runbook.platform).PERMISSIONS)
     if runbook.params.get("read_secrets") is True:  # secret values are read only when the runbook says so
         read.update(SECRET_PERMISSIONS)
     write: set[str] = set()

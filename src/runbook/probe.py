@@ -70,7 +70,7 @@ class ProbeResult:
 
 
 def service_url(service_url_host: str, path: str) -> str:
-    """`https://` + ServiceUrl, or `http://` when the host is a loopback address (the sandbox)."""
+    """`https://` + the service's host, or `http://` when the host is a loopback address (the sandbox)."""
     host = service_url_host.split("/")[0]
     hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     scheme = "https"

@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from runbook import registry
 from runbook.console import STATUS_STYLE, print_command
 from runbook.engine import Report
 from runbook.model import AppliedChange, Change, Status, StepResult
@@ -111,7 +112,7 @@ def command(report: Report, verb: str, *extra: str) -> str:
 
 
 def _health(report: Report) -> str:
-    probe = next((r for r in report.results if r.step.check == "http.healthz"), None)
+    probe = next((r for r in report.results if registry.get(r.step.check).proves_health), None)
     if report.health_streak and report.health_streak[0] >= report.health_streak[1]:
         return f"{probe.step.params.get('health_path', 'health path') if probe else 'health path'} answered 200 " \
                f"{report.health_streak[0]} times in a row"

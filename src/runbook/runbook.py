@@ -16,7 +16,7 @@ from runbook.errors import UsageError
 from runbook.model import Runbook, Step
 
 _STEP_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_TOP_KEYS = {"name", "title", "description", "params", "steps"}
+_TOP_KEYS = {"name", "title", "description", "platform", "params", "steps"}
 _STEP_KEYS = {"id", "check", "title", "why", "with", "after"}
 _kind = validation.a_kind  # runbook messages name types as phrases: "got a list"
 
@@ -147,7 +147,23 @@ def parse(doc: Any, source: str) -> Runbook:
     if cycle:
         shown = cycle if len(cycle) <= 12 else [*cycle[:6], f"... {len(cycle) - 9} more ...", *cycle[-3:]]
         raise fail(f"step {cycle[0]}.after", "steps wait for each other in a circle: " + " -> ".join(shown))
-    return Runbook(name=name, title=title, description=description, source=source, steps=tuple(steps), params=params)
+    platform = _platform(doc, fail)
+    return Runbook(name=name, title=title, description=description, source=source, steps=tuple(steps), params=params,
+                   platform=platform)
+
+
+def _platform(doc: dict, fail) -> str:
+    """What runs the service: a name in runbook.platforms.PLATFORMS."""
+    from runbook.platforms import PLATFORMS
+
+    allowed = ", ".join(sorted(PLATFORMS))
+    value = doc.get("platform")
+    if value is None:
+        raise fail("platform", f"missing (allowed: {allowed})")
+    if not isinstance(value, str) or value not in PLATFORMS:
+        shown = repr(value) if isinstance(value, str) else _kind(value)
+        raise fail("platform", f"unknown platform {shown} (allowed: {allowed})")
+    return value
 
 
 def with_secrets_read(runbook: Runbook, read: bool) -> Runbook:

@@ -7,12 +7,12 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from runbook.checks.http import probe_evidence
-from runbook.discovery import Topology, runtime_values, service_health_path
 from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
+from runbook.platforms.apprunner import FAILED_OPERATION, OPEN_OPERATION, of, runtime_values, service_health_path
 from runbook.registry import check
+from runbook.topology import Topology
 
-OPEN_OPERATION = {"PENDING", "IN_PROGRESS", "ROLLBACK_IN_PROGRESS"}
-FAILED_OPERATION = {"FAILED", "ROLLBACK_SUCCEEDED", "ROLLBACK_FAILED"}
+# Their reads are the platform's own (runbook.platforms.apprunner.PERMISSIONS): only what fixes need is declared here.
 
 
 def _op_line(op: Mapping[str, Any]) -> str:
@@ -34,7 +34,6 @@ def rebuild_call(service: Mapping[str, Any]) -> ApiCall:
 
 @check(
     "apprunner.service-status",
-    permissions=("apprunner:ListServices", "apprunner:DescribeService"),
     fix_permissions=("apprunner:UpdateService", "apprunner:ResumeService"),
 )
 def service_status(topology: Topology, params: Mapping[str, Any]) -> Finding:
@@ -44,7 +43,7 @@ def service_status(topology: Topology, params: Mapping[str, Any]) -> Finding:
       - id: service-status
         check: apprunner.service-status
     """
-    service = topology.service
+    service = of(topology).service
     status = service["Status"]
     evidence = (
         Evidence(
@@ -60,7 +59,7 @@ def service_status(topology: Topology, params: Mapping[str, Any]) -> Finding:
             (Change(rebuild_call(service), "rebuild the CREATE_FAILED service with its current configuration", Phase.REDEPLOY),),
         )
     if status == "PAUSED":
-        arn = topology.service_arn
+        arn = of(topology).arn
         return Finding(
             Status.FAIL,
             "PAUSED: the service serves nothing until resumed",
@@ -87,10 +86,7 @@ def service_status(topology: Topology, params: Mapping[str, Any]) -> Finding:
     return Finding(Status.OK, f"{service['ServiceName']} found, Status={status}", evidence)
 
 
-@check(
-    "apprunner.vpc-connector",
-    permissions=("apprunner:DescribeVpcConnector",),
-)
+@check("apprunner.vpc-connector")
 def vpc_connector(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """The service sends its egress through an ACTIVE VPC connector, when what it reaches needs one.
 
@@ -101,10 +97,10 @@ def vpc_connector(topology: Topology, params: Mapping[str, Any]) -> Finding:
       - id: vpc-connector
         check: apprunner.vpc-connector
     """
-    egress = topology.egress
+    egress = of(topology).egress
     egress_type = egress.get("EgressType", "DEFAULT")
     arn = egress.get("VpcConnectorArn")
-    named = topology.named_connector
+    named = of(topology).named_connector
     evidence = [Evidence("apprunner describe_service", f"NetworkConfiguration.EgressConfiguration={dict(egress)}")]
     if named is not None:
         subnets = ", ".join(
@@ -161,7 +157,6 @@ def vpc_connector(topology: Topology, params: Mapping[str, Any]) -> Finding:
 
 @check(
     "apprunner.health-check-config",
-    permissions=("apprunner:DescribeService",),
     fix_permissions=("apprunner:UpdateService",),
     params={"health_path": "/healthz"},
 )
@@ -176,7 +171,7 @@ def health_check_config(topology: Topology, params: Mapping[str, Any]) -> Findin
       - id: health-check-config
         check: apprunner.health-check-config   # the runbook's params.health_path is tried first when the path fails
     """
-    service = topology.service
+    service = of(topology).service
     config = dict(service.get("HealthCheckConfiguration") or {})
     expected = params["health_path"]
     protocol = config.get("Protocol", "TCP")
@@ -240,18 +235,18 @@ def _http_path_fails(topology: Topology, config: Mapping[str, Any], path: str, e
 
 def _path_change(topology: Topology, config: Mapping[str, Any], path: str, description: str, advice: bool = False) -> Change:
     fixed = {**config, "Protocol": "HTTP", "Path": path}
+    arn = of(topology).arn
     return Change(
-        ApiCall("apprunner", "update_service", {"ServiceArn": topology.service_arn, "HealthCheckConfiguration": fixed}),
+        ApiCall("apprunner", "update_service", {"ServiceArn": arn, "HealthCheckConfiguration": fixed}),
         description,
         Phase.REDEPLOY,
-        inverse=ApiCall("apprunner", "update_service", {"ServiceArn": topology.service_arn, "HealthCheckConfiguration": dict(config)}),
+        inverse=ApiCall("apprunner", "update_service", {"ServiceArn": arn, "HealthCheckConfiguration": dict(config)}),
         recommendation=advice,
     )
 
 
 @check(
     "apprunner.deployment",
-    permissions=("apprunner:DescribeService", "apprunner:ListServices", "apprunner:ListOperations"),
     fix_permissions=("apprunner:StartDeployment", "apprunner:UpdateService", "apprunner:ResumeService"),
 )
 def deployment(topology: Topology, params: Mapping[str, Any]) -> Finding:
@@ -262,11 +257,11 @@ def deployment(topology: Topology, params: Mapping[str, Any]) -> Finding:
         check: apprunner.deployment
         after: [redis-ingress]
     """
-    service = topology.service
+    service = of(topology).service
     status = service["Status"]
-    ops = topology.operations
+    ops = of(topology).operations
     latest = ops[0] if ops else None
-    evidence = [Evidence("apprunner describe_service", f"{topology.service_name} Status={status}")]
+    evidence = [Evidence("apprunner describe_service", f"{service['ServiceName']} Status={status}")]
     if latest:
         evidence.append(Evidence("apprunner list_operations", "; ".join(_op_line(op) for op in ops[:3])))
     else:
@@ -290,7 +285,7 @@ def deployment(topology: Topology, params: Mapping[str, Any]) -> Finding:
         return Finding(Status.SKIPPED, f"the service is {status}: see service-status", tuple(evidence))
     if latest and latest.get("Status") in FAILED_OPERATION:
         redeploy = Change(
-            ApiCall("apprunner", "start_deployment", {"ServiceArn": topology.service_arn}),
+            ApiCall("apprunner", "start_deployment", {"ServiceArn": of(topology).arn}),
             "redeploy the current image now that the network is fixed",
             Phase.REDEPLOY,
         )

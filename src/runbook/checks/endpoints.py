@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from runbook.discovery import Topology
+from runbook.topology import Topology
 from runbook.model import Evidence, Finding, Status
 from runbook.registry import check
 
@@ -13,13 +13,9 @@ PLAIN_SCHEMES = {"redis": "rediss", "valkey": "valkeys"}
 TLS_SCHEMES = {tls: plain for plain, tls in PLAIN_SCHEMES.items()}
 
 
-@check(
-    "env.endpoints",
-    permissions=("apprunner:DescribeService", "rds:DescribeDBInstances", "elasticache:DescribeReplicationGroups", "elasticache:DescribeCacheClusters"),
-    params={"database_url_var": "DATABASE_URL", "redis_url_var": "REDIS_URL"},
-)
+@check("env.endpoints", params={"database_url_var": "DATABASE_URL", "redis_url_var": "REDIS_URL"})
 def env_endpoints(topology: Topology, params: Mapping[str, Any]) -> Finding:
-    """DATABASE_URL and REDIS_URL name the RDS instance (or Aurora cluster) and the ElastiCache group this account has, in the connector's VPC, on their ports.
+    """DATABASE_URL and REDIS_URL name the RDS instance (or Aurora cluster) and the ElastiCache group this account has, in the workload's VPC, on their ports.
 
     Example:
       - id: env-endpoints
@@ -30,10 +26,10 @@ def env_endpoints(topology: Topology, params: Mapping[str, Any]) -> Finding:
         target = topology.targets.get(kind)
         if target is None:
             # A service without a cache (or a database) is not broken: there is nothing to follow.
-            evidence.append(Evidence("apprunner describe_service", f"{var} is not set: no {kind} to check"))
+            evidence.append(Evidence(topology.workload.source, f"{var} is not set: no {kind} to check"))
             continue
         if target.unread:
-            # Not followed: a secret not read (or gone), or an apprunner.yaml no API returns.
+            # Not followed: a secret not read (or gone), or an environment no API returns.
             (problems if target.dangling else unfollowed).append(target.unread)
             evidence.append(Evidence(target.source, target.unread))
             continue
@@ -46,8 +42,8 @@ def env_endpoints(topology: Topology, params: Mapping[str, Any]) -> Finding:
         )
         if target.endpoint_port and target.port != target.endpoint_port:
             problems.append(f"{var} uses port {target.port} but {target.resource_id} listens on {target.endpoint_port}")
-        if target.vpc_id and topology.connector_vpc_ids and target.vpc_id not in topology.connector_vpc_ids:
-            problems.append(f"{var} names {target.resource_id} in {target.vpc_id}, another VPC than the connector's")
+        if target.vpc_id and topology.client_vpc_ids and target.vpc_id not in topology.client_vpc_ids:
+            problems.append(f"{var} names {target.resource_id} in {target.vpc_id}, another VPC than the {topology.workload.noun}'s")
         if kind == "cache" and target.transit_encryption is not None:
             # TLS must match both ways: each side refuses the other's handshake.
             tls = f"{target.resource_id} TransitEncryptionEnabled={target.transit_encryption}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from runbook.discovery import Topology
+from runbook.topology import Topology
 from runbook.model import Evidence, Finding, Status
 from runbook.probe import ProbeResult
 from runbook.registry import check
@@ -46,7 +46,7 @@ def classify(result: ProbeResult) -> str:
     return f"HTTP {result.status} from the application"
 
 
-@check("http.healthz", params={"health_path": "/healthz"})
+@check("http.healthz", params={"health_path": "/healthz"}, proves_health=True)
 def healthz(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """The service URL's health path answers 200: the path of the service's HTTP health check, else the runbook's.
 

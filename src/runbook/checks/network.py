@@ -5,50 +5,50 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Mapping
 
-from runbook.discovery import Topology
+from runbook.topology import Topology
 from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
 from runbook.registry import check
 
-# Return traffic goes to the app's ephemeral port. App Runner runs the app on Linux, whose default
-# ip_local_port_range is 32768-60999: a deny outside it (say on 5432 inbound in a connector subnet)
-# never meets a reply. (AWS's advice to allow 1024-65535 covers every client OS.)
+# Return traffic goes to the app's ephemeral port. The platforms run the app on Linux, whose default
+# ip_local_port_range is 32768-60999: a deny outside it (say on 5432 inbound in one of the workload's
+# subnets) never meets a reply. (AWS's advice to allow 1024-65535 covers every client OS.)
+
+# What these checks read is discovery's to read (discovery.PERMISSIONS): only what fixes need is declared here.
 EPHEMERAL = (32768, 60999)
 
 
-@check(
-    "network.same-vpc",
-    permissions=("ec2:DescribeSubnets", "rds:DescribeDBInstances", "elasticache:DescribeCacheSubnetGroups"),
-)
+@check("network.same-vpc")
 def same_vpc(topology: Topology, params: Mapping[str, Any]) -> Finding:
-    """The connector's subnets are in the VPC of the database and of the cache. Subnet overlap is shown, not judged.
+    """The workload's subnets are in the VPC of the database and of the cache. Subnet overlap is shown, not judged.
 
     Example:
       - id: same-vpc
         check: network.same-vpc
     """
-    if not topology.connector:
-        return Finding(Status.SKIPPED, "the service has no VPC connector")
-    connector_vpcs = topology.connector_vpc_ids
-    connector_subnets = topology.connector_subnet_ids
-    evidence = [Evidence("ec2 describe_subnets", f"connector subnets {', '.join(connector_subnets)} are in {', '.join(sorted(connector_vpcs)) or '?'}")]
+    noun = topology.workload.noun
+    if topology.workload.outside_vpc:
+        return Finding(Status.SKIPPED, topology.workload.outside_vpc)
+    client_vpcs = topology.client_vpc_ids
+    client_subnets = topology.client_subnet_ids
+    evidence = [Evidence("ec2 describe_subnets", f"{noun} subnets {', '.join(client_subnets)} are in {', '.join(sorted(client_vpcs)) or '?'}")]
     problems = []
     targets = topology.found_targets
     for target in targets:
-        overlap = [s for s in connector_subnets if s in target.subnet_ids]
+        overlap = [s for s in client_subnets if s in target.subnet_ids]
         evidence.append(
             Evidence(
                 target.source,
                 f"{target.kind} {target.resource_id} is in {target.vpc_id or '?'} on subnets {', '.join(target.subnet_ids) or '?'}; "
-                f"shared with the connector: {', '.join(overlap) or 'none'}",
+                f"shared with the {noun}: {', '.join(overlap) or 'none'}",
             )
         )
-        if target.vpc_id and target.vpc_id not in connector_vpcs:
-            problems.append(f"{target.kind} {target.resource_id} is in {target.vpc_id}, the connector in {', '.join(sorted(connector_vpcs))}")
+        if target.vpc_id and target.vpc_id not in client_vpcs:
+            problems.append(f"{target.kind} {target.resource_id} is in {target.vpc_id}, the {noun} in {', '.join(sorted(client_vpcs))}")
     if not targets:
         return Finding(Status.SKIPPED, "no database or cache found to compare with", tuple(evidence))
     if problems:
-        return Finding(Status.FAIL, "; ".join(problems) + ": a connector reaches only its own VPC", tuple(evidence))
-    return Finding(Status.OK, f"connector, database and cache share {', '.join(sorted(connector_vpcs))}", tuple(evidence))
+        return Finding(Status.FAIL, "; ".join(problems) + f": a {noun} reaches only its own VPC", tuple(evidence))
+    return Finding(Status.OK, f"{noun}, database and cache share {', '.join(sorted(client_vpcs))}", tuple(evidence))
 
 
 def _route_target(route: Mapping[str, Any] | None) -> str:
@@ -71,7 +71,7 @@ def _nat_leads_out(topology: Topology, nat_id: str) -> tuple[str | None, Evidenc
     """Why traffic sent to this NAT gateway does not reach the internet (None: it does;
     NAT_UNFOLLOWED: where it leads was not read), with the evidence."""
     nat = topology.nat_gateways.get(nat_id)
-    source = f"ec2 describe_nat_gateways vpc-id={','.join(sorted(topology.connector_vpc_ids)) or '?'}"
+    source = f"ec2 describe_nat_gateways vpc-id={','.join(sorted(topology.client_vpc_ids)) or '?'}"
     if nat is None:
         return f"{nat_id} is not among the VPC's NAT gateways", Evidence(source, f"no NAT gateway {nat_id}")
     # AWS's default connectivity type is public.
@@ -103,22 +103,23 @@ def _nat_leads_out(topology: Topology, nat_id: str) -> tuple[str | None, Evidenc
     return None, evidence
 
 
-@check("network.nat-egress", permissions=("ec2:DescribeRouteTables", "ec2:DescribeNatGateways"))
+@check("network.nat-egress")
 def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
-    """Each connector subnet routes 0.0.0.0/0 to an available public NAT gateway whose own subnet routes
-    0.0.0.0/0 to an internet gateway: with VPC egress, all outbound traffic goes through the VPC.
+    """Each of the workload's subnets routes 0.0.0.0/0 to an available public NAT gateway whose own subnet
+    routes 0.0.0.0/0 to an internet gateway: with VPC egress, all outbound traffic goes through the VPC.
 
-    A warning, never a failure: App Runner's own traffic does not use the connector, and no API
-    shows whether the app calls the internet at all.
+    A warning, never a failure: the platform's own traffic (pulling the image, say) need not take
+    that way, and no API shows whether the app calls the internet at all.
 
     Example:
       - id: nat-egress
         check: network.nat-egress
     """
-    if not topology.connector:
-        return Finding(Status.SKIPPED, "the service has no VPC connector")
+    noun = topology.workload.noun
+    if topology.workload.outside_vpc:
+        return Finding(Status.SKIPPED, topology.workload.outside_vpc)
     evidence, public, no_nat, elsewhere, nats = [], [], [], [], {}
-    for subnet in topology.connector_subnet_ids:
+    for subnet in topology.client_subnet_ids:
         table = topology.route_table_for(subnet)
         if table is None:
             evidence.append(Evidence("ec2 describe_route_tables", f"{subnet}: no route table found"))
@@ -145,7 +146,7 @@ def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     if public:
         return Finding(
             Status.WARN,
-            f"{', '.join(public)} route 0.0.0.0/0 to an internet gateway: a connector's interfaces get no public address there, "
+            f"{', '.join(public)} route 0.0.0.0/0 to an internet gateway: a {noun}'s interfaces get no public address there, "
             f"so {consequence}; use private subnets with a NAT route",
             tuple(evidence),
         )
@@ -164,10 +165,10 @@ def nat_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
             "so whether the app can reach the internet is not known",
             tuple(evidence),
         )
-    return Finding(Status.OK, "every connector subnet routes 0.0.0.0/0 to an available public NAT gateway that routes to an internet gateway", tuple(evidence))
+    return Finding(Status.OK, f"every {noun} subnet routes 0.0.0.0/0 to an available public NAT gateway that routes to an internet gateway", tuple(evidence))
 
 
-@check("network.vpc-dns", permissions=("ec2:DescribeVpcAttribute",), fix_permissions=("ec2:ModifyVpcAttribute",))
+@check("network.vpc-dns", fix_permissions=("ec2:ModifyVpcAttribute",))
 def vpc_dns(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """The VPC resolves AWS endpoint names: enableDnsSupport is on (and enableDnsHostnames, advice).
 
@@ -179,7 +180,7 @@ def vpc_dns(topology: Topology, params: Mapping[str, Any]) -> Finding:
       - id: vpc-dns
         check: network.vpc-dns
     """
-    vpcs = sorted(topology.connector_vpc_ids) or sorted(topology.vpcs)
+    vpcs = sorted(topology.client_vpc_ids) or sorted(topology.vpcs)
     if not vpcs:
         return Finding(Status.SKIPPED, "no VPC to inspect")
     evidence, changes, advice = [], [], []
@@ -223,7 +224,7 @@ def _entry_ports(entry: Mapping[str, Any]) -> tuple[int, int] | None:
 def _applies(entry: Mapping[str, Any], peer_cidrs: list[str]) -> bool:
     """A DENY matters if it touches any peer address; an ALLOW only helps if it covers every peer.
 
-    The peers are IPv4 subnet blocks (a connector's traffic leaves from its subnets' IPv4
+    The peers are IPv4 subnet blocks (the workload's traffic leaves from its subnets' IPv4
     addresses), so an IPv6 entry (Ipv6CidrBlock) never applies to them."""
     block = entry.get("CidrBlock")
     if not block:
@@ -262,7 +263,7 @@ def acl_verdict(acl: Mapping[str, Any], egress: bool, ports: tuple[int, int], pe
     return False, "no rule allows it (implicit deny)"
 
 
-@check("network.nacl", permissions=("ec2:DescribeNetworkAcls",))
+@check("network.nacl")
 def nacl(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """Network ACLs are stateless: the port must pass both ways, and so must the ephemeral return ports.
 
@@ -270,13 +271,13 @@ def nacl(topology: Topology, params: Mapping[str, Any]) -> Finding:
       - id: nacl
         check: network.nacl
     """
-    if not topology.connector:
-        return Finding(Status.SKIPPED, "the service has no VPC connector")
+    if topology.workload.outside_vpc:
+        return Finding(Status.SKIPPED, topology.workload.outside_vpc)
     targets = topology.found_targets
     if not targets:
         return Finding(Status.SKIPPED, "no database or cache found")
 
-    connector_cidrs = topology.cidrs(topology.connector_subnet_ids)
+    client_cidrs = topology.cidrs(topology.client_subnet_ids)
     evidence, problems = [], []
     for target in targets:
         port = target.endpoint_port or target.port
@@ -284,12 +285,12 @@ def nacl(topology: Topology, params: Mapping[str, Any]) -> Finding:
         target_subnets = topology.address_subnets(target)
         target_cidrs = topology.cidrs(target_subnets)
         legs = []
-        for subnet in topology.connector_subnet_ids:
+        for subnet in topology.client_subnet_ids:
             legs += [(subnet, True, (port, port), target_cidrs, f"out to {target.kind} port {port}"),
                      (subnet, False, EPHEMERAL, target_cidrs, "return traffic to the app's ephemeral ports (Linux's 32768-60999)")]
         for subnet in target_subnets:
-            legs += [(subnet, False, (port, port), connector_cidrs, f"in on {target.kind} port {port}"),
-                     (subnet, True, EPHEMERAL, connector_cidrs, "replies to the app's ephemeral ports (Linux's 32768-60999)")]
+            legs += [(subnet, False, (port, port), client_cidrs, f"in on {target.kind} port {port}"),
+                     (subnet, True, EPHEMERAL, client_cidrs, "replies to the app's ephemeral ports (Linux's 32768-60999)")]
         for subnet, egress, ports, peers, what in legs:
             acl = topology.network_acl_for(subnet)
             if acl is None:

@@ -1,4 +1,4 @@
-"""Security-group checks: does the target admit the App Runner connector?"""
+"""Security-group checks: does the target admit the workload, and may the workload reach it?"""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from runbook.discovery import Target, Topology
+from runbook.topology import Target, Topology
 from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
 from runbook.registry import Param, check
 
@@ -52,7 +52,7 @@ def describe_rule(rule: Mapping[str, Any], owner: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class Admission:
-    """What a set of security-group rules concludes about one peer (the connector, or a target).
+    """What a set of security-group rules concludes about one peer (the workload, or a target).
 
     `rules` admit it: one rule naming a group the peer's network interfaces carry, or CIDR and
     prefix-list rules whose blocks together cover every peer network. `uncovered`: the peer
@@ -92,7 +92,7 @@ def admission(
     peer_cidrs: list[str],
     *,
     egress: bool = False,
-    peer: str = "the connector",
+    peer: str = "the service",
 ) -> Admission:
     """Whether the ingress (or egress) rules of `group_ids` let tcp/`port` traffic from (to) a peer
     whose network interfaces carry `peer_groups` and sit in the networks `peer_cidrs`.
@@ -100,7 +100,7 @@ def admission(
     A rule naming one of `peer_groups` admits the peer wherever it sits. CIDR rules and the
     entries of prefix-list rules count together: the peer is admitted when their union covers
     every one of its IPv4 networks, one rule per subnet as well as one for all. On ingress,
-    0.0.0.0/0 does not count: sg.no-public-ingress revokes it, and the connector must keep a way
+    0.0.0.0/0 does not count: sg.no-public-ingress revokes it, and the workload must keep a way
     in once it is gone (the interlock). IPv6 blocks do not count for IPv4 networks.
     """
     sources = set(peer_groups)
@@ -182,38 +182,28 @@ def _prefix_list_evidence(topology: Topology, group_ids: Iterable[str], egress: 
 _TARGET_PARAMS = {"target": Param("cache", allowed=("cache", "database"))}
 
 
+# What these checks read is discovery's to read (discovery.PERMISSIONS): only what fixes need is declared here.
+
+
 @check(
-    "sg.ingress-from-connector",
-    permissions=(
-        "apprunner:DescribeVpcConnector",
-        "ec2:DescribeSecurityGroupRules",
-        "ec2:DescribeSecurityGroups",
-        "ec2:DescribeSubnets",
-        "ec2:GetManagedPrefixListEntries",
-        "rds:DescribeDBInstances",
-        "rds:DescribeDBProxies",
-        "rds:DescribeDBProxyEndpoints",
-        "rds:DescribeDBProxyTargets",
-        "elasticache:DescribeReplicationGroups",
-        "elasticache:DescribeCacheClusters",
-        "elasticache:DescribeServerlessCaches",
-    ),
+    "sg.ingress-from-workload",
     fix_permissions=("ec2:AuthorizeSecurityGroupIngress",),
     params=_TARGET_PARAMS,
 )
-def ingress_from_connector(topology: Topology, params: Mapping[str, Any]) -> Finding:
-    """The target's security groups admit the connector on the target's port: a rule naming the connector's group,
-    or CIDR and prefix-list rules that together cover every connector subnet. Behind an RDS Proxy, the database
-    admits the proxy too.
+def ingress_from_workload(topology: Topology, params: Mapping[str, Any]) -> Finding:
+    """The target's security groups admit the workload on the target's port: a rule naming one of the
+    workload's groups, or CIDR and prefix-list rules that together cover every one of its subnets. Behind
+    an RDS Proxy, the database admits the proxy too.
 
     Example:
       - id: redis-ingress
-        check: sg.ingress-from-connector
+        check: sg.ingress-from-workload
         with: {target: cache}
     """
     kind = params["target"]
-    if not topology.connector:
-        return Finding(Status.SKIPPED, "the service has no VPC connector: its egress does not go through the VPC")
+    workload = topology.workload
+    if workload.outside_vpc:
+        return Finding(Status.SKIPPED, f"{workload.outside_vpc}: its egress does not go through the VPC")
     target: Target | None = topology.targets.get(kind)
     if target is not None and target.unread:
         return Finding(Status.SKIPPED, f"no {kind} followed: {target.unread}")
@@ -224,16 +214,16 @@ def ingress_from_connector(topology: Topology, params: Mapping[str, Any]) -> Fin
     if not target.security_group_ids:
         return Finding(Status.ERROR, f"{kind} {target.resource_id}: the API returned no security groups for it")
 
-    connector_groups = topology.connector_sg_ids
-    if not connector_groups:
-        return Finding(Status.ERROR, f"connector {topology.connector.get('VpcConnectorName', '?')}: the API returned no security groups for it")
+    client_groups = topology.client_sg_ids
+    if not client_groups:
+        return Finding(Status.ERROR, f"{workload.client}: the API returned no security groups for it")
     context = [
         Evidence(target.source, f"{target.env_var} names {kind} {target.resource_id} on port {port}, in security groups {', '.join(target.security_group_ids)}"),
-        Evidence("apprunner describe_vpc_connector", f"connector {topology.connector['VpcConnectorName']} uses security groups {', '.join(connector_groups)}"),
+        Evidence(workload.client_source, f"{workload.client} uses security groups {', '.join(client_groups)}"),
     ]
-    legs = [_ingress_leg(topology, target.security_group_ids, port, f"{kind} {target.resource_id}", connector_groups,
-                         topology.cidrs(topology.connector_subnet_ids), "the connector",
-                         f"App Runner connector {topology.connector['VpcConnectorName']} to {kind} {target.resource_id}")]
+    legs = [_ingress_leg(topology, target.security_group_ids, port, f"{kind} {target.resource_id}", client_groups,
+                         topology.cidrs(topology.client_subnet_ids), f"the {workload.noun}",
+                         f"{workload.rule_label} to {kind} {target.resource_id}")]
     backend = target.backend
     if backend is not None and backend.resource_id and backend.security_group_ids:
         # An RDS Proxy opens its own connections to its target, from its own groups and subnets
@@ -326,18 +316,18 @@ def rule_permission(rule: Mapping[str, Any]) -> dict[str, Any]:
 
 @check(
     "sg.no-public-ingress",
-    permissions=("ec2:DescribeSecurityGroupRules", "rds:DescribeDBInstances"),
     fix_permissions=("ec2:RevokeSecurityGroupIngress",),
     params=_TARGET_PARAMS,
 )
 def no_public_ingress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """No ingress rule on the target's groups admits 0.0.0.0/0 or ::/0 on its port; each is revoked by its rule id.
 
-    Run it `after` the matching ingress-from-connector step, so the fix never
+    Run it `after` the matching sg.ingress-from-workload step, so the fix never
     cuts the app off from its database. A rule wider than the port is advice,
     never applied under --yes; at a terminal it is offered on its own (default
-    No) once the connector has its own rule on every port of ours it serves.
-    Without a VPC connector public rules are reported, never revoked.
+    No) once the workload has its own rule on every port of ours it serves.
+    When the workload's traffic does not leave from inside the VPC, public rules
+    are reported, never revoked.
 
     Example:
       - id: rds-public-ingress
@@ -363,12 +353,13 @@ def no_public_ingress(topology: Topology, params: Mapping[str, Any]) -> Finding:
     public_instance = bool((target.resource or {}).get("PubliclyAccessible"))
     if public_instance:
         evidence.append(Evidence(target.source, f"{target.resource_id} PubliclyAccessible=True: it has a public address"))
-    if public_rules and not topology.connector:
+    workload = topology.workload
+    if public_rules and workload.outside_vpc:
         # Without VPC egress the app may reach the database over the internet: a revoke could cut it off.
-        evidence.append(Evidence("apprunner describe_service", f"NetworkConfiguration.EgressConfiguration={dict(topology.egress)}"))
+        evidence.append(Evidence(workload.source, workload.network_config))
         return Finding(
             Status.WARN,
-            f"{len(public_rules)} rule(s) open {kind} {target.resource_id} port {port} to the internet; the service has no VPC connector, "
+            f"{len(public_rules)} rule(s) open {kind} {target.resource_id} port {port} to the internet; {workload.outside_vpc}, "
             "so it may reach it over the internet: nothing is revoked",
             tuple(evidence),
         )
@@ -383,7 +374,7 @@ def no_public_ingress(topology: Topology, params: Mapping[str, Any]) -> Finding:
 def _revoke_public(topology: Topology, target: Target, group: str, rule: Mapping[str, Any], port: int) -> Change:
     """Revoke one public rule by its id. A rule wider than the port also opens other ports, maybe for
     other members of the group: revoking it could cut them off, so that one is advice, offered to a
-    person only once the connector has its own rule on every port of ours it serves."""
+    person only once the workload has its own rule on every port of ours it serves."""
     source = rule.get("CidrIpv4") or rule.get("CidrIpv6")
     rule_id = rule["SecurityGroupRuleId"]
     call = ApiCall("ec2", "revoke_security_group_ingress", {"GroupId": group, "SecurityGroupRuleIds": [rule_id]})
@@ -398,14 +389,15 @@ def _revoke_public(topology: Topology, target: Target, group: str, rule: Mapping
         other_port = other.endpoint_port or other.port
         if group not in other.security_group_ids or other_port is None or not covers_port(rule, other_port):
             continue
-        own = admitting_rules(topology, other.security_group_ids, other_port, topology.connector_sg_ids,
-                              topology.cidrs(topology.connector_subnet_ids))
+        own = admitting_rules(topology, other.security_group_ids, other_port, topology.client_sg_ids,
+                              topology.cidrs(topology.client_subnet_ids))
         if own:
-            served.append(f"tcp/{other_port} of {other.kind} {other.resource_id} from {source}; the connector keeps {describe_rule(own[0])}")
+            served.append(f"tcp/{other_port} of {other.kind} {other.resource_id} from {source}; "
+                          f"the {topology.workload.noun} keeps {describe_rule(own[0])}")
         else:
             missing.append(f"tcp/{other_port} ({other.kind} {other.resource_id})")
     if missing:
-        return Change(call, what + f" (offered at a terminal once the connector has its own rule on {', '.join(missing)})",
+        return Change(call, what + f" (offered at a terminal once the {topology.workload.noun} has its own rule on {', '.join(missing)})",
                       Phase.REVOKE, inverse=inverse, recommendation=True)
     ports = "every protocol and port" if str(rule["IpProtocol"]) == "-1" else f"{rule['IpProtocol']}/{rule.get('FromPort')}-{rule.get('ToPort')}"
     closes = (
@@ -416,11 +408,7 @@ def _revoke_public(topology: Topology, target: Target, group: str, rule: Mapping
     return Change(call, what, Phase.REVOKE, inverse=inverse, recommendation=True, offer=closes)
 
 
-@check(
-    "sg.not-default",
-    permissions=("ec2:DescribeSecurityGroups",),
-    params=_TARGET_PARAMS,
-)
+@check("sg.not-default", params=_TARGET_PARAMS)
 def not_default(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """The target does not live in its VPC's default security group. Advice only: never applied, not even with --yes.
 
@@ -450,8 +438,8 @@ def not_default(topology: Topology, params: Mapping[str, Any]) -> Finding:
         ),
         Change(
             ApiCall("ec2", "authorize_security_group_ingress", {"GroupId": f"<id of {name}>", "IpPermissions": [
-                {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "UserIdGroupPairs": [{"GroupId": g} for g in topology.connector_sg_ids]}]}),
-            f"admit only the connector on {port} in the new group",
+                {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "UserIdGroupPairs": [{"GroupId": g} for g in topology.client_sg_ids]}]}),
+            f"admit only the {topology.workload.noun} on {port} in the new group",
             Phase.AUTHORIZE,
             recommendation=True,
         ),
@@ -478,33 +466,30 @@ def not_default(topology: Topology, params: Mapping[str, Any]) -> Finding:
     )
 
 
-@check(
-    "sg.connector-egress",
-    permissions=("ec2:DescribeSecurityGroupRules", "ec2:GetManagedPrefixListEntries"),
-    fix_permissions=("ec2:AuthorizeSecurityGroupEgress",),
-)
-def connector_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
-    """The connector's security group lets traffic out to the database and cache ports.
+@check("sg.workload-egress", fix_permissions=("ec2:AuthorizeSecurityGroupEgress",))
+def workload_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
+    """The workload's security group lets traffic out to the database and cache ports.
 
     Example:
-      - id: connector-egress
-        check: sg.connector-egress
+      - id: egress
+        check: sg.workload-egress
     """
-    if not topology.connector:
-        return Finding(Status.SKIPPED, "the service has no VPC connector")
+    workload = topology.workload
+    if workload.outside_vpc:
+        return Finding(Status.SKIPPED, workload.outside_vpc)
     targets = topology.found_targets
     if not targets:
         return Finding(Status.SKIPPED, "no database or cache found")
-    if not topology.connector_sg_ids:
-        return Finding(Status.ERROR, f"connector {topology.connector.get('VpcConnectorName', '?')}: the API returned no security groups for it")
+    if not topology.client_sg_ids:
+        return Finding(Status.ERROR, f"{workload.client}: the API returned no security groups for it")
     evidence, changes, fine, blocked, unsure = [], [], [], [], []
-    group = topology.connector_sg_ids[0]
+    group = topology.client_sg_ids[0]
     egress_seen = Evidence(f"ec2 describe_security_group_rules group-id={group}", "egress: " + (
-        "; ".join(_described(topology, r) for g in topology.connector_sg_ids for r in topology.sg_rules.get(g, []) if r.get("IsEgress")) or "none"))
+        "; ".join(_described(topology, r) for g in topology.client_sg_ids for r in topology.sg_rules.get(g, []) if r.get("IsEgress")) or "none"))
     for target in targets:
         port = target.endpoint_port or target.port
         # Egress must reach the target where its addresses are: the subnets of its zones (a failover's included).
-        verdict = admission(topology, topology.connector_sg_ids, port, target.security_group_ids, topology.address_cidrs(target),
+        verdict = admission(topology, topology.client_sg_ids, port, target.security_group_ids, topology.address_cidrs(target),
                             egress=True, peer=f"{target.kind} {target.resource_id}")
         if verdict.admitted:
             fine.append(f"{target.kind} tcp/{port} by {'; '.join(_described(topology, r) for r in verdict.rules)}")
@@ -517,7 +502,7 @@ def connector_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
         change = Change(
             ApiCall("ec2", "authorize_security_group_egress", {"GroupId": group, "IpPermissions": [permission]}),
             ("if the unreadable prefix list does not hold its subnets: " if verdict.unresolved else "")
-            + f"allow the connector's {group} out to {target.kind} {target.resource_id} on tcp/{port}",
+            + f"allow the {workload.noun}'s {group} out to {target.kind} {target.resource_id} on tcp/{port}",
             Phase.AUTHORIZE,
             inverse=ApiCall("ec2", "revoke_security_group_egress", {"GroupId": group, "IpPermissions": [permission]}),
             recommendation=bool(verdict.unresolved),
@@ -525,12 +510,12 @@ def connector_egress(topology: Topology, params: Mapping[str, Any]) -> Finding:
         changes.append(change)
         (unsure if verdict.unresolved else blocked).append(f"{target.kind} {target.resource_id} on tcp/{port}")
     if blocked or unsure:
-        evidence = [egress_seen, *_prefix_list_evidence(topology, topology.connector_sg_ids, egress=True), *evidence]
+        evidence = [egress_seen, *_prefix_list_evidence(topology, topology.client_sg_ids, egress=True), *evidence]
     if blocked:
-        return Finding(Status.FAIL, "the connector's security group does not let traffic out to " + ", ".join(blocked)
+        return Finding(Status.FAIL, f"the {workload.noun}'s security group does not let traffic out to " + ", ".join(blocked)
                        + (f"; cannot tell for {', '.join(unsure)} (a prefix list's entries could not be read)" if unsure else ""),
                        tuple(evidence), tuple(changes))
     if unsure:
-        return Finding(Status.WARN, f"cannot tell whether the connector's security group lets traffic out to {', '.join(unsure)}: "
+        return Finding(Status.WARN, f"cannot tell whether the {workload.noun}'s security group lets traffic out to {', '.join(unsure)}: "
                        "a prefix list's entries could not be read", tuple(evidence), tuple(changes))
     return Finding(Status.OK, "egress allowed: " + "; ".join(fine), tuple(evidence))

@@ -4,7 +4,7 @@ against the sandbox in test_fix, test_faults and test_signals."""
 
 from __future__ import annotations
 
-from helpers import Recorder, Refuse
+from tests.helpers import Recorder, Refuse
 
 from runbook.applier import Applier, _response_detail
 from runbook.confirm import AssumeYes

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import RUNBOOK, cli, sandbox_env
+from tests.test_cli import RUNBOOK, cli, sandbox_env
 from runbook import runbook as rb
 from runbook.errors import UsageError
 

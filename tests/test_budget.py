@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
-from helpers import PRODUCTION_PACE, run, step
+from tests.helpers import PRODUCTION_PACE, run, step
 from runbook import policy
 from runbook import runbook as rb
 from runbook_sandbox.scenario import SCENARIO_DIR

@@ -6,7 +6,7 @@ import pytest
 from runbook.checks.security_groups import ingress_from_workload as ingress_from_connector
 from runbook.checks.security_groups import workload_egress as connector_egress
 from runbook.model import Status
-from topologies import CACHE_SG, CONNECTOR, CONNECTOR_SG, DB_SG, apprunner, rule, topology
+from tests.topologies import CACHE_SG, CONNECTOR, CONNECTOR_SG, DB_SG, apprunner, rule, topology
 
 OWNER = "123456789012"
 

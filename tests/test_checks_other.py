@@ -11,7 +11,7 @@ from runbook.checks.logs import startup_logs
 from runbook.checks.network import nacl, nat_egress, same_vpc, vpc_dns
 from runbook.model import Phase, Status
 from runbook.probe import ProbeResult, service_url
-from topologies import VPC, topology
+from tests.topologies import VPC, topology
 
 ENV = {"database_url_var": "DATABASE_URL", "redis_url_var": "REDIS_URL"}
 

@@ -6,7 +6,7 @@ from runbook.checks.security_groups import ingress_from_workload as ingress_from
 from runbook.checks.security_groups import no_public_ingress, not_default
 from runbook.checks.security_groups import workload_egress as connector_egress
 from runbook.model import Phase, Status
-from topologies import CACHE_SG, CONNECTOR_SG, DB_SG, rule, topology
+from tests.topologies import CACHE_SG, CONNECTOR_SG, DB_SG, rule, topology
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from helpers import DEPLOY_SECONDS
+from tests.helpers import DEPLOY_SECONDS
 
 RUNBOOK = [sys.executable, "-m", "runbook"]
 

@@ -11,8 +11,8 @@ import pexpect
 import pyte
 import pytest
 
-from helpers import create_failed_field_report
-from test_cli import sandbox_env
+from tests.helpers import create_failed_field_report
+from tests.test_cli import sandbox_env
 
 PROMPT = r"Apply this change for step (\S+)\? \(yes/no\)"
 SPINNER = r"waiting for (deployment|health): "  # the live status line of a wait
@@ -202,7 +202,7 @@ def test_every_cli_twin_names_region_and_profile_at_the_prompt_as_in_the_report(
 
     from rich.console import Console
 
-    from helpers import run
+    from tests.helpers import run
     from runbook import render
     from runbook.console import ConsoleReporter
 

@@ -8,10 +8,10 @@ import boto3
 import pytest
 import yaml
 
-from helpers import journal_entries, mutating_calls, run, step
+from tests.helpers import journal_entries, mutating_calls, run, step
 from runbook.aws import ApiError
 from runbook.errors import EXIT_AWS, EXIT_TIMEOUT, AwsError
-from test_scenarios import HEALTHY
+from tests.test_scenarios import HEALTHY
 
 
 def two_rules_missing(tmp_path) -> str:

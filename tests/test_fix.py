@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from helpers import Refuse, create_failed_field_report, mutating_calls, run, step
+from tests.helpers import Refuse, create_failed_field_report, mutating_calls, run, step
 from runbook.aws import Aws, ReadOnlyViolation
 from runbook.errors import UsageError
 
@@ -221,7 +221,7 @@ def test_duplicate_and_not_found_count_as_done(world):
     from runbook.model import ApiCall, Change, Phase
     from runbook.secrets import Scrubber
 
-    from helpers import Recorder
+    from tests.helpers import Recorder
 
     box = world("field-report")
     group, connector = box.ids["sg:default"], box.ids["sg:connector-sg"]
@@ -290,7 +290,7 @@ def test_a_timeout_ends_with_the_command_that_keeps_waiting(world):
 def test_a_rolled_back_deployment_is_redeployed_after_this_run_fixes_its_cause(world, tmp_path):
     """RUNNING on the version before a rolled-back deployment, the cache rule missing: the fix adds the
     rule, then redeploys (the cause of the failure was found), and waits for that deployment."""
-    from worlds import service, write_world
+    from tests.worlds import service, write_world
 
     def rolled_back_without_the_cache_rule(doc):
         service(doc).update(operations=[{"type": "CREATE_SERVICE", "status": "SUCCEEDED"},

@@ -33,7 +33,7 @@ from runbook import runbook as rb
 from runbook.errors import EXIT_AWS, EXIT_HEALTHY, EXIT_LOCAL_IO, EXIT_PROBLEMS, EXIT_TIMEOUT, EXIT_USAGE, UsageError
 from runbook_sandbox import load_scenario
 from runbook_sandbox.scenario import SCENARIO_DIR, parse_scenario, scenario_from_data
-from test_cli import RUNBOOK
+from tests.test_cli import RUNBOOK
 
 LONG = os.environ.get("RUNBOOK_FUZZ_LONG") == "1"
 DOCUMENTED = {EXIT_HEALTHY, EXIT_PROBLEMS, EXIT_USAGE, EXIT_AWS, EXIT_TIMEOUT, EXIT_LOCAL_IO}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run
+from tests.helpers import run
 from runbook import render
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -85,7 +85,7 @@ def test_plan(world):
     from runbook.confirm import NonInteractive
     from runbook.engine import Engine, Options
 
-    from helpers import Recorder
+    from tests.helpers import Recorder
 
     field_report(world)
     engine = Engine(Aws(read_only=True), rb.load("apprunner-vpc"), "nerava-backend", confirmer=NonInteractive(),

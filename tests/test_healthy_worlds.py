@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import mutating_calls, run
-from worlds import PASSING, PASSING_FILES, write_world
+from tests.helpers import mutating_calls, run
+from tests.worlds import PASSING, PASSING_FILES, write_world
 
 
 def _scenario(tmp_path, name: str) -> str:

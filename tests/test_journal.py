@@ -344,7 +344,7 @@ def test_every_fix_a_check_proposes_has_its_undo_accepted():
     from runbook.checks.security_groups import no_public_ingress
     from runbook.checks.security_groups import workload_egress as connector_egress
     from runbook.probe import ProbeResult
-    from topologies import CONNECTOR_SG, DB_SG, SERVICE, VPC, apprunner, rule, topology
+    from tests.topologies import CONNECTOR_SG, DB_SG, SERVICE, VPC, apprunner, rule, topology
 
     APP = {"server": "envoy", "x-envoy-upstream-service-time": "3"}
 

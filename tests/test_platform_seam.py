@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import boto3
 import pytest
 
-from helpers import Recorder, TEST_PACE
+from tests.helpers import Recorder, TEST_PACE
 from runbook import platforms
 from runbook import runbook as rb
 from runbook.aws import Aws
@@ -27,7 +27,7 @@ from runbook.engine import Engine, Options
 from runbook.errors import UsageError
 from runbook.model import Status
 from runbook.topology import Workload
-from topologies import CACHE_SG, topology
+from tests.topologies import CACHE_SG, topology
 
 PRODUCT = Path(__file__).resolve().parents[1] / "src" / "runbook"
 # The names of App Runner's world. Matched case-insensitively (so `VpcConnector`, `Connector` and

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from helpers import run, step
+from tests.helpers import run, step
 from runbook import probe as probe_module
 from runbook.checks.http import classify, probe_evidence
 from runbook.probe import BODY_LIMIT, HEADER_LIMIT, HEADER_VALUE_LIMIT, probe

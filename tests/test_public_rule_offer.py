@@ -11,8 +11,8 @@ import sys
 import boto3
 import pexpect
 
-from helpers import mutating_calls, run, step
-from worlds import write_world
+from tests.helpers import mutating_calls, run, step
+from tests.worlds import write_world
 
 RUNBOOK = [sys.executable, "-m", "runbook"]
 OFFER_QUESTION = "Also apply this change for step rds-public-ingress"

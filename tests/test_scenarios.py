@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import mutating_calls, run, step
+from tests.helpers import mutating_calls, run, step
 from runbook import policy
 from runbook import runbook as rb
 from runbook_sandbox.scenario import SCENARIO_DIR
@@ -170,7 +170,7 @@ def plan_and_apply(timeout=60.0, journal_path=None):
     """`fix --dry-run --plan-out`, the plan through JSON, then `apply --yes`, in-process."""
     import json
 
-    from helpers import TEST_PACE, Recorder
+    from tests.helpers import TEST_PACE, Recorder
     from runbook.aws import Aws
     from runbook.confirm import AssumeYes, NonInteractive
     from runbook.engine import Engine, Options
@@ -219,7 +219,7 @@ def test_apply_sends_nothing_the_plan_does_not_hold(world, tmp_path):
 def test_apply_keeps_the_interlock_and_times_out_while_a_deployment_runs(world, tmp_path):
     """The field report's plan: authorize 6379, revoke public 5432. Its CREATE_SERVICE never ends here:
     apply authorizes, waits for the deployment like fix, never revokes, and exits 4 with a journal."""
-    from helpers import journal_entries
+    from tests.helpers import journal_entries
     from runbook.errors import EXIT_TIMEOUT
 
     box = world("field-report")

@@ -11,10 +11,10 @@ import copy
 import pytest
 import yaml
 
-from helpers import mutating_calls, run, step
+from tests.helpers import mutating_calls, run, step
 from runbook import policy
 from runbook import runbook as rb
-from test_scenarios import HEALTHY, service
+from tests.test_scenarios import HEALTHY, service
 
 FOREIGN = "111122223333/sg-0123456789abcdef0"
 

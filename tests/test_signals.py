@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from helpers import journal_entries, run, step
-from test_cli import RUNBOOK, sandbox_env
-from test_scenarios import write_variant
+from tests.helpers import journal_entries, run, step
+from tests.test_cli import RUNBOOK, sandbox_env
+from tests.test_scenarios import write_variant
 
 
 def _start(box, tmp_path, *args):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import mutating_calls, run, step
-from worlds import (
+from tests.helpers import mutating_calls, run, step
+from tests.worlds import (
     PASSING,
     app_serves,
     default_egress,
@@ -122,7 +122,7 @@ def test_a_database_without_a_connector_and_without_public_rules_passes(world, t
 def test_a_url_whose_password_holds_an_unencoded_slash_cannot_be_parsed(world, tmp_path, password, verdict):
     """urllib (and libpq) end the authority at the '/', so the app reads part of the password as its
     host: the check says so instead of reporting a host named after the password."""
-    from worlds import service
+    from tests.worlds import service
 
     def password_is(doc):
         env = service(doc)["env"]

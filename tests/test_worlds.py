@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import journal_entries, mutating_calls, run, step
+from tests.helpers import journal_entries, mutating_calls, run, step
 from runbook import policy
 from runbook import render
 from runbook import runbook as rb

@@ -8,7 +8,7 @@ import copy
 
 import pytest
 
-from test_sandbox_scenarios import MINIMAL, error_of
+from tests.sandbox.test_sandbox_scenarios import MINIMAL, error_of
 
 TWO_VPCS = {
     "main": {"cidr": "10.0.0.0/16", "subnets": {"a": {"cidr": "10.0.1.0/24"}, "b": {"cidr": "10.0.2.0/24", "az": "us-east-1b"}}},
@@ -187,13 +187,8 @@ def test_moto_serves_proxy_custom_endpoints(load, yaml_scenario):
 
 def test_mutated_network_worlds_are_refused_cleanly(tmp_path):
     """The network world's new fields, broken at random: one clear line each, never a traceback."""
-    import sys
-    from pathlib import Path
-
     from runbook_sandbox import load_scenario
-
-    sys.path.insert(0, str(Path(__file__).parents[1]))
-    from test_mutations import outcomes
+    from tests.test_mutations import outcomes
 
     text = WORLD.replace("  - {name: world-proxy, database: world-db, subnets: [a, b], security_groups: [db-sg]}",
                          "  - {name: world-proxy, database: world-db, subnets: [a, b], security_groups: [db-sg],\n"

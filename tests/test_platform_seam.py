@@ -153,6 +153,21 @@ def test_a_runbook_names_a_registered_platform(tmp_path, second_platform):
         rb.load(str(path))
 
 
+def test_a_platforms_own_checks_are_refused_in_another_platforms_runbook(tmp_path, second_platform):
+    """apprunner.* checks read App Runner's payload: a runbook of another platform cannot name them."""
+    path = tmp_path / "rb.yaml"
+    path.write_text(SECOND + """  - id: deployment
+    check: apprunner.deployment
+    title: The deployment
+    why: no such thing here
+""")
+    with pytest.raises(UsageError, match=r"step deployment.check: apprunner.deployment is a check of platform apprunner, "
+                                         r"and this runbook's platform is ec2-instances"):
+        rb.load(str(path))
+    path.write_text(SECOND)
+    assert rb.load(str(path)).platform == "ec2-instances"
+
+
 def test_a_shared_check_reads_the_workload_of_another_platform(second_platform):
     """The security-group check on a hand-built snapshot whose workload is an instance's: it speaks of the
     instance, and admits it by the instance's own group."""

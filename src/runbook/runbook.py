@@ -148,8 +148,19 @@ def parse(doc: Any, source: str) -> Runbook:
         shown = cycle if len(cycle) <= 12 else [*cycle[:6], f"... {len(cycle) - 9} more ...", *cycle[-3:]]
         raise fail(f"step {cycle[0]}.after", "steps wait for each other in a circle: " + " -> ".join(shown))
     platform = _platform(doc, fail)
+    for step in steps:
+        # A platform's own checks (`<platform>.<check>`) read that platform's payload: another platform has none.
+        owner = step.check.split(".", 1)[0]
+        if owner != platform and owner in _platform_names():
+            raise fail(f"step {step.id}.check", f"{step.check} is a check of platform {owner}, and this runbook's platform is {platform}")
     return Runbook(name=name, title=title, description=description, source=source, steps=tuple(steps), params=params,
                    platform=platform)
+
+
+def _platform_names() -> frozenset[str]:
+    from runbook.platforms import PLATFORMS
+
+    return frozenset(PLATFORMS)
 
 
 def _platform(doc: dict, fail) -> str:

@@ -24,6 +24,7 @@ def show_runbook(runbook: str) -> None:
     loaded = rb.load(runbook)
     console = make_console(stderr=False)
     console.print(f"[bold]{escape(loaded.name)}[/bold]: {escape(loaded.title)}")
+    console.print(f"[dim]platform:[/dim] {escape(loaded.platform)} (--service takes its service name or id)")
     if loaded.description:
         console.print(escape(loaded.description.strip()))
     for number, step in enumerate(loaded.steps, 1):

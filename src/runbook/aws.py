@@ -107,6 +107,24 @@ def _PlainJsonFileLoader():
     return PlainJsonFileLoader()
 
 
+_LOADERS: dict[Any, Any] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def _shared_loader(data_path):
+    """One model loader per data path for the whole process: botocore's loader caches each model it
+    parses, so a second Aws (a re-run in the same process, the tests' hundreds) parses none again."""
+    from botocore.loaders import create_loader
+
+    with _LOADERS_LOCK:
+        loader = _LOADERS.get(data_path)
+        if loader is None:
+            loader = create_loader(data_path)
+            loader.file_loader = _PlainJsonFileLoader()  # before any model is loaded
+            _LOADERS[data_path] = loader
+        return loader
+
+
 class Aws:
     """Clients for one region and profile, with call counting and an optional read-only guard."""
 
@@ -128,7 +146,7 @@ class Aws:
             self.session = boto3.Session(region_name=region, profile_name=profile, botocore_session=core)
         except ProfileNotFound:
             raise UsageError(f"AWS profile {profile!r} not found in your AWS config") from None
-        core.get_component("data_loader").file_loader = _PlainJsonFileLoader()  # no model is loaded yet
+        core.register_component("data_loader", _shared_loader(core.get_config_variable("data_path")))
         if not self.session.region_name:
             raise UsageError("no AWS region: pass --region or set AWS_REGION")
         if region is None:

@@ -49,6 +49,8 @@ class TaskJudge:
             self._lines = {}
 
     def __call__(self, service: dict, task_definition: dict, subnet: Subnet, assign_public_ip: str) -> StopReason | None:
+        with self._lock:  # lines a discarded verdict left behind in a thread whose id came back
+            self._lines.pop(threading.get_ident(), None)
         container = _essential(task_definition)
         app = self.apps.get(container.get("image", ""))
         if app is None:

@@ -191,3 +191,18 @@ def test_ecs_services_defaults():
     assert (parsed.circuit_breaker, parsed.rollback) == (False, False)
     assert parsed.app.port == "8000"  # the app listens on the container port unless told
     assert load_scenario("ecs-healthy").ecs_service(SERVICE).task_definition.log_stream_prefix == "ecs"
+
+
+def test_one_image_is_one_app():
+    import copy
+
+    data = _data("ecs-healthy")
+    twin = copy.deepcopy(data["ecs_services"][0])
+    twin["name"] = "nerava-worker"
+    twin["app"]["needs"] = {"cache": "REDIS_URL"}
+    data["ecs_services"].append(twin)
+    with pytest.raises(UsageError, match=r"^scenario ecs.yaml: ecs_services\[1\].task_definition.image: ECS service "
+                                         r"'nerava-backend' runs the same image with a different app"):
+        scenario_from_data(data, label="ecs.yaml")
+    twin["app"] = copy.deepcopy(data["ecs_services"][0]["app"])
+    assert [s.name for s in scenario_from_data(data).ecs_services] == ["nerava-backend", "nerava-worker"]

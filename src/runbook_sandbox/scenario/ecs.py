@@ -35,6 +35,12 @@ class EcsServiceParser(ServiceParser, NetworkParser):
             subnet_names, sgs, _ = self.placement(b, path, subnets, groups)
             td = self.ecs_task_definition(b["task_definition"], join(path, "task_definition"), databases, caches,
                                           secrets)
+            app = self.app(b.get("app"), join(path, "app"), str(td.port))
+            for other in out:
+                if other.task_definition.image == td.image and other.app != app:
+                    raise self.fail(join(join(path, "task_definition"), "image"),
+                                    f"ECS service {other.name!r} runs the same image with a different app; "
+                                    "give each app its own image")
             breaker = self.mapping(b.get("circuit_breaker"), join(path, "circuit_breaker"), ("enable", "rollback"))
             enable = self.boolean(breaker.get("enable"), join(join(path, "circuit_breaker"), "enable"), False)
             rollback = self.boolean(breaker.get("rollback"), join(join(path, "circuit_breaker"), "rollback"), False)
@@ -51,7 +57,7 @@ class EcsServiceParser(ServiceParser, NetworkParser):
                                            lo=0, hi=100),
                 circuit_breaker=enable,
                 rollback=rollback,
-                app=self.app(b.get("app"), join(path, "app"), str(td.port)),
+                app=app,
             ))
         return tuple(out)
 

@@ -244,7 +244,7 @@ class Sandbox:
     # ------------------------------------------------------------------ endpoints down and back
 
     def stop_aws(self, *, down_for: float | None = None) -> None:
-        """Take the AWS endpoints down: the moto listener and the App Runner emulator's
+        """Take the AWS endpoints down: the moto listener and the App Runner and ECS emulators'
         stop listening (boto3 gets ``EndpointConnectionError``) and drop their open
         connections. Every resource stays; deployments in flight go on and end on
         time; service URLs stay up. ``down_for``: come back by themselves that many
@@ -263,7 +263,7 @@ class Sandbox:
     @property
     def aws_up(self) -> bool:
         """Whether the AWS endpoints are listening."""
-        return self._moto.up and self._emulator.up
+        return self._moto.up and self._emulator.up and self._ecs.up
 
     # ------------------------------------------------------------------ what tests and the CLI read
 
@@ -340,9 +340,10 @@ class Sandbox:
             raise RuntimeError("the Sandbox is not running")
         with self._aws_lock:
             self._cancel_restart()
-            was_up = self._moto.up or self._emulator.up
+            was_up = self._moto.up or self._emulator.up or self._ecs.up
             self._moto.stop_public(spare_thread=spare_thread)
             self._emulator.stop_listener(spare_thread=spare_thread)
+            self._ecs.stop_listener(spare_thread=spare_thread)
             if was_up:
                 self._hooks.event("fault", fault="aws-down", cause=cause, down_for=down_for)
             if down_for is not None:
@@ -365,9 +366,10 @@ class Sandbox:
 
     def _start_endpoints(self) -> bool:
         """Under ``_aws_lock``: listen again where not listening; True if anything was down."""
-        was_down = not (self._moto.up and self._emulator.up)
+        was_down = not (self._moto.up and self._emulator.up and self._ecs.up)
         self._moto.start_public()
         self._emulator.start_listener()
+        self._ecs.start_listener()
         return was_down
 
     def _cancel_restart(self) -> None:

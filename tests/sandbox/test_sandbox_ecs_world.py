@@ -206,3 +206,20 @@ def test_one_image_is_one_app():
         scenario_from_data(data, label="ecs.yaml")
     twin["app"] = copy.deepcopy(data["ecs_services"][0]["app"])
     assert [s.name for s in scenario_from_data(data).ecs_services] == ["nerava-backend", "nerava-worker"]
+
+
+def test_stop_aws_takes_the_ecs_endpoint_down_and_back(load, waiter):
+    import botocore.exceptions
+
+    sb = load("ecs-healthy")
+    ecs = sb.client("ecs")
+    waiter(completed(ecs), timeout=20)
+    sb.stop_aws()
+    try:
+        assert not sb.aws_up
+        with pytest.raises(botocore.exceptions.EndpointConnectionError):
+            sb.client("ecs").list_clusters()
+    finally:
+        sb.start_aws()
+    assert sb.aws_up
+    assert describe(sb.client("ecs"))["runningCount"] == 2  # same port, same world

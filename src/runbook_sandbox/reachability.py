@@ -59,12 +59,14 @@ DEFAULT_PORTS = {"postgres": 5432, "postgresql": 5432, "mysql": 3306, "mariadb":
 
 @dataclass(frozen=True)
 class Egress:
-    """How the service's outbound traffic leaves: DEFAULT (internet) or VPC via a connector."""
+    """How the service's outbound traffic leaves: DEFAULT (internet) or VPC, from the subnets and
+    security groups of a connector (App Runner) or of the task's own interface (``source="task"``)."""
 
     type: str  # "DEFAULT" | "VPC"
-    connector: str | None = None  # connector name, for messages
+    connector: str | None = None  # the connector's (or the task's service's) name, for messages
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
+    source: str = "connector"  # what holds the subnets and groups, for messages: "connector" | "task"
 
 
 @dataclass(frozen=True)
@@ -562,28 +564,30 @@ def evaluate(snapshot: AwsSnapshot, egress: Egress, label: str, env_var: str, va
 def _vpc_path(snapshot: AwsSnapshot, egress: Egress, target: _Target, port: int) -> list[str]:
     reasons: list[str] = []
     if not egress.subnet_ids:
+        if egress.source != "connector":
+            return [f"{egress.source} {egress.connector or '(unknown)'} has no subnets"]
         return [f"VPC connector {egress.connector or '(unknown)'} does not exist or has no subnets"]
     subnets = [snapshot.subnets.get(s) for s in egress.subnet_ids]
     missing = [s for s, d in zip(egress.subnet_ids, subnets, strict=True) if d is None]
     if missing:
-        return [f"connector {egress.connector} subnet {missing[0]} does not exist"]
+        return [f"{egress.source} {egress.connector} subnet {missing[0]} does not exist"]
     vpcs = {s["VpcId"] for s in subnets if s}
     connector_vpc = next(iter(vpcs)) if len(vpcs) == 1 else None
     if connector_vpc is None:
-        return [f"connector {egress.connector} subnets span several VPCs"]
+        return [f"{egress.source} {egress.connector} subnets span several VPCs"]
     if not snapshot.dns_support(connector_vpc):
         return [f"could not translate host name {target.address}: enableDnsSupport is off in {connector_vpc}"]
     if target.vpc_id != connector_vpc:
-        return [f"{target.kind} {target.ident} is in {target.vpc_id}, connector {egress.connector} in {connector_vpc}"]
+        return [f"{target.kind} {target.ident} is in {target.vpc_id}, {egress.source} {egress.connector} in {connector_vpc}"]
     if target.ip is None or target.subnet_id is None:
         return [f"{target.kind} {target.ident} has no subnet in {connector_vpc}"]
 
     connector_groups = [snapshot.groups[g] for g in egress.security_group_ids if g in snapshot.groups]
     if not connector_groups:
-        reasons.append(f"connector {egress.connector} has no existing security group")
+        reasons.append(f"{egress.source} {egress.connector} has no existing security group")
     elif not any(_sg_egress_allows(snapshot, g, port, target.ip, target.security_group_ids) for g in connector_groups):
         ids = ", ".join(g["GroupId"] for g in connector_groups)
-        reasons.append(f"no egress rule on {ids} (connector) allows tcp/{port} to {target.ip}")
+        reasons.append(f"no egress rule on {ids} ({egress.source}) allows tcp/{port} to {target.ip}")
 
     target_groups = [snapshot.groups[g] for g in target.security_group_ids if g in snapshot.groups]
     source_cidrs = [s["CidrBlock"] for s in subnets if s]
@@ -592,7 +596,7 @@ def _vpc_path(snapshot: AwsSnapshot, egress: Egress, target: _Target, port: int)
     elif not _sg_ingress_admits(snapshot, target_groups, port, list(egress.security_group_ids), source_cidrs):
         ids = ", ".join(g["GroupId"] for g in target_groups)
         conn = ", ".join(egress.security_group_ids) or "(none)"
-        reasons.append(f"no ingress on {ids} admits {conn} or the connector subnets "
+        reasons.append(f"no ingress on {ids} admits {conn} or the {egress.source} subnets "
                        f"({', '.join(source_cidrs)}) on tcp/{port}")
 
     if target.backend is not None:

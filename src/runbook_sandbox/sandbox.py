@@ -1,4 +1,4 @@
-"""The sandbox: moto + the App Runner emulator + per-service URLs, loaded from a scenario."""
+"""The sandbox: moto + the App Runner and ECS emulators + per-service URLs, loaded from a scenario."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from runbook.errors import UsageError
+from runbook_sandbox.ecs_world import EcsObserver, TaskJudge, build_ecs
 from runbook_sandbox.emulators.apprunner import ACCOUNT, AppRunnerEmulator, ServiceRecord
+from runbook_sandbox.emulators.ecs import EcsEmulator
+from runbook_sandbox.emulators.ecs_params import ApiError as EcsApiError
+from runbook_sandbox.emulators.ecs_scheduler import ec2_network
 from runbook_sandbox.faults import Faults
 from runbook_sandbox.moto_server import DUMMY_KEY, Clients, MotoServer
 from runbook_sandbox.reachability import AwsSnapshot, Egress, Verdict, evaluate
@@ -41,7 +45,8 @@ class Event:
     reachable, reasons, cause: what changed it; first entry per dependency at
     load); ``fault`` (fault: ``throttled`` / ``denied`` with service, action,
     code; ``aws-down`` / ``aws-up`` with cause; ``hang-deployments`` with
-    service); ``error`` (a failure inside a timer or watcher).
+    service); ``ecs-task`` (an ECS task ran or stopped: service, task, status,
+    stop_code, reason); ``error`` (a failure inside a timer or watcher).
     """
 
     time: float
@@ -57,7 +62,8 @@ class Sandbox:
     """A local twin of an AWS deployment, loaded from a :class:`Scenario`.
 
     ``deploy_seconds`` overrides how long every operation (deployments,
-    service creation, pause/resume) takes, for every scenario.
+    service creation, pause/resume) takes, for every scenario; for ECS it is how
+    long a task takes to start (default 10 s).
 
     Use one Sandbox per process where you can: moto's state is process-wide,
     so loading a scenario in one Sandbox wipes the world of any other (whose
@@ -79,6 +85,10 @@ class Sandbox:
         self.faults = Faults()
         self._moto = MotoServer(on_mutation=self._hooks.aws_call, faults=self.faults)
         self._emulator = AppRunnerEmulator(self._hooks, self.faults)
+        self._ecs_judge = TaskJudge(self)
+        self._ecs = EcsEmulator(judge=self._ecs_judge,
+                                network=ec2_network(lambda region: self._moto.clients(region).client("ec2")),
+                                observer=EcsObserver(self, self._ecs_judge), deploy_seconds=deploy_seconds or 10.0)
         self.faults.services = self._service_names
         self.faults.on_event = self._hooks.event
         self.faults.on_trigger = self._triggered
@@ -104,6 +114,11 @@ class Sandbox:
         self._moto.start()
         try:
             self._emulator.start()
+            try:
+                self._ecs.start()
+            except BaseException:
+                self._emulator.stop()
+                raise
         except BaseException:
             self._moto.stop()
             raise
@@ -121,6 +136,7 @@ class Sandbox:
             _STARTED.discard(self)
         with self._aws_lock:
             self._cancel_restart()
+        self._ecs.stop()
         self._emulator.stop()
         self._moto.stop()
 
@@ -145,8 +161,11 @@ class Sandbox:
                     others = [box for box in _STARTED if box is not self]
                 for other in others:  # their worlds go with the moto reset below
                     other._emulator.reset(other._region)
+                    other._ecs.reset(other._region)
                     other.scenario = None
                 self._emulator.reset(scenario.region)
+                self._ecs.reset(scenario.region)
+                self._ecs_judge.forget()
                 self.faults._reset()
                 with self._aws_lock:
                     self._cancel_restart()
@@ -200,6 +219,11 @@ class Sandbox:
                     for kind in ("service", "application"):
                         ids[f"log-group:{service.name}/{kind}"] = self._hooks.log_group(record, kind)
                     records.append((service, record))
+                try:
+                    build_ecs(scenario, self._ecs, self._ecs_judge, world, ids, self._clients)
+                except (ClientError, EcsApiError) as err:  # valid on paper, refused by moto or the emulator
+                    raise UsageError(f"scenario {scenario.source or scenario.name}: ecs_services: "
+                                     f"cannot be built: {str(err)[:300]}") from None
                 self.ids = ids
                 for service, record in records:
                     newest = record.operations[-1]["Id"] if record.operations else None
@@ -220,7 +244,7 @@ class Sandbox:
     # ------------------------------------------------------------------ endpoints down and back
 
     def stop_aws(self, *, down_for: float | None = None) -> None:
-        """Take the AWS endpoints down: the moto listener and the App Runner emulator's
+        """Take the AWS endpoints down: the moto listener and the App Runner and ECS emulators'
         stop listening (boto3 gets ``EndpointConnectionError``) and drop their open
         connections. Every resource stays; deployments in flight go on and end on
         time; service URLs stay up. ``down_for``: come back by themselves that many
@@ -239,7 +263,7 @@ class Sandbox:
     @property
     def aws_up(self) -> bool:
         """Whether the AWS endpoints are listening."""
-        return self._moto.up and self._emulator.up
+        return self._moto.up and self._emulator.up and self._ecs.up
 
     # ------------------------------------------------------------------ what tests and the CLI read
 
@@ -248,6 +272,7 @@ class Sandbox:
         return {
             "AWS_ENDPOINT_URL": self._moto.url,
             "AWS_ENDPOINT_URL_APPRUNNER": self._emulator.url,
+            "AWS_ENDPOINT_URL_ECS": self._ecs.url,
             "AWS_ACCESS_KEY_ID": DUMMY_KEY,
             "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
             "AWS_DEFAULT_REGION": self._region,
@@ -257,11 +282,11 @@ class Sandbox:
         return [f"export {key}={shlex.quote(value)}" for key, value in self.env.items()]
 
     def client(self, service: str) -> Any:
-        """A boto3 client for this sandbox (App Runner goes to the emulator, the rest to moto),
-        on the public endpoints: faults apply to it as to the tool."""
+        """A boto3 client for this sandbox (App Runner and ECS go to their emulators, the rest to moto),
+        on the public endpoints: faults apply to it as to the tool (ECS's endpoint has no faults)."""
         import boto3
 
-        endpoint = self._emulator.url if service == "apprunner" else self._moto.url
+        endpoint = {"apprunner": self._emulator.url, "ecs": self._ecs.url}.get(service, self._moto.url)
         return boto3.client(service, endpoint_url=endpoint, region_name=self._region,
                             aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY)
 
@@ -315,9 +340,10 @@ class Sandbox:
             raise RuntimeError("the Sandbox is not running")
         with self._aws_lock:
             self._cancel_restart()
-            was_up = self._moto.up or self._emulator.up
+            was_up = self._moto.up or self._emulator.up or self._ecs.up
             self._moto.stop_public(spare_thread=spare_thread)
             self._emulator.stop_listener(spare_thread=spare_thread)
+            self._ecs.stop_listener(spare_thread=spare_thread)
             if was_up:
                 self._hooks.event("fault", fault="aws-down", cause=cause, down_for=down_for)
             if down_for is not None:
@@ -340,9 +366,10 @@ class Sandbox:
 
     def _start_endpoints(self) -> bool:
         """Under ``_aws_lock``: listen again where not listening; True if anything was down."""
-        was_down = not (self._moto.up and self._emulator.up)
+        was_down = not (self._moto.up and self._emulator.up and self._ecs.up)
         self._moto.start_public()
         self._emulator.start_listener()
+        self._ecs.start_listener()
         return was_down
 
     def _cancel_restart(self) -> None:

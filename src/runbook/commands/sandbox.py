@@ -60,6 +60,8 @@ def serve_sandbox(scenario: str, *, env_file: Optional[Path], deploy_seconds: Op
             tmp.replace(env_file)
         names = ", ".join(s.name for s in loaded.services) or "none (this world has no App Runner service)"
         console.print(f"sandbox {loaded.name} ready; services: {names}")
+        if loaded.ecs_services:
+            console.print(f"ECS services (cluster/name): {', '.join(f'{s.cluster}/{s.name}' for s in loaded.ecs_services)}")
         if env_file:
             console.print(f"in another shell: source {env_file}")
         else:

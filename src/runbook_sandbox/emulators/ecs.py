@@ -48,14 +48,14 @@ runs the clock forward at once (scenario histories, tests that must not race).
 Not modelled: capacity providers, task sets, service connect, the EC2 launch type,
 the grace period's timing (the judge sees ``healthCheckGracePeriodSeconds``), a
 task that fails its ELB checks after running a while (the judge stops it when it
-starts), ENIs in EC2, faults on the listener (App Runner's ``faults`` hooks).
+starts), ENIs in EC2, throttling and denials (App Runner's ``faults`` hooks); the listener can go down
+and come back (:meth:`EcsEmulator.stop_listener`, as the sandbox's ``stop_aws`` does).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -70,6 +70,7 @@ from runbook_sandbox.emulators.ecs_params import (
 from runbook_sandbox.emulators.ecs_scheduler import (
     ACCOUNT, Judge, Network, Observer, Scheduler, ServiceRecord, Subnet, healthy,
 )
+from runbook_sandbox.faults import Endpoint, TrackedConnections
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 CLUSTER_NOT_FOUND = "Cluster not found."
@@ -97,8 +98,7 @@ class EcsEmulator(ExpressMode):
         self.scheduler = Scheduler(judge, network, observer, self._task_definition, self._service_view)
         self.scheduler.deploy_seconds = deploy_seconds
         self.lock = self.scheduler.lock
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._endpoint: Endpoint | None = None
         self.url = ""
 
     @property
@@ -120,22 +120,34 @@ class EcsEmulator(ExpressMode):
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        if self._server is not None:
+        if self._endpoint is not None:
             return
         handler = type("Handler", (_ApiHandler,), {"emulator": self})
-        self._server = _Server(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="ecs-emulator", daemon=True)
-        self._thread.start()
+        endpoint = Endpoint("ecs-emulator", lambda port: _Server(("127.0.0.1", port), handler))
+        endpoint.start()
+        self._endpoint = endpoint
+        self.url = endpoint.url
 
     def stop(self) -> None:
         self.reset(self.region)
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        endpoint, self._endpoint = self._endpoint, None
+        if endpoint is not None:
+            endpoint.stop()
         self.url = ""
+
+    @property
+    def up(self) -> bool:
+        return self._endpoint is not None and self._endpoint.up
+
+    def stop_listener(self, *, spare_thread: int | None = None) -> None:
+        """Refuse connections from now on (and drop the open ones); services and tasks live on."""
+        if self._endpoint is not None:
+            self._endpoint.stop(spare_thread=spare_thread)
+
+    def start_listener(self) -> None:
+        """Listen again, on the same port."""
+        if self._endpoint is not None:
+            self._endpoint.start()
 
     def reset(self, region: str) -> None:
         """Cancel every timer and forget everything."""
@@ -651,7 +663,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-class _ApiHandler(BaseHTTPRequestHandler):
+class _ApiHandler(TrackedConnections, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     emulator: EcsEmulator

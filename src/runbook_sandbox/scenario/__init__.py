@@ -9,7 +9,7 @@ returns a frozen :class:`Scenario`. Any problem is one line:
 - :mod:`.model` - the world as frozen dataclasses;
 - :mod:`.vocabulary` - the allowed values and name patterns;
 - :mod:`.parse` - loading (a name, a path, text or data) and the whole-file parser, which reads each
-  section with its own parser: :mod:`.network`, :mod:`.security_groups`, :mod:`.stores`, :mod:`.services`,
+  section with its own parser: :mod:`.network`, :mod:`.security_groups`, :mod:`.stores`, :mod:`.services`, :mod:`.ecs`,
   all built on :mod:`.fields` (one field, one type, one line when it is wrong; shared with the runbook
   loader through :mod:`runbook.validation`).
 """
@@ -20,6 +20,8 @@ from runbook_sandbox.scenario.model import (
     CodeSource,
     Connector,
     Database,
+    EcsService,
+    EcsTaskDefinition,
     HealthCheck,
     NaclEntry,
     NatGateway,
@@ -80,6 +82,8 @@ __all__ = [
     "Connector",
     "DB_ENGINES",
     "Database",
+    "EcsService",
+    "EcsTaskDefinition",
     "ENV_NAME",
     "FOREIGN_GROUP",
     "FOREIGN_PREFIX_LIST",

@@ -253,6 +253,38 @@ class Service:
 
 
 @dataclass(frozen=True)
+class EcsTaskDefinition:
+    """One container on Fargate (awsvpc), as RegisterTaskDefinition takes it."""
+
+    family: str
+    container: str  # the container's name
+    image: str
+    port: int  # containerPort
+    environment: tuple[tuple[str, str], ...]  # may hold ${...} placeholders
+    secrets: tuple[tuple[str, SecretRef], ...]  # secrets[{name, valueFrom}]
+    log_group: str | None  # awslogs-group; None: no log configuration
+    log_stream_prefix: str
+    cpu: str
+    memory: str
+
+
+@dataclass(frozen=True)
+class EcsService:
+    """An ECS service on Fargate: its task definition, placement, rollout and the simulated app."""
+
+    name: str
+    cluster: str
+    task_definition: EcsTaskDefinition
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+    assign_public_ip: bool
+    desired_count: int
+    circuit_breaker: bool
+    rollback: bool
+    app: App
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -268,6 +300,7 @@ class Scenario:
     prefix_lists: tuple[PrefixList, ...] = ()
     peerings: tuple[VpcPeering, ...] = ()
     proxies: tuple[Proxy, ...] = ()
+    ecs_services: tuple[EcsService, ...] = ()
 
     def subnet(self, name: str) -> Subnet:
         return _named((s for vpc in self.vpcs for s in vpc.subnets), name)
@@ -280,6 +313,9 @@ class Scenario:
 
     def connector(self, name: str) -> Connector:
         return _named(self.connectors, name)
+
+    def ecs_service(self, name: str) -> EcsService:
+        return _named(self.ecs_services, name)
 
 
 def _named(items, name: str):

@@ -10,6 +10,7 @@ import yaml
 
 from runbook import validation, yamlfile
 from runbook.errors import UsageError
+from runbook_sandbox.scenario.ecs import EcsServiceParser
 from runbook_sandbox.scenario.model import Scenario
 from runbook_sandbox.scenario.network import NetworkParser
 from runbook_sandbox.scenario.security_groups import SecurityGroupParser
@@ -66,7 +67,7 @@ def scenario_from_data(data: Any, *, label: str = "<data>", default_name: str = 
     return ScenarioParser(label).scenario(data, default_name)
 
 
-class ScenarioParser(ServiceParser, StoreParser, SecurityGroupParser, NetworkParser):
+class ScenarioParser(EcsServiceParser, ServiceParser, StoreParser, SecurityGroupParser, NetworkParser):
     """The whole file: each section read by its own parser, cross-references checked in order."""
 
     def scenario(self, data: Any, default_name: str) -> Scenario:
@@ -76,7 +77,7 @@ class ScenarioParser(ServiceParser, StoreParser, SecurityGroupParser, NetworkPar
             data,
             "",
             ("name", "description", "region", "vpcs", "security_groups", "databases", "caches",
-             "connectors", "services", "secrets", "prefix_lists", "vpc_peerings", "proxies"),
+             "connectors", "services", "secrets", "prefix_lists", "vpc_peerings", "proxies", "ecs_services"),
             required=("vpcs",),
         )
         name = self.string(top.get("name"), "name", default=default_name)
@@ -101,6 +102,8 @@ class ScenarioParser(ServiceParser, StoreParser, SecurityGroupParser, NetworkPar
         secrets = self.secrets(top.get("secrets"), {d.id for d in databases}, {c.id for c in caches})
         services = self.services(top.get("services"), {c.name for c in connectors},
                                  {d.id for d in databases}, {c.id for c in caches}, {s.name: s for s in secrets})
+        ecs_services = self.ecs_services(top.get("ecs_services"), subnets, group_map, {d.id for d in databases},
+                                         {c.id for c in caches}, {s.name: s for s in secrets})
         self.unique_store_ids(databases, caches)
         return Scenario(
             name=name,
@@ -117,4 +120,5 @@ class ScenarioParser(ServiceParser, StoreParser, SecurityGroupParser, NetworkPar
             prefix_lists=prefix_lists,
             peerings=peerings,
             proxies=proxies,
+            ecs_services=ecs_services,
         )

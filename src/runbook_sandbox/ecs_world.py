@@ -1,0 +1,218 @@
+"""The sandbox's ECS side: a scenario's ``ecs_services`` built in the ECS emulator, and the judge
+that decides each task from the ground truth (:mod:`runbook_sandbox.reachability`).
+
+A task is healthy when every dependency its app ``needs`` is reachable from the task's own
+subnet and security groups (the service's ``awsvpcConfiguration``), with the environment its
+task definition gives the container (``environment``, plus each of ``secrets`` read as the
+execution role would). Otherwise:
+
+* a secret it cannot read stops it before it runs: ``TaskFailedToStart``,
+  ``ResourceInitializationError: unable to pull secrets or registry auth: ...``;
+* an app that cannot reach a dependency (or has a ``startup_error``) exits 1:
+  ``EssentialContainerExited``, "Essential container in task exited", and its log lines go to
+  the task definition's ``awslogs-group`` (stream ``PREFIX/CONTAINER/TASK_ID``), as the
+  awslogs driver writes them.
+
+Not judged here: the image pull path, the log group's existence, ELB target health.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from runbook_sandbox.emulators.ecs import EcsEmulator
+from runbook_sandbox.emulators.ecs_scheduler import ACCOUNT, StopReason, Subnet
+from runbook_sandbox.reachability import AwsSnapshot, Egress, Verdict, evaluate
+from runbook_sandbox.scenario import App, EcsService, Scenario
+
+if TYPE_CHECKING:  # pragma: no cover
+    from runbook_sandbox.sandbox import Sandbox
+    from runbook_sandbox.world import World
+
+ESSENTIAL_EXITED = "Essential container in task exited"
+
+
+class TaskJudge:
+    """The scheduler's judge for the sandbox; apps are known by their image, as App Runner's are."""
+
+    def __init__(self, sandbox: "Sandbox") -> None:
+        self.sandbox = sandbox
+        self.apps: dict[str, App] = {}
+        self._lines: dict[int, list[str]] = {}  # thread -> the app's log lines of the task it just judged
+        self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        with self._lock:
+            self.apps = {}
+            self._lines = {}
+
+    def __call__(self, service: dict, task_definition: dict, subnet: Subnet, assign_public_ip: str) -> StopReason | None:
+        with self._lock:  # lines a discarded verdict left behind in a thread whose id came back
+            self._lines.pop(threading.get_ident(), None)
+        container = _essential(task_definition)
+        app = self.apps.get(container.get("image", ""))
+        if app is None:
+            return None  # an image the scenario does not know runs, as ECS's default judge has it
+        env = {e["name"]: e["value"] for e in container.get("environment", []) if "name" in e and "value" in e}
+        hooks = self.sandbox._hooks
+        for secret in container.get("secrets", []):
+            try:
+                env[secret["name"]] = hooks._read_secret(secret["valueFrom"])
+            except LookupError as exc:
+                return StopReason(
+                    "TaskFailedToStart",
+                    "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
+                    f"retrieval failed: unable to retrieve secret from {secret['valueFrom']}: {exc}")
+        lines = ["INFO:     Started server process [1]", "INFO:     Waiting for application startup."]
+        if app.startup_error:
+            self._keep(lines + [app.startup_error, "ERROR:    Application startup failed. Exiting."])
+            return StopReason("EssentialContainerExited", ESSENTIAL_EXITED, exit_code=1)
+        failed = [v for v in self.verdicts(service, subnet.subnet_id, env, app) if not v.reachable]
+        if failed:
+            self._keep(lines + ["ERROR:    Traceback (most recent call last):"]
+                       + [v.app_log for v in failed if v.app_log] + ["ERROR:    Application startup failed. Exiting."])
+            return StopReason("EssentialContainerExited", ESSENTIAL_EXITED, exit_code=1)
+        self._keep(lines + ["INFO:     Application startup complete.",
+                            f"INFO:     Uvicorn running on http://0.0.0.0:{app.port} (Press CTRL+C to quit)"])
+        return None
+
+    def verdicts(self, service: dict, subnet_id: str, env: dict[str, str], app: App) -> list[Verdict]:
+        """One verdict per dependency, from the task's subnet and the service's security groups."""
+        if not app.needs:
+            return []
+        clients = self.sandbox._clients
+        assert clients is not None
+        vpc = (service.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
+        egress = Egress("VPC", service.get("serviceName"), (subnet_id,), tuple(vpc.get("securityGroups", [])),
+                        source="task")
+        snapshot = AwsSnapshot(clients)
+        passwords = self.sandbox._hooks.passwords
+        return [evaluate(snapshot, egress, label, var, env.get(var), passwords) for label, var in app.needs]
+
+    def _keep(self, lines: list[str]) -> None:
+        with self._lock:
+            self._lines[threading.get_ident()] = lines
+
+    def take_lines(self) -> list[str]:
+        """The log lines of the task judged last in this thread (the scheduler settles a task in the
+        thread that judged it, then tells the observer)."""
+        with self._lock:
+            return self._lines.pop(threading.get_ident(), [])
+
+
+def _essential(task_definition: dict) -> dict:
+    containers = task_definition.get("containerDefinitions") or [{}]
+    return next((c for c in containers if c.get("essential", True)), containers[0])
+
+
+class EcsObserver:
+    """The scheduler's observer: task outcomes into the sandbox's history and the app's log lines
+    into the task definition's log group."""
+
+    def __init__(self, sandbox: "Sandbox", judge: TaskJudge) -> None:
+        self.sandbox = sandbox
+        self.judge = judge
+
+    def __call__(self, kind: str, **data: Any) -> None:
+        if kind == "error":
+            self.sandbox._hooks.event("error", **data)
+            return
+        if kind not in ("task-running", "task-stopped"):
+            return
+        task = data["task"]
+        lines = self.judge.take_lines()
+        self.sandbox._hooks.event("ecs-task", service=data.get("service"), task=task["taskArn"],
+                                  status=task["lastStatus"], stop_code=task.get("stopCode"),
+                                  reason=task.get("stoppedReason"))
+        if lines:
+            self._write(task, lines)
+
+    def _write(self, task: dict, lines: list[str]) -> None:
+        emulator: EcsEmulator = self.sandbox._ecs
+        with emulator.lock:
+            td = emulator.task_definitions.get(task["taskDefinitionArn"]) or {}
+        container = _essential(td) if td else {}
+        log = container.get("logConfiguration") or {}
+        options = log.get("options") or {}
+        group = options.get("awslogs-group")
+        clients = self.sandbox._clients
+        if log.get("logDriver") != "awslogs" or not group or clients is None:
+            return
+        stream = f"{options.get('awslogs-stream-prefix', 'ecs')}/{container.get('name', '')}/{task['taskArn'].rsplit('/', 1)[1]}"
+        logs = clients.client("logs")
+        try:
+            try:
+                logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            except logs.exceptions.ResourceAlreadyExistsException:
+                pass
+            now = int(time.time() * 1000)
+            logs.put_log_events(logGroupName=group, logStreamName=stream,
+                                logEvents=[{"timestamp": now + i, "message": line} for i, line in enumerate(lines)])
+        except Exception as exc:  # noqa: BLE001 - a missing group is the task's problem, not the sandbox's
+            self.sandbox._hooks.event("error", where="ecs task logs", error=f"{type(exc).__name__}: {exc}")
+
+
+def build_ecs(scenario: Scenario, emulator: EcsEmulator, judge: TaskJudge, world: "World", ids: dict[str, str],
+              clients: Any) -> None:
+    """Each ECS service of the scenario: its cluster, log group, task definition and service (whose first
+    deployment starts at once); ``ids`` gains ``ecs-cluster:NAME``, ``ecs-service:NAME`` and
+    ``task-definition:FAMILY``."""
+    for service in scenario.ecs_services:
+        judge.apps[service.task_definition.image] = service.app
+    for service in scenario.ecs_services:
+        if f"ecs-cluster:{service.cluster}" not in ids:
+            ids[f"ecs-cluster:{service.cluster}"] = emulator.call(
+                "CreateCluster", {"clusterName": service.cluster})["cluster"]["clusterArn"]
+        td = service.task_definition
+        if td.log_group and f"log-group:{td.log_group}" not in ids:
+            logs = clients.client("logs")
+            try:
+                logs.create_log_group(logGroupName=td.log_group)
+            except logs.exceptions.ResourceAlreadyExistsException:
+                pass
+            ids[f"log-group:{td.log_group}"] = td.log_group
+        ids[f"task-definition:{td.family}"] = emulator.call(
+            "RegisterTaskDefinition", _task_definition(service, world, ids, scenario.region))[
+                "taskDefinition"]["taskDefinitionArn"]
+        ids[f"ecs-service:{service.name}"] = emulator.call("CreateService", {
+            "cluster": service.cluster, "serviceName": service.name,
+            "taskDefinition": ids[f"task-definition:{td.family}"], "desiredCount": service.desired_count,
+            "launchType": "FARGATE",
+            "networkConfiguration": {"awsvpcConfiguration": {
+                "subnets": [ids[f"subnet:{s}"] for s in service.subnets],
+                "securityGroups": [ids[f"sg:{g}"] for g in service.security_groups],
+                "assignPublicIp": "ENABLED" if service.assign_public_ip else "DISABLED"}},
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": service.circuit_breaker,
+                                                                     "rollback": service.rollback}},
+        })["service"]["serviceArn"]
+
+
+def _task_definition(service: EcsService, world: "World", ids: dict[str, str], region: str) -> dict:
+    td = service.task_definition
+    container: dict[str, Any] = {
+        "name": td.container, "image": td.image, "essential": True,
+        "portMappings": [{"containerPort": td.port, "protocol": "tcp"}],
+        "environment": [{"name": k, "value": world.substitute(v)} for k, v in td.environment],
+    }
+    secrets = []
+    for var, ref in td.secrets:
+        if ref.literal is not None:
+            value_from = ref.literal
+        elif ref.by_name:
+            value_from = ref.secret or ""
+        else:
+            arn = ids[f"secret:{ref.secret}"]
+            value_from = f"{arn}:{ref.json_key}::" if ref.json_key else arn
+        secrets.append({"name": var, "valueFrom": value_from})
+    if secrets:
+        container["secrets"] = secrets
+    if td.log_group:
+        container["logConfiguration"] = {"logDriver": "awslogs", "options": {
+            "awslogs-group": td.log_group, "awslogs-region": region, "awslogs-stream-prefix": td.log_stream_prefix}}
+    return {
+        "family": td.family, "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+        "cpu": td.cpu, "memory": td.memory, "containerDefinitions": [container],
+        "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole",
+    }

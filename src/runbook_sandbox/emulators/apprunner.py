@@ -60,7 +60,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from runbook_sandbox.envoy import EnvoyServer, QuietServer, Upstream
+from runbook_sandbox.emulators.wire import ApiError, Server, region_of, signed_region
+from runbook_sandbox.envoy import EnvoyServer, Upstream
 from runbook_sandbox.faults import Call, Endpoint, Faults, TrackedConnections
 from runbook_sandbox.reachability import Verdict
 from runbook_sandbox.scenario import App, Operation, status_after
@@ -77,21 +78,8 @@ MEMORY.update({"0.5 GB": "512", "1 GB": "1024", "2 GB": "2048", "3 GB": "3072", 
                "8 GB": "8192", "10 GB": "10240", "12 GB": "12288"})
 
 
-class ApiError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-
-
 def _invalid(message: str) -> ApiError:
     return ApiError("InvalidRequestException", message)
-
-
-def region_of(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[3] if len(parts) > 3 else ""
 
 
 def runtime_values(config: dict, repositories: dict[str, dict] | None = None) -> dict:
@@ -198,7 +186,7 @@ class AppRunnerEmulator:
         Handler.emulator = emulator  # type: ignore[attr-defined]
 
         def factory(port: int) -> ThreadingHTTPServer:
-            return _Server(("127.0.0.1", port), Handler)
+            return Server(("127.0.0.1", port), Handler)
 
         endpoint = Endpoint("apprunner-emulator", factory)
         endpoint.start()
@@ -980,18 +968,6 @@ def _paginate(items: list[dict], params: dict, *, maximum: int) -> tuple[list[di
 # ---------------------------------------------------------------------- HTTP
 
 
-def _signed_region(authorization: str) -> str | None:
-    """The region of a SigV4 credential scope (``Credential=KEY/DATE/REGION/SERVICE/aws4_request``)."""
-    if "Credential=" not in authorization:
-        return None
-    scope = authorization.split("Credential=", 1)[1].split(",", 1)[0].split("/")
-    return scope[2] if len(scope) > 2 and scope[2] else None
-
-
-class _Server(QuietServer):
-    request_queue_size = 128  # like werkzeug's: a burst of concurrent clients is not refused
-
-
 class _ApiHandler(TrackedConnections, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
@@ -1017,7 +993,7 @@ class _ApiHandler(TrackedConnections, BaseHTTPRequestHandler):
                 params = json.loads(raw) if raw.strip() else {}
             except ValueError:
                 raise ApiError("SerializationException", "the request body is not JSON") from None
-            body = self.emulator.call(call.action, params, _signed_region(self.headers.get("Authorization", "")))
+            body = self.emulator.call(call.action, params, signed_region(self.headers.get("Authorization", "")))
             if faults is not None:
                 faults.after_success(call)  # may stop the listeners before this answer goes out
                 if faults.answer_lost(call):

@@ -58,7 +58,7 @@ import copy
 import json
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from runbook_sandbox.emulators.ecs_express import (  # noqa: F401 - ExpressResources: for provisioners
@@ -70,6 +70,7 @@ from runbook_sandbox.emulators.ecs_params import (
 from runbook_sandbox.emulators.ecs_scheduler import (
     ACCOUNT, Judge, Network, Observer, Scheduler, ServiceRecord, Subnet, healthy,
 )
+from runbook_sandbox.emulators.wire import Server, signed_region
 from runbook_sandbox.faults import Endpoint, TrackedConnections
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
@@ -123,7 +124,7 @@ class EcsEmulator(ExpressMode):
         if self._endpoint is not None:
             return
         handler = type("Handler", (_ApiHandler,), {"emulator": self})
-        endpoint = Endpoint("ecs-emulator", lambda port: _Server(("127.0.0.1", port), handler))
+        endpoint = Endpoint("ecs-emulator", lambda port: Server(("127.0.0.1", port), handler))
         endpoint.start()
         self._endpoint = endpoint
         self.url = endpoint.url
@@ -650,19 +651,6 @@ class EcsEmulator(ExpressMode):
 # ---------------------------------------------------------------------- HTTP
 
 
-def _signed_region(authorization: str) -> str | None:
-    """The region of a SigV4 credential scope (``Credential=KEY/DATE/REGION/SERVICE/aws4_request``)."""
-    if "Credential=" not in authorization:
-        return None
-    scope = authorization.split("Credential=", 1)[1].split(",", 1)[0].split("/")
-    return scope[2] if len(scope) > 2 and scope[2] else None
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-
 class _ApiHandler(TrackedConnections, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -683,7 +671,7 @@ class _ApiHandler(TrackedConnections, BaseHTTPRequestHandler):
             except ValueError:
                 raise ApiError("SerializationException", "the request body is not JSON") from None
             body = self.emulator.call(target[len(TARGET_PREFIX):], params,
-                                      _signed_region(self.headers.get("Authorization", "")))
+                                      signed_region(self.headers.get("Authorization", "")))
             self._reply(200, body)
         except ApiError as err:
             self._reply(err.status, {"__type": err.code, "message": err.message})

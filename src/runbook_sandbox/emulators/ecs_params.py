@@ -6,22 +6,11 @@ import base64
 import json
 from typing import Any
 
-
-class ApiError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+from runbook_sandbox.emulators.wire import ApiError, region_of  # noqa: F401 - the ECS modules take them from here
 
 
 def invalid(message: str) -> ApiError:
     return ApiError("InvalidParameterException", message)
-
-
-def region_of(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[3] if len(parts) > 3 else ""
 
 
 def string_param(params: dict, key: str, *, required: bool = False) -> str:

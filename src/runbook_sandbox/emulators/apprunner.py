@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from runbook_sandbox.emulators.wire import ApiError, Server, region_of, signed_region
+from runbook_sandbox.emulators.wire import ApiError, Listening, Server, region_of, signed_region
 from runbook_sandbox.envoy import EnvoyServer, Upstream
 from runbook_sandbox.faults import Call, Endpoint, Faults, TrackedConnections
 from runbook_sandbox.reachability import Verdict
@@ -155,7 +155,7 @@ class ServiceRecord:
         return self.envoy.address if self.envoy else ""
 
 
-class AppRunnerEmulator:
+class AppRunnerEmulator(Listening):
     def __init__(self, hooks: Hooks, faults: Faults | None = None) -> None:
         self.hooks = hooks
         self.faults = faults
@@ -198,20 +198,6 @@ class AppRunnerEmulator:
         endpoint, self._endpoint = self._endpoint, None
         if endpoint is not None:
             endpoint.stop()
-
-    @property
-    def up(self) -> bool:
-        return self._endpoint is not None and self._endpoint.up
-
-    def stop_listener(self, *, spare_thread: int | None = None) -> None:
-        """Refuse connections from now on; services, timers and service URLs live on."""
-        if self._endpoint is not None:
-            self._endpoint.stop(spare_thread=spare_thread)
-
-    def start_listener(self) -> None:
-        """Listen again, on the same port."""
-        if self._endpoint is not None:
-            self._endpoint.start()
 
     def reset(self, region: str) -> None:
         """Cancel every timer, close every service URL, forget everything."""

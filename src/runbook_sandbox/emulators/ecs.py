@@ -70,7 +70,7 @@ from runbook_sandbox.emulators.ecs_params import (
 from runbook_sandbox.emulators.ecs_scheduler import (
     ACCOUNT, Judge, Network, Observer, Scheduler, ServiceRecord, Subnet, healthy,
 )
-from runbook_sandbox.emulators.wire import Server, signed_region
+from runbook_sandbox.emulators.wire import Listening, Server, signed_region
 from runbook_sandbox.faults import Endpoint, TrackedConnections
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
@@ -85,7 +85,7 @@ def no_subnets(region: str, subnet_id: str) -> Subnet | None:
 # ---------------------------------------------------------------------- the emulator
 
 
-class EcsEmulator(ExpressMode):
+class EcsEmulator(ExpressMode, Listening):
     """``judge`` decides each task (default: healthy); ``network(region, subnet_id)`` gives subnets
     (see :func:`ecs_scheduler.ec2_network`); ``deploy_seconds``: how long a task takes to start."""
 
@@ -135,20 +135,6 @@ class EcsEmulator(ExpressMode):
         if endpoint is not None:
             endpoint.stop()
         self.url = ""
-
-    @property
-    def up(self) -> bool:
-        return self._endpoint is not None and self._endpoint.up
-
-    def stop_listener(self, *, spare_thread: int | None = None) -> None:
-        """Refuse connections from now on (and drop the open ones); services and tasks live on."""
-        if self._endpoint is not None:
-            self._endpoint.stop(spare_thread=spare_thread)
-
-    def start_listener(self) -> None:
-        """Listen again, on the same port."""
-        if self._endpoint is not None:
-            self._endpoint.start()
 
     def reset(self, region: str) -> None:
         """Cancel every timer and forget everything."""

@@ -3,7 +3,12 @@ of a request's signature, and the loopback server (quiet when a client hangs up 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from runbook_sandbox.envoy import QuietServer
+
+if TYPE_CHECKING:
+    from runbook_sandbox.faults import Endpoint
 
 
 class ApiError(Exception):
@@ -31,3 +36,24 @@ def signed_region(authorization: str) -> str | None:
 
 class Server(QuietServer):
     request_queue_size = 128  # like werkzeug's: a burst of concurrent clients is not refused
+
+
+class Listening:
+    """An emulator's listener (`self._endpoint`, a faults.Endpoint) taken down and brought back on its port,
+    while its state and timers live on."""
+
+    _endpoint: "Endpoint | None"
+
+    @property
+    def up(self) -> bool:
+        return self._endpoint is not None and self._endpoint.up
+
+    def stop_listener(self, *, spare_thread: int | None = None) -> None:
+        """Refuse connections from now on (and drop the open ones)."""
+        if self._endpoint is not None:
+            self._endpoint.stop(spare_thread=spare_thread)
+
+    def start_listener(self) -> None:
+        """Listen again, on the same port."""
+        if self._endpoint is not None:
+            self._endpoint.start()

@@ -47,6 +47,7 @@ class MotoServer:
         if self._public is not None:
             return
         shims.apply()
+        _lighten_moto()
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -138,6 +139,18 @@ class Clients:
                     config=Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=20),
                 )
             return self._clients[service]
+
+
+def _lighten_moto() -> None:
+    """Two costs moto pays on every reset and every request that the sandbox has no use for:
+    loading the default AMI catalogue into each new EC2 backend (no scenario runs an AMI), and
+    listing moto's package directory to route each request (the list never changes)."""
+    import moto.backends
+    import moto.settings
+
+    moto.settings.ec2_load_default_amis = lambda: False
+    modules = tuple(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: modules
 
 
 class _Front:

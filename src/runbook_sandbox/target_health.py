@@ -55,7 +55,7 @@ class TargetJudge:
     def __init__(self, sandbox: "Sandbox") -> None:
         self.sandbox = sandbox
 
-    def __call__(self, group: dict, target: dict) -> tuple[str, str | None, str | None] | None:
+    def __call__(self, group: dict, target: dict, memo: dict) -> tuple[str, str | None, str | None] | None:
         scheduler = self.sandbox._ecs.scheduler
         task = scheduler.task_at(target["Id"], group.get("VpcId"))
         clients = self.sandbox._clients
@@ -64,8 +64,11 @@ class TargetJudge:
         app = self.sandbox._ecs_judge.app_of(task.task_definition)
         if app is None:
             return None
-        balancers = clients.client("elbv2").describe_load_balancers(
-            LoadBalancerArns=group["LoadBalancerArns"])["LoadBalancers"]
+        key = ("balancers", tuple(group["LoadBalancerArns"]))
+        if key not in memo:
+            memo[key] = clients.client("elbv2").describe_load_balancers(
+                LoadBalancerArns=group["LoadBalancerArns"])["LoadBalancers"]
+        balancers = memo[key]
         zones = [z for lb in balancers for z in lb.get("AvailabilityZones", [])]
         if task.subnet.availability_zone not in {z.get("ZoneName") for z in zones}:
             return OTHER_ZONE
@@ -74,7 +77,9 @@ class TargetJudge:
         port = int(target["Port"])
         check_port = port if group.get("HealthCheckPort") in (None, "traffic-port") else int(group["HealthCheckPort"])
         lb_groups = [g for lb in balancers for g in lb.get("SecurityGroups", [])]
-        if load_balancer_path(NetworkSnapshot(clients), lb_groups, [z["SubnetId"] for z in zones],
+        if "network" not in memo:
+            memo["network"] = NetworkSnapshot(clients)
+        if load_balancer_path(memo["network"], lb_groups, [z["SubnetId"] for z in zones],
                               list(task.security_groups), task.ip, check_port):
             return TIMEOUT
         if check_port != int(app.port):

@@ -11,8 +11,9 @@
   * an ``ip`` target: what the sandbox's judge says (installed with
     :func:`install`; see :mod:`runbook_sandbox.target_health`), given the
     target group as ``DescribeTargetGroups`` shows it (read live from moto's
-    model: path, port, matcher, load balancers) and the target ``{Id, Port}``.
-    The judge answers ``(State, Reason, Description)`` or ``None`` (moto's
+    model: path, port, matcher, load balancers), the target ``{Id, Port}`` and a
+    dict that lives as long as one ``DescribeTargetHealth`` call (to read the
+    network once for all its targets). The judge answers ``(State, Reason, Description)`` or ``None`` (moto's
     answer stands: an address that is no sandbox task). A judge that raises
     gives ``unavailable`` / ``Elb.InternalError``.
 
@@ -25,16 +26,18 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 
 SHIMS = ("elbv2-target-health", "elbv2-loopback-dns-name")
 
 Verdict = tuple[str, "str | None", "str | None"]
-TargetJudge = Callable[[dict, dict], "Verdict | None"]
+TargetJudge = Callable[[dict, dict, dict], "Verdict | None"]
 DnsNames = Callable[[str], "str | None"]
 
 _judge: TargetJudge | None = None
 _dns_names: DnsNames | None = None
+_call = threading.local()  # .memo: the judge's dict for the DescribeTargetHealth call this thread serves
 
 
 def install(*, target_health: TargetJudge | None, dns_names: DnsNames | None) -> None:
@@ -62,8 +65,18 @@ def target_group_view(group: Any) -> dict:
 
 
 def _shim_target_health() -> None:
-    from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
+    from moto.elbv2.models import ELBv2Backend, FakeHealthStatus, FakeTargetGroup
 
+    original_describe = ELBv2Backend.describe_target_health
+
+    def describe_target_health(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _call.memo = {}
+        try:
+            return original_describe(self, *args, **kwargs)
+        finally:
+            _call.memo = None
+
+    ELBv2Backend.describe_target_health = describe_target_health
     original = FakeTargetGroup.health_for
 
     def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
@@ -79,7 +92,9 @@ def _shim_target_health() -> None:
         if judge is None or self.target_type != "ip":
             return status
         try:
-            verdict = judge(target_group_view(self), {"Id": registered["Id"], "Port": int(port)})
+            memo = getattr(_call, "memo", None)
+            verdict = judge(target_group_view(self), {"Id": registered["Id"], "Port": int(port)},
+                            memo if memo is not None else {})
         except Exception as exc:  # noqa: BLE001 - answered as AWS answers its own failures
             verdict = ("unavailable", "Elb.InternalError", f"sandbox target judge failed: {type(exc).__name__}: {exc}")
         if verdict is None:

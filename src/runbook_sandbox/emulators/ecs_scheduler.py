@@ -362,6 +362,9 @@ class Scheduler:
                                 for c in self.task_definition_view(deployment.task_definition)["containerDefinitions"]],
             "createdAt": now,
         }
+        if config.get("loadBalancers"):  # which target groups serve this revision
+            record.revisions[revision_arn]["resolvedConfiguration"] = {"loadBalancers": [
+                {"targetGroupArn": lb["targetGroupArn"]} for lb in config["loadBalancers"] if lb.get("targetGroupArn")]}
         record.service_deployments.append({
             "serviceDeploymentArn": sd_arn, "serviceArn": record.arn, "clusterArn": record.cluster_arn,
             "createdAt": now, "startedAt": now, "updatedAt": now, "sourceServiceRevisions": sources,

@@ -193,7 +193,7 @@ class Aws:
     def _retries(self) -> int:
         return max(0, getattr(self._attempts, "count", 0) - 1)
 
-    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+    def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
         """Send one call; AWS failures come back as AwsError with a verb phrase."""
         from botocore.exceptions import (
             BotoCoreError,
@@ -256,10 +256,12 @@ class Aws:
     def execute(self, call: ApiCall) -> dict[str, Any]:
         return self.call(call.service, call.operation, **dict(call.params))
 
-    def paginate(self, service: str, operation: str, result_key: str, **params: Any) -> list[dict[str, Any]]:
-        """Follow NextToken/Marker by hand: App Runner has no boto3 paginators."""
+    def paginate(self, service: str, operation: str, result_key: str, /, *, tokens: tuple[str, str] | None = None,
+                 **params: Any) -> list[dict[str, Any]]:
+        """Follow NextToken/Marker by hand: App Runner has no boto3 paginators. `tokens`: the request's
+        and the answer's names for the page token where they differ (nextToken, or Marker and NextMarker)."""
         items: list[dict[str, Any]] = []
-        token_in, token_out = ("Marker", "Marker") if service in ("rds", "elasticache") else ("NextToken", "NextToken")
+        token_in, token_out = tokens or (("Marker", "Marker") if service in ("rds", "elasticache") else ("NextToken", "NextToken"))
         while True:
             page = self.call(service, operation, **params)
             items.extend(page.get(result_key, []))

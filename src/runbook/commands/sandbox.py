@@ -58,16 +58,18 @@ def serve_sandbox(scenario: str, *, env_file: Optional[Path], deploy_seconds: Op
             tmp = env_file.with_suffix(env_file.suffix + ".tmp")
             tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
             tmp.replace(env_file)
-        names = ", ".join(s.name for s in loaded.services) or "none (this world has no App Runner service)"
+        # Each simulated service with the bundled runbook that fixes it.
+        runs = [f"runbook check apprunner-vpc --service {s.name}" for s in loaded.services] + [
+            f"runbook check ecs-service --service {s.name}" + (f" --cluster {s.cluster}" if s.cluster != "default" else "")
+            for s in loaded.ecs_services]
+        names = ", ".join([s.name for s in loaded.services] + [s.name for s in loaded.ecs_services]) or "none"
         console.print(f"sandbox {loaded.name} ready; services: {names}")
-        if loaded.ecs_services:
-            console.print(f"ECS services (cluster/name): {', '.join(f'{s.cluster}/{s.name}' for s in loaded.ecs_services)}")
         if env_file:
             console.print(f"in another shell: source {env_file}")
         else:
             console.print("in another shell: paste the export lines above (or start with --env-file FILE, then: source FILE)")
-        if loaded.services:
-            console.print(f"then: runbook check apprunner-vpc --service {loaded.services[0].name}")
+        if runs:
+            console.print(f"then: {runs[0]}")
         console.print("press Ctrl-C to stop")
         while True:
             time.sleep(3600)

@@ -179,12 +179,14 @@ class Aws:
 
     def _before_call(self, model, **_: Any) -> None:
         service = model.service_model.service_name
+        # IAM names an action by the service's signing name (elbv2's is elasticloadbalancing).
+        prefix = model.service_model.signing_name or service
         if self.read_only and not is_read_operation(model.name):
             raise ReadOnlyViolation(
                 f"refused {service}:{model.name}: this command is read-only and may only Describe, List or Get"
             )
         with self._lock:
-            self.calls[f"{service}:{model.name}"] += 1
+            self.calls[f"{prefix}:{model.name}"] += 1
 
     def _before_send(self, **_: Any) -> None:
         # Each attempt botocore makes, retries included: after a retry an earlier attempt may have landed.

@@ -227,7 +227,7 @@ def load_balancer_ingress(topology: Topology, params: Mapping[str, Any]) -> Find
     task_cidrs = topology.cidrs(topology.client_subnet_ids)
     summaries, changes, status = [], [], Status.OK
     for port in ports:
-        leg = ingress_leg(topology, task_groups, port, f"the tasks of {payload.name}", lb_groups, lb_cidrs,
+        leg = ingress_leg(topology, task_groups, port, f"the task group of {payload.name}", lb_groups, lb_cidrs,
                           f"load balancer {name}", f"load balancer {name} to ECS service {payload.name} tasks")
         evidence.extend(leg.evidence)
         summaries.append(leg.summary)

@@ -91,3 +91,35 @@ def test_a_cluster_and_a_missing_service_are_named_in_one_line(world):
     arn = boto3.client("ecs").list_services(cluster="default")["serviceArns"][0]
     report, _, _ = ecs_run(service=arn, fix=False)
     assert step(report, "service-status").finding.summary.startswith("service nerava-backend ACTIVE")
+
+
+def _no_lb_rule(doc):
+    doc["security_groups"]["task-sg"]["ingress"] = []
+
+
+def _ping_health_check(doc):
+    doc["ecs_services"][0]["load_balancer"]["target_group"]["health_path"] = "/ping"
+
+
+def _public_subnets_without_public_ip(doc):
+    doc["ecs_services"][0]["subnets"] = ["public-a", "public-b"]
+
+
+@pytest.mark.parametrize("broken, edit, sent", [
+    ("lb-ingress", _no_lb_rule, {"ec2:AuthorizeSecurityGroupIngress"}),
+    ("target-health", _ping_health_check, {"elasticloadbalancing:ModifyTargetGroup"}),
+    ("image-pull", _public_subnets_without_public_ip, {"ecs:UpdateService"}),
+])
+def test_each_ecs_step_fails_on_its_world_and_the_fix_converges(world, tmp_path, broken, edit, sent):
+    """One cause per world: its step fails with a change, fix sends it (and a redeploy when the first
+    deployment failed), the service ends healthy, and a second fix changes nothing."""
+    load_variant(world, tmp_path, f"ecs-{broken}", edit)
+    report, _, aws = ecs_run(timeout=60)
+    assert report.healthy, (report.stopped, [(r.step.id, r.finding.summary) for r in report.results if not r.finding.status.passed])
+    failed_first = [r for r in report.results if r.applied]
+    assert broken in {r.step.id for r in failed_first}, [r.step.id for r in failed_first]
+    assert sent <= set(mutating_calls(aws)), mutating_calls(aws)
+    assert set(mutating_calls(aws)) <= sent | {"ecs:UpdateService"}
+    _calls_within_policy(aws, fix=True)
+    again, recorder, aws = ecs_run(timeout=60)
+    assert again.healthy and not mutating_calls(aws) and not recorder.of("proposing")

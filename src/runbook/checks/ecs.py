@@ -295,8 +295,27 @@ def target_health_check(topology: Topology, params: Mapping[str, Any]) -> Findin
     healthy = [s for s in states if s.get("State") == "healthy"]
     if healthy:
         return Finding(Status.OK, f"{len(healthy)} of {len(states)} target(s) healthy on {path}", tuple(evidence))
-    if not states:
-        return Finding(Status.SKIPPED, "no target is registered: no task runs (see stopped-tasks)", tuple(evidence))
+    if not any(s.get("State") == "unhealthy" for s in states):
+        # The tasks ECS stopped for failing the checks are deregistered with their verdicts: what
+        # the checks said is then in the service's events since the newest deployment began.
+        told = _unhealthy_events(payload, group)
+        if told:
+            evidence.append(Evidence("ecs describe_services events", told[0]["message"]))
+            said = [_event_state(e["message"]) for e in told]
+            codes = ", ".join(sorted({m for s in said for m in re.findall(r"\[([^\]]*)\]", s["Description"])}))
+            wanted = params["health_path"]
+            if "404" in codes and path != wanted:
+                return Finding(Status.FAIL, f"the newest deployment's tasks failed the health check on {path} with {codes} and were "
+                                            f"stopped; pointing it at the runbook's health_path {wanted}", tuple(evidence),
+                               (_path_change(topology, group, wanted),))
+            # Events outlive the configuration they were about (a path changed since): with no target
+            # registered now, nothing shows what the current check would say.
+            return Finding(Status.WARN, f"the newest deployment's tasks failed the health check ({said[0]['Description']}) and "
+                                        "were stopped; no target is registered now to show what the current check says",
+                           tuple(evidence))
+        if not states:
+            return Finding(Status.SKIPPED, "no target is registered and no event reports a failed health check: no task "
+                                           "has been checked (see stopped-tasks)", tuple(evidence))
     reasons = {s.get("Reason") for s in states if s.get("State") == "unhealthy"}
     if not reasons:
         shown = ", ".join(sorted({str(s.get("State")) for s in states}))
@@ -315,6 +334,34 @@ def target_health_check(topology: Topology, params: Mapping[str, Any]) -> Findin
         return Finding(Status.FAIL, "the health checks time out: the load balancer gets no answer from the tasks (its way to "
                                     f"them{f', see {where}' if where else ''}, a NACL, or the container port)", tuple(evidence))
     return Finding(Status.FAIL, f"no target is healthy: {', '.join(sorted(r for r in reasons if r))}", tuple(evidence))
+
+
+_UNHEALTHY_EVENT = re.compile(r"is unhealthy in \(target-group (?P<group>[^)]+)\) due to \(reason (?P<reason>.*)\)")
+
+
+def _unhealthy_events(payload: EcsService, group: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The service's events saying a task failed this target group's checks, since the newest deployment began."""
+    since = _epoch((payload.primary or {}).get("createdAt"))
+    out = []
+    for event in payload.service.get("events", []):
+        found = _UNHEALTHY_EVENT.search(event.get("message") or "")
+        if found and found["group"] in (group.get("TargetGroupArn"), group.get("TargetGroupName")) \
+                and _epoch(event.get("createdAt")) >= since:
+            out.append(event)
+    return out
+
+
+def _event_state(message: str) -> Mapping[str, Any]:
+    """A target health state as the event line tells it: a wrong code, or no answer."""
+    reason = _UNHEALTHY_EVENT.search(message)["reason"].rstrip(".")
+    kind = "Target.ResponseCodeMismatch" if "codes" in reason else "Target.Timeout" if "timed out" in reason.lower() else "Target.FailedHealthChecks"
+    return {"State": "unhealthy", "Reason": kind, "Description": reason}
+
+
+def _epoch(value: Any) -> float:
+    if hasattr(value, "timestamp"):
+        return value.timestamp()
+    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def _path_change(topology: Topology, group: Mapping[str, Any], path: str) -> Change:

@@ -123,3 +123,45 @@ def test_each_ecs_step_fails_on_its_world_and_the_fix_converges(world, tmp_path,
     _calls_within_policy(aws, fix=True)
     again, recorder, aws = ecs_run(timeout=60)
     assert again.healthy and not mutating_calls(aws) and not recorder.of("proposing")
+
+
+def test_the_cli_plans_applies_and_undoes_an_ecs_fix_and_no_secret_reaches_any_output(world, tmp_path):
+    """Through the real CLI: a saved plan applied as reviewed, the journal's history, the undo; the
+    password in the task definition's DATABASE_URL appears in none of it."""
+    import json
+
+    from tests.test_cli import cli, sandbox_env
+
+    box = world("ecs-field-report")
+    env = sandbox_env(box, tmp_path)
+    plan = tmp_path / "plan.json"
+    outputs = []
+    dry = cli("fix", ECS, "--service", "nerava-backend", "--cluster", "default", "--dry-run", "--plan-out", str(plan),
+              "--format", "json", env=env)
+    outputs += [dry.stdout, dry.stderr, plan.read_text()]
+    assert dry.returncode == 1, dry.stderr
+    doc = json.loads(plan.read_text())
+    assert doc["service"] == "default/nerava-backend"
+    assert "authorize_security_group_ingress" in [c["call"]["operation"] for c in doc["changes"]]
+
+    applied = cli("apply", str(plan), "--yes", "--format", "json", "--timeout", "60", env=env)
+    outputs += [applied.stdout, applied.stderr]
+    result = json.loads(applied.stdout)
+    assert result["summary"]["applied"] >= 1 and result["run_id"], applied.stderr
+    history = cli("history", "--format", "json", env=env)
+    outputs += [history.stdout, history.stderr]
+    assert result["run_id"] in history.stdout
+    undone = cli("undo", result["run_id"], "--yes", env=env)
+    outputs += [undone.stdout, undone.stderr]
+    assert undone.returncode == 0, undone.stderr
+    rules = boto3.client("ec2").describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [box.ids["sg:default"]]}])["SecurityGroupRules"]
+    assert not any(r.get("FromPort") == 6379 and (r.get("ReferencedGroupInfo") or {}).get("GroupId") == box.ids["sg:task-sg"]
+                   for r in rules if not r["IsEgress"])
+    journal = (tmp_path / "state" / "runbook" / "journal.jsonl").read_text()
+    for text in [*outputs, journal]:
+        assert "S3cr3t-pw" not in text
+        assert "Traceback" not in text
+
+    wrong = cli("check", "apprunner-vpc", "--service", "nerava-backend", "--cluster", "prod", env=env)
+    assert wrong.returncode == 2 and "has no clusters: drop --cluster" in wrong.stderr and "Traceback" not in wrong.stderr

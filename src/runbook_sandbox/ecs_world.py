@@ -121,8 +121,10 @@ class TaskJudge:
                 return StopReason("TaskFailedToStart", NO_LOG_GROUP)
         return None
 
-    def verdicts(self, service: dict, subnet_id: str, env: dict[str, str], app: App) -> list[Verdict]:
-        """One verdict per dependency, from the task's subnet and the service's security groups."""
+    def verdicts(self, service: dict, subnet_id: str, env: dict[str, str], app: App,
+                 snapshot: AwsSnapshot | None = None) -> list[Verdict]:
+        """One verdict per dependency, from the task's subnet and the service's security groups
+        (``snapshot``: the world already read, for a caller judging several subnets at once)."""
         if not app.needs:
             return []
         clients = self.sandbox._clients
@@ -130,7 +132,7 @@ class TaskJudge:
         vpc = (service.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
         egress = Egress("VPC", service.get("serviceName"), (subnet_id,), tuple(vpc.get("securityGroups", [])),
                         source="task")
-        snapshot = AwsSnapshot(clients)
+        snapshot = snapshot or AwsSnapshot(clients)
         passwords = self.sandbox._hooks.passwords
         return [evaluate(snapshot, egress, label, var, env.get(var), passwords) for label, var in app.needs]
 

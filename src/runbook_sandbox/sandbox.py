@@ -654,7 +654,8 @@ class _Hooks:
             records = [(r.name, copy.deepcopy(r.config)) for r in ecs.scheduler.services.values() if r.status == "ACTIVE"]
             definitions = {name: copy.deepcopy(ecs.task_definitions.get(config.get("taskDefinition"), {}))
                            for name, config in records}
-        out = []
+        out: list[tuple[tuple, str, Any]] = []
+        snapshot: AwsSnapshot | None = None  # read once for every service and subnet
         for name, config in records:
             container = next((c for c in definitions[name].get("containerDefinitions", []) if c.get("essential", True)), {})
             app = judge.apps.get(container.get("image", ""))
@@ -667,9 +668,10 @@ class _Hooks:
                 except LookupError:
                     pass
             subnets = ((config.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}).get("subnets", [])
+            snapshot = snapshot or AwsSnapshot(self.sandbox._clients)
             for subnet in subnets:
                 out += [((name, v.label, subnet), name, v)
-                        for v in judge.verdicts({**config, "serviceName": name}, subnet, env, app)]
+                        for v in judge.verdicts({**config, "serviceName": name}, subnet, env, app, snapshot)]
         return out
 
     # -- moto watcher --------------------------------------------------------------
@@ -678,7 +680,8 @@ class _Hooks:
         if self.loading:
             return
         self.event("aws-call", service=service, action=action)
-        self.changed(f"{service}:{action}")
+        if service != "elasticloadbalancing":  # a load balancer changes no dependency's reachability
+            self.changed(f"{service}:{action}")
         if service in ("ec2", "elasticloadbalancing"):  # a rule or a health check may have changed a target's health
             try:
                 self.sandbox._ecs.recheck_targets()

@@ -72,7 +72,7 @@ def test_target_health_follows_live_rules_and_the_health_check(load, get, waiter
     (healthy, the deployment completes); the ALB's egress, the health-check port, a target group on no
     load balancer. The grace period keeps the unhealthy tasks running meanwhile."""
     data = healthy_data()
-    group_of(data, "task-sg")["ingress"] = []
+    group_of(data, "task-sg")["ingress"] = [{"protocol": "tcp", "port": 8080, "source_group": "alb-sg"}]  # a wrong port
     service_of(data)["load_balancer"]["target_group"]["health_path"] = "/ping"
     service_of(data)["health_check_grace_period"] = 6000  # 60 s at the test pace: never over here
     service_of(data)["desired_count"] = 1
@@ -115,13 +115,9 @@ def test_target_health_follows_live_rules_and_the_health_check(load, get, waiter
     ec2.revoke_security_group_egress(GroupId=sb.ids["sg:alb-sg"], SecurityGroupRuleIds=[egress["SecurityGroupRuleId"]])
     assert states(sb, elbv2) == {timeout}
     ec2.authorize_security_group_egress(GroupId=sb.ids["sg:alb-sg"], IpPermissions=[{
-        "IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8000, "UserIdGroupPairs": [{"GroupId": sb.ids["sg:task-sg"]}]}])
+        "IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8080, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
     assert states(sb, elbv2) == {("healthy", None, None)}
 
-    ec2.authorize_security_group_ingress(GroupId=sb.ids["sg:task-sg"], IpPermissions=[{
-        "IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": sb.ids["sg:alb-sg"]}]}])
-    ec2.authorize_security_group_egress(GroupId=sb.ids["sg:alb-sg"], IpPermissions=[{
-        "IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
     elbv2.modify_target_group(TargetGroupArn=tg["TargetGroupArn"], HealthCheckPort="8080")
     assert states(sb, elbv2) == {("unhealthy", "Target.FailedHealthChecks", "Health checks failed")}  # nothing listens
 

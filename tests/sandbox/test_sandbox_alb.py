@@ -165,8 +165,13 @@ def test_image_pull_path_and_log_group_stop_tasks_before_they_start(load, waiter
     data["vpcs"]["main"]["route_tables"]["private"]["routes"] = []  # no NAT: the tasks' subnets have no way out
     service_of(data)["desired_count"] = 1
     service_of(data)["circuit_breaker"] = {"enable": False, "rollback": False}
+    service_of(data)["load_balancer"].update(scheme="internal", subnets=["private-a", "private-b"])
     sb = load(scenario_from_data(data))
     ecs, ec2, logs = aws("ecs"), aws("ec2"), aws("logs")
+    (lb,) = aws("elbv2").describe_load_balancers(Names=["nerava-alb"])["LoadBalancers"]
+    host, port = lb["DNSName"].split(":")  # an internal ALB: no answer from outside its VPC
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((host, int(port)), timeout=2)
     image = service_of(data)["task_definition"]["image"]
 
     def first_stop(deployment: str) -> dict:

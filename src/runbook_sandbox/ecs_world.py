@@ -41,6 +41,7 @@ from runbook_sandbox.emulators.ecs import EcsEmulator
 from runbook_sandbox.emulators.ecs_scheduler import ACCOUNT, StopReason, Subnet
 from runbook_sandbox.reachability import AwsSnapshot, Egress, NetworkSnapshot, Verdict, evaluate, image_pull_path
 from runbook_sandbox.scenario import App, EcsService, Scenario
+from runbook_sandbox.target_health import task_ip
 
 if TYPE_CHECKING:  # pragma: no cover
     from runbook_sandbox.alb import AlbFronts
@@ -188,8 +189,6 @@ class EcsObserver:
 
     def _targets(self, kind: str, task: dict, load_balancers: list[dict]) -> None:
         """Register a task that turned RUNNING in its target groups; deregister one that stopped."""
-        from runbook_sandbox.target_health import task_ip
-
         clients, ip = self.sandbox._clients, task_ip(task)
         if clients is None or not ip:
             return

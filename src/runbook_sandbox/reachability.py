@@ -724,9 +724,12 @@ def load_balancer_path(snapshot: NetworkSnapshot, lb_groups: list[str], lb_subne
     every load balancer subnet, and one of the load balancer's groups must let ``port`` out to the task."""
     reasons = []
     groups = [snapshot.groups[g] for g in task_groups if g in snapshot.groups]
-    if not _sg_ingress_admits(snapshot, groups, port, list(lb_groups), []) and not _sg_ingress_admits(
-            snapshot, groups, port, list(lb_groups),
-            cidrs := [snapshot.subnets[s]["CidrBlock"] for s in lb_subnets if s in snapshot.subnets]):
+    admitted = _sg_ingress_admits(snapshot, groups, port, list(lb_groups), [])  # a pair: no subnet to read
+    cidrs: list[str] = []
+    if not admitted:
+        cidrs = [snapshot.subnets[s]["CidrBlock"] for s in lb_subnets if s in snapshot.subnets]
+        admitted = _sg_ingress_admits(snapshot, groups, port, list(lb_groups), cidrs)
+    if not admitted:
         reasons.append(f"no ingress on {', '.join(task_groups) or '(none)'} (task) admits {', '.join(lb_groups) or '(none)'} "
                        f"or the load balancer subnets ({', '.join(cidrs)}) on tcp/{port}")
     outbound = [snapshot.groups[g] for g in lb_groups if g in snapshot.groups]

@@ -103,8 +103,9 @@ class EcsServiceParser(ServiceParser, NetworkParser):
         health_path = self.string(tg.get("health_path"), join(tg_path, "health_path"), default="/")
         if not health_path.startswith("/"):
             raise self.fail(join(tg_path, "health_path"), f"must start with '/', got {health_path!r}")
-        matcher = self.port_string(tg.get("matcher"), join(tg_path, "matcher"), "200") \
-            if isinstance(tg.get("matcher"), int) else self.string(tg.get("matcher"), join(tg_path, "matcher"), default="200")
+        raw = tg.get("matcher")  # YAML reads an unquoted 200 as a number
+        matcher = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else \
+            self.string(raw, join(tg_path, "matcher"), default="200")
         if not HTTP_CODES.match(matcher) or not all(200 <= int(c) <= 499 for c in re.findall(r"\d{3}", matcher)):
             raise self.fail(join(tg_path, "matcher"), f"{matcher!r} is not an HTTP code list such as 200, 200,202 or 200-299")
         return EcsLoadBalancer(

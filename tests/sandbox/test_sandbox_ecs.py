@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from typing import Any, Callable
@@ -483,6 +484,37 @@ def test_in_place_changes_start_no_deployment(ecs, waiter):
     with pytest.raises(client.exceptions.InvalidParameterException):
         client.update_service(cluster="default", service="web", loadBalancers=[
             {"targetGroupArn": target_group, "containerName": "web", "containerPort": 8080}])
+
+
+def test_behind_a_load_balancer_tasks_count_once_healthy_and_go_when_unhealthy(emulator, ecs, waiter):
+    """With a target health plugged in: RUNNING is not enough; a target unhealthy past the grace period
+    (0 here) stops its task, in ECS's words."""
+    answer = {"state": "initial", "reason": "Elb.InitialHealthChecking", "description": "Initial health checks in progress"}
+    emulator.scheduler.target_health = lambda service, task, lbs: [dict(answer, targetGroupArn=lb["targetGroupArn"])
+                                                                   for lb in lbs]
+    client = ecs()
+    client.create_cluster()
+    register(client)
+    target_group = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
+    create(client, loadBalancers=[{"targetGroupArn": target_group, "containerName": "web", "containerPort": 8000}])
+    waiter(lambda: describe(client)["runningCount"] == 1)
+    time.sleep(emulator.deploy_seconds)  # initial checks over, still answering initial
+    assert describe(client)["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+    answer.update(state="healthy", reason=None, description=None)
+    emulator.recheck_targets()
+    assert describe(client)["deployments"][0]["rolloutState"] == "COMPLETED"
+    (task,) = tasks(client)
+    answer.update(state="unhealthy", reason="Target.Timeout", description="Request timed out")
+    emulator.deploy_seconds = 30  # the replacement stays pending while this test reads
+    emulator.recheck_targets()
+    (gone,) = tasks(client, status="STOPPED")
+    assert (gone["taskArn"], gone["stopCode"]) == (task["taskArn"], "ServiceSchedulerInitiated")
+    assert gone["stoppedReason"] == f"Task failed ELB health checks in (target-group {target_group})"
+    task_id = task["taskArn"].rsplit("/", 1)[1]
+    service = describe(client)
+    assert (f"(service web) (task {task_id}) (port 8000) is unhealthy in (target-group {target_group}) due to "
+            "(reason Request timed out).") in [e["message"] for e in service["events"]]
+    assert service["deployments"][0]["failedTasks"] == 1 and service["pendingCount"] == 1  # its replacement
 
 
 def test_settle_runs_the_clock_forward(emulator, ecs, judge):

@@ -569,8 +569,8 @@ class Scheduler:
         task.target_healthy = False
         bad = next((s for s in states if s.get("state") == "unhealthy"), None)
         if bad is None:
-            if any(s.get("state") == "initial" for s in states):
-                self._check_later(task, task.checks_from - now)
+            if any(s.get("state") == "initial" for s in states):  # at the end of its initial checks, or a while on
+                self._check_later(task, task.checks_from - now if task.checks_from > now else self.health_check_seconds)
             return  # unused, unavailable: nothing checks it until something changes (recheck_targets)
         # The grace period in force now (UpdateService may change it without a deployment).
         grace_end = min(task.grace_until, (task.started_at or now) + self.grace_seconds(record.config))

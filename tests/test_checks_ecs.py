@@ -106,6 +106,18 @@ def test_the_workload_reads_the_service_the_task_definition_and_the_load_balance
     assert internal.workload.url is None and "internal" in internal.workload.unprobed
 
 
+def test_an_internal_load_balancer_is_not_probed_and_target_health_stands_in_unproven():
+    def internal(targets):
+        return ecs(load_balancing={"target_groups": [TARGET_GROUP], "target_health": {TG: targets},
+                                   "load_balancers": [{**BALANCER, "Scheme": "internal"}], "listeners": {LB: LISTENERS}})
+
+    healthy = detect("http.healthz", internal([healthy_target(), healthy_target("10.0.2.9")]))
+    assert healthy.status is Status.WARN  # never OK: nothing answered a probe
+    assert "not probed (load balancer nerava-alb is internal" in healthy.summary and "2 of 2 target(s) healthy" in healthy.summary
+    sick = detect("http.healthz", internal([healthy_target(), unhealthy_target("Target.Timeout")]))
+    assert sick.status is Status.FAIL and "1 of 2" in sick.summary
+
+
 @pytest.mark.parametrize("ref, expected", [
     ("nerava-backend", ("default", "nerava-backend")),
     ("prod/nerava-backend", ("prod", "nerava-backend")),

@@ -80,6 +80,9 @@ class Workload:
     probe_host: str | None = None  # the Host header a probe sends instead of the URL's (a host-header rule)
     # Why its URL cannot be probed from here (an internal load balancer), when it cannot; `url` is then None.
     unprobed: str | None = None
+    # What the platform shows of its health instead (a load balancer's target health), and whether that is healthy.
+    health_instead: str | None = None
+    healthy_instead: bool = False
     health_path: str = DEFAULT_HEALTH_PATH  # what the platform's own health check asks for, else the runbook's
     health_check: Mapping[str, Any] = field(default_factory=dict)  # the platform's health-check configuration
     log_groups: tuple[str, ...] = ()

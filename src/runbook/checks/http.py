@@ -59,8 +59,15 @@ def healthz(topology: Topology, params: Mapping[str, Any]) -> Finding:
         check: http.healthz   # with a TCP health check, probes the runbook's params.health_path
     """
     result = topology.probe
+    workload = topology.workload
+    if result is None and workload.unprobed and workload.health_instead:
+        # Not proven by a probe, so never OK: the platform's own view of its health, said as such.
+        evidence = (Evidence("not probed", f"{workload.unprobed}; instead: {workload.health_instead}"),)
+        if workload.healthy_instead:
+            return Finding(Status.WARN, f"not probed ({workload.unprobed}); {workload.health_instead}", evidence)
+        return Finding(Status.FAIL, f"not probed ({workload.unprobed}); {workload.health_instead}", evidence)
     if result is None:
-        return Finding(Status.SKIPPED, f"nothing to probe: {topology.workload.unprobed}" if topology.workload.unprobed
+        return Finding(Status.SKIPPED, f"nothing to probe: {workload.unprobed}" if workload.unprobed
                        else "the service has no URL to probe")
     evidence = (probe_evidence(result),)
     if result.healthy:

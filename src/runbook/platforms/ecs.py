@@ -296,6 +296,7 @@ def completed(workload: Workload, got: Mapping[str, Any]) -> Workload:
     managed = {g["GroupId"] for g in payload.groups if any(t.get("Key") == MANAGED_TAG for t in g.get("Tags", []))}
     ordered = tuple(sorted(workload.security_group_ids, key=lambda g: g in managed))
     url, host, unprobed, health_path = _entry(payload, workload.health_path)
+    instead, healthy = _target_health(payload) if url is None else (None, False)
     return replace(
         workload,
         security_group_ids=ordered,
@@ -305,11 +306,25 @@ def completed(workload: Workload, got: Mapping[str, Any]) -> Workload:
         url=url,
         probe_host=host,
         unprobed=unprobed,
+        health_instead=instead,
+        healthy_instead=healthy,
         health_path=health_path,
         health_check={k: v for g in payload.target_groups[:1] for k, v in g.items() if k.startswith("HealthCheck") or k == "Matcher"},
         logs_since_ms=_since_ms(payload),
         payload=payload,
     )
+
+
+def _target_health(payload: EcsService) -> tuple[str | None, bool]:
+    """What the load balancer says of the tasks when its name cannot be probed: (the line, healthy)."""
+    group = serving_target_group(payload)
+    if group is None:
+        return None, False
+    states = [t.get("TargetHealth", {}).get("State") for t in payload.target_health.get(group["TargetGroupArn"], [])]
+    healthy = states.count("healthy")
+    line = (f"target group {group.get('TargetGroupName')} reports {healthy} of {len(states)} target(s) healthy on "
+            f"{group.get('HealthCheckPath', '/')}")
+    return line, healthy > 0 and healthy == len(states)
 
 
 def _since_ms(payload: EcsService) -> float | None:

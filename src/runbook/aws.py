@@ -179,7 +179,7 @@ class Aws:
 
     def _before_call(self, model, **_: Any) -> None:
         service = model.service_model.service_name
-        # IAM names an action by the service's signing name (elbv2's is elasticloadbalancing).
+        # IAM names an action by the service's signing name, which is not always its client's name.
         prefix = model.service_model.signing_name or service
         if self.read_only and not is_read_operation(model.name):
             raise ReadOnlyViolation(

@@ -58,6 +58,8 @@ def serve_sandbox(scenario: str, *, env_file: Optional[Path], deploy_seconds: Op
             tmp = env_file.with_suffix(env_file.suffix + ".tmp")
             tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
             tmp.replace(env_file)
+        from runbook_sandbox.runs import bundled_runs
+
         # Each simulated service with the bundled runbook that fixes it.
         runs = [f"runbook check {runbook} --service {ref}" for runbook, ref in bundled_runs(loaded)]
         names = ", ".join(ref for _, ref in bundled_runs(loaded)) or "none"
@@ -83,9 +85,11 @@ def run_demo(scenario: str, *, yes: bool, deploy_seconds: Optional[float], timeo
     from runbook_sandbox import Sandbox, load_scenario
 
     loaded = load_scenario(scenario)
+    from runbook_sandbox.runs import bundled_runs
+
     runs = bundled_runs(loaded)
     if not runs:
-        raise UsageError(f"scenario {scenario}: the demo needs a service to fix (services:, ecs_services: or ecs_express_services:)")
+        raise UsageError(f"scenario {scenario}: the demo needs a service to fix, and this world has none")
     import tempfile
 
     console = make_console()
@@ -105,10 +109,3 @@ def run_demo(scenario: str, *, yes: bool, deploy_seconds: Optional[float], timeo
             report.run_id = report.journal = None  # a temporary journal, gone with the sandbox: no undo to offer
             emit(report, fmt, None)
     return report.exit_code
-
-
-def bundled_runs(loaded) -> list[tuple[str, str]]:
-    """(bundled runbook, --service value) for each service of a scenario, App Runner's first."""
-    ecs = [*loaded.ecs_services, *getattr(loaded, "ecs_express_services", ())]
-    return [("apprunner-vpc", s.name) for s in loaded.services] + [
-        ("ecs-service", s.name if s.cluster == "default" else f"{s.cluster}/{s.name}") for s in ecs]

@@ -216,6 +216,8 @@ def test_the_image_pull_path():
     endpoints = [{"VpcId": VPC, "ServiceName": f"com.amazonaws.us-east-1.{n}", "VpcEndpointType": k, "State": "available"}
                  for n, k in (("ecr.api", "Interface"), ("ecr.dkr", "Interface"), ("s3", "Gateway"))]
     assert detect("ecs.image-pull-path", ecs(route_tables=(isolated,), endpoints=endpoints)).status is Status.OK
+    # A public subnet without a public IP still pulls through the endpoints (Express Mode's way).
+    assert detect("ecs.image-pull-path", ecs(route_tables=(public,), endpoints=endpoints)).status is Status.OK
 
 
 def test_the_log_group():

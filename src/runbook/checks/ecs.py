@@ -431,7 +431,8 @@ def image_pull_path(topology: Topology, params: Mapping[str, Any]) -> Finding:
         if route and (route.get("NatGatewayId") or route.get("TransitGatewayId") or route.get("NetworkInterfaceId")):
             continue
         if route and str(route.get("GatewayId", "")).startswith("igw-"):
-            if not public_ip:
+            # Without a public IP an internet gateway is no way out; the endpoints still are.
+            if not public_ip and not (ecr and has_endpoints):
                 need_ip.append(subnet)
             continue
         if not (ecr and has_endpoints):

@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from runbook.errors import UsageError
+from runbook_sandbox.ecs_express_world import MotoExpress
 from runbook_sandbox.ecs_world import EcsObserver, TaskJudge, build_ecs
 from runbook_sandbox.emulators.apprunner import ACCOUNT, AppRunnerEmulator, ServiceRecord
 from runbook_sandbox.emulators.ecs import EcsEmulator
@@ -88,7 +89,8 @@ class Sandbox:
         self._ecs_judge = TaskJudge(self)
         self._ecs = EcsEmulator(judge=self._ecs_judge,
                                 network=ec2_network(lambda region: self._moto.clients(region).client("ec2")),
-                                observer=EcsObserver(self, self._ecs_judge), deploy_seconds=deploy_seconds or 10.0)
+                                observer=EcsObserver(self, self._ecs_judge),
+                                express=MotoExpress(self._moto.clients), deploy_seconds=deploy_seconds or 10.0)
         self.faults.services = self._service_names
         self.faults.on_event = self._hooks.event
         self.faults.on_trigger = self._triggered

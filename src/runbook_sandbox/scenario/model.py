@@ -285,6 +285,28 @@ class EcsService:
 
 
 @dataclass(frozen=True)
+class EcsExpressService:
+    """An ECS Express Mode service (CreateExpressGatewayService): its primary container, the
+    target group's health path, the customer's placement (Express adds its own managed group)
+    and the simulated app."""
+
+    name: str
+    cluster: str
+    image: str
+    container_port: int
+    health_check_path: str  # the target group's (Express's default /ping), not the app's
+    environment: tuple[tuple[str, str], ...]  # may hold ${...} placeholders
+    secrets: tuple[tuple[str, SecretRef], ...]
+    log_group: str | None  # None: Express's own /aws/ecs/<cluster>/<service>
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]  # the customer's
+    min_tasks: int  # scalingTarget.minTaskCount
+    cpu: str
+    memory: str
+    app: App
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -301,6 +323,7 @@ class Scenario:
     peerings: tuple[VpcPeering, ...] = ()
     proxies: tuple[Proxy, ...] = ()
     ecs_services: tuple[EcsService, ...] = ()
+    ecs_express_services: tuple[EcsExpressService, ...] = ()
 
     def subnet(self, name: str) -> Subnet:
         return _named((s for vpc in self.vpcs for s in vpc.subnets), name)
@@ -316,6 +339,9 @@ class Scenario:
 
     def ecs_service(self, name: str) -> EcsService:
         return _named(self.ecs_services, name)
+
+    def ecs_express_service(self, name: str) -> EcsExpressService:
+        return _named(self.ecs_express_services, name)
 
 
 def _named(items, name: str):

@@ -77,7 +77,8 @@ class ScenarioParser(EcsServiceParser, ServiceParser, StoreParser, SecurityGroup
             data,
             "",
             ("name", "description", "region", "vpcs", "security_groups", "databases", "caches",
-             "connectors", "services", "secrets", "prefix_lists", "vpc_peerings", "proxies", "ecs_services"),
+             "connectors", "services", "secrets", "prefix_lists", "vpc_peerings", "proxies", "ecs_services",
+             "ecs_express_services"),
             required=("vpcs",),
         )
         name = self.string(top.get("name"), "name", default=default_name)
@@ -104,6 +105,9 @@ class ScenarioParser(EcsServiceParser, ServiceParser, StoreParser, SecurityGroup
                                  {d.id for d in databases}, {c.id for c in caches}, {s.name: s for s in secrets})
         ecs_services = self.ecs_services(top.get("ecs_services"), subnets, group_map, {d.id for d in databases},
                                          {c.id for c in caches}, {s.name: s for s in secrets})
+        ecs_express_services = self.ecs_express_services(
+            top.get("ecs_express_services"), subnets, group_map, {d.id for d in databases},
+            {c.id for c in caches}, {s.name: s for s in secrets}, ecs_services)
         self.unique_store_ids(databases, caches)
         return Scenario(
             name=name,
@@ -121,4 +125,5 @@ class ScenarioParser(EcsServiceParser, ServiceParser, StoreParser, SecurityGroup
             peerings=peerings,
             proxies=proxies,
             ecs_services=ecs_services,
+            ecs_express_services=ecs_express_services,
         )

@@ -1,4 +1,5 @@
-"""The sandbox's ECS side: a scenario's ``ecs_services`` built in the ECS emulator, and the judge
+"""The sandbox's ECS side: a scenario's ``ecs_services`` and ``ecs_express_services`` built in the
+ECS emulator (Express's own resources by :mod:`runbook_sandbox.ecs_express_world`), and the judge
 that decides each task from the ground truth (:mod:`runbook_sandbox.reachability`).
 
 A task is healthy when every dependency its app ``needs`` is reachable from the task's own

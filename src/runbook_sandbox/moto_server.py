@@ -13,7 +13,7 @@ from runbook_sandbox import shims
 from runbook_sandbox.faults import Call, Endpoint, Faults, TrackedConnections, classify_wsgi, reason
 
 DUMMY_KEY = "testing"
-WATCHED_SERVICES = ("ec2", "rds", "elasticache")
+WATCHED_SERVICES = ("ec2", "rds", "elasticache", "elasticloadbalancing")  # elasticloadbalancing: ELBv2
 READ_PREFIXES = ("Describe", "List", "Get")
 
 Mutation = Callable[[str, str], None]  # (service, action) -> None
@@ -25,7 +25,7 @@ class MotoServer:
     The public one (``url``) is what the tool talks to: ``faults`` act on it,
     :meth:`stop_public` / :meth:`start_public` take it down and bring it back
     on the same port, and ``on_mutation(service, action)`` is called after
-    every successful non-read call to EC2, RDS or ElastiCache, in the thread
+    every successful non-read call to EC2, RDS, ElastiCache or ELBv2, in the thread
     that served it and before the client gets its answer, so the sandbox can
     record what each change did to the simulated app, in order. The internal
     one (``internal_url``) serves the sandbox's own calls (building worlds,
@@ -157,7 +157,7 @@ class _Front:
     """WSGI middleware of the public listener: faults first, then moto, then the watch.
 
     A throttled or denied call gets its error and never reaches moto. After a
-    successful mutating EC2/RDS/ElastiCache call, the watcher is told; after
+    successful mutating EC2/RDS/ElastiCache/ELBv2 call, the watcher is told; after
     any successful call, the faults count it (and may stop the endpoints
     before the answer goes out).
     """

@@ -37,6 +37,11 @@ A dependency is an environment variable holding a URL (``postgresql://``,
 
 Each failure yields a reason (no secrets in it) and the line the app would
 print in its application log.
+
+For ECS tasks (whose subnet and groups stand in for a connector's) two more paths:
+:func:`load_balancer_path` (the load balancer's health checks reaching a task) and
+:func:`image_pull_path` (the task reaching its image registry). :class:`NetworkSnapshot`
+reads the network alone, for judges that need no database or cache.
 """
 
 from __future__ import annotations
@@ -110,20 +115,92 @@ class _Target:
 # ----------------------------------------------------------------------------- snapshot
 
 
-class AwsSnapshot:
-    """Everything the evaluation needs, read once from moto through boto3."""
+class NetworkSnapshot:
+    """The network alone, read from moto through boto3: subnets and security groups at once; network
+    ACLs, route tables, VPC endpoints, prefix lists and DNS attributes when first asked for."""
 
     def __init__(self, clients: Any) -> None:
         ec2 = clients.client("ec2")
-        rds = clients.client("rds")
-        elasticache = clients.client("elasticache")
         self.subnets = {s["SubnetId"]: s for s in _all(ec2.describe_subnets, "Subnets")}
         self.groups = {g["GroupId"]: g for g in _all(ec2.describe_security_groups, "SecurityGroups")}
-        self.acls = _all(ec2.describe_network_acls, "NetworkAcls")
         self._ec2 = ec2
+        self._acls: list[dict] | None = None
         self._route_tables: list[dict] | None = None
+        self._endpoints: list[dict] | None = None
         self._vpc_dns: dict[str, bool] = {}
         self._prefix_lists: dict[str, list[str]] = {}
+
+    @property
+    def acls(self) -> list[dict]:
+        if self._acls is None:
+            self._acls = _all(self._ec2.describe_network_acls, "NetworkAcls")
+        return self._acls
+
+    @property
+    def vpc_endpoints(self) -> list[dict]:
+        if self._endpoints is None:
+            self._endpoints = _all(self._ec2.describe_vpc_endpoints, "VpcEndpoints")
+        return self._endpoints
+
+    def prefix_list_cidrs(self, prefix_list_id: str) -> list[str]:
+        """A prefix list's blocks; one this account cannot see (another account's, no longer shared)
+        holds nothing the sandbox knows, so it admits nothing here."""
+        from botocore.exceptions import ClientError
+
+        if prefix_list_id not in self._prefix_lists:
+            try:
+                entries = _all(lambda **kw: self._ec2.get_managed_prefix_list_entries(PrefixListId=prefix_list_id, **kw), "Entries")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "InvalidPrefixListID.NotFound":
+                    raise
+                entries = []
+            self._prefix_lists[prefix_list_id] = [e["Cidr"] for e in entries]
+        return self._prefix_lists[prefix_list_id]
+
+    @property
+    def route_tables(self) -> list[dict]:
+        if self._route_tables is None:
+            self._route_tables = _all(self._ec2.describe_route_tables, "RouteTables")
+        return self._route_tables
+
+    def dns_support(self, vpc_id: str) -> bool:
+        if vpc_id not in self._vpc_dns:
+            attr = self._ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")
+            self._vpc_dns[vpc_id] = bool(attr["EnableDnsSupport"]["Value"])
+        return self._vpc_dns[vpc_id]
+
+    def acl_for(self, subnet_id: str) -> dict | None:
+        for acl in self.acls:
+            for assoc in acl.get("Associations", []):
+                if assoc.get("SubnetId") == subnet_id:
+                    return acl
+        vpc = self.subnets.get(subnet_id, {}).get("VpcId")
+        return next((a for a in self.acls if a.get("VpcId") == vpc and a.get("IsDefault")), None)
+
+    def route_table_for(self, subnet_id: str) -> dict | None:
+        """The subnet's route table: the one associated with it, else its VPC's main table."""
+        for table in self.route_tables:
+            for assoc in table.get("Associations", []):
+                if assoc.get("SubnetId") == subnet_id:
+                    return table
+        vpc = self.subnets.get(subnet_id, {}).get("VpcId")
+        for table in self.route_tables:
+            if table.get("VpcId") == vpc and any(a.get("Main") for a in table.get("Associations", [])):
+                return table
+        return None
+
+    def routes_for(self, subnet_id: str) -> list[dict]:
+        table = self.route_table_for(subnet_id)
+        return table.get("Routes", []) if table else []
+
+
+class AwsSnapshot(NetworkSnapshot):
+    """Everything the evaluation needs, read once from moto through boto3."""
+
+    def __init__(self, clients: Any) -> None:
+        super().__init__(clients)
+        rds = clients.client("rds")
+        elasticache = clients.client("elasticache")
         self.targets: list[_Target] = []
         instances = _all(rds.describe_db_instances, "DBInstances", token="Marker")
         for db in instances:
@@ -248,21 +325,6 @@ class AwsSnapshot:
             self._place(t, None)
             self.targets.append(t)
 
-    def prefix_list_cidrs(self, prefix_list_id: str) -> list[str]:
-        """A prefix list's blocks; one this account cannot see (another account's, no longer shared)
-        holds nothing the sandbox knows, so it admits nothing here."""
-        from botocore.exceptions import ClientError
-
-        if prefix_list_id not in self._prefix_lists:
-            try:
-                entries = _all(lambda **kw: self._ec2.get_managed_prefix_list_entries(PrefixListId=prefix_list_id, **kw), "Entries")
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "InvalidPrefixListID.NotFound":
-                    raise
-                entries = []
-            self._prefix_lists[prefix_list_id] = [e["Cidr"] for e in entries]
-        return self._prefix_lists[prefix_list_id]
-
     def _aurora_clusters(self, rds: Any, instances: list[dict]) -> None:
         """Aurora clusters: reached at the cluster (and reader) endpoint, inside the cluster's subnet group."""
         clusters = _all(rds.describe_db_clusters, "DBClusters", token="Marker")
@@ -305,43 +367,12 @@ class AwsSnapshot:
         target.subnet_id = chosen
         target.ip = str(net.network_address + offset)
 
-    @property
-    def route_tables(self) -> list[dict]:
-        if self._route_tables is None:
-            self._route_tables = _all(self._ec2.describe_route_tables, "RouteTables")
-        return self._route_tables
-
-    def dns_support(self, vpc_id: str) -> bool:
-        if vpc_id not in self._vpc_dns:
-            attr = self._ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")
-            self._vpc_dns[vpc_id] = bool(attr["EnableDnsSupport"]["Value"])
-        return self._vpc_dns[vpc_id]
-
     def find(self, host: str) -> _Target | None:
         host = host.lower().rstrip(".")
         for t in self.targets:
             if host == t.address.lower() or host in (a.lower() for a in t.extra_addresses):
                 return t
         return None
-
-    def acl_for(self, subnet_id: str) -> dict | None:
-        for acl in self.acls:
-            for assoc in acl.get("Associations", []):
-                if assoc.get("SubnetId") == subnet_id:
-                    return acl
-        vpc = self.subnets.get(subnet_id, {}).get("VpcId")
-        return next((a for a in self.acls if a.get("VpcId") == vpc and a.get("IsDefault")), None)
-
-    def routes_for(self, subnet_id: str) -> list[dict]:
-        for table in self.route_tables:
-            for assoc in table.get("Associations", []):
-                if assoc.get("SubnetId") == subnet_id:
-                    return table.get("Routes", [])
-        vpc = self.subnets.get(subnet_id, {}).get("VpcId")
-        for table in self.route_tables:
-            if table.get("VpcId") == vpc and any(a.get("Main") for a in table.get("Associations", [])):
-                return table.get("Routes", [])
-        return []
 
 
 def _all(method: Any, key: str, token: str = "NextToken") -> list[dict]:
@@ -373,7 +404,7 @@ def _cidr_contains(cidr: str, network: str) -> bool:
     return outer.version == inner.version and inner.subnet_of(outer)  # type: ignore[arg-type]
 
 
-def _ipv4_blocks(snapshot: "AwsSnapshot", perm: dict) -> list[str]:
+def _ipv4_blocks(snapshot: "NetworkSnapshot", perm: dict) -> list[str]:
     """The IPv4 blocks a permission names: its ranges and the entries of its prefix lists."""
     blocks = [r["CidrIp"] for r in perm.get("IpRanges", [])]
     for entry in perm.get("PrefixListIds", []):
@@ -381,7 +412,7 @@ def _ipv4_blocks(snapshot: "AwsSnapshot", perm: dict) -> list[str]:
     return blocks
 
 
-def _sg_egress_allows(snapshot: "AwsSnapshot", group: dict, port: int, dest_ip: str, dest_groups: list[str]) -> bool:
+def _sg_egress_allows(snapshot: "NetworkSnapshot", group: dict, port: int, dest_ip: str, dest_groups: list[str]) -> bool:
     for perm in group.get("IpPermissionsEgress", []):
         if not _port_covered(perm.get("IpProtocol"), perm.get("FromPort"), perm.get("ToPort"), port):
             continue
@@ -392,7 +423,7 @@ def _sg_egress_allows(snapshot: "AwsSnapshot", group: dict, port: int, dest_ip: 
     return False
 
 
-def _sg_ingress_admits(snapshot: "AwsSnapshot", groups: list[dict], port: int, source_groups: list[str],
+def _sg_ingress_admits(snapshot: "NetworkSnapshot", groups: list[dict], port: int, source_groups: list[str],
                        source_cidrs: list[str]) -> bool:
     """The rules of all the groups on the target's interfaces add up: a pair naming a source group by id,
     or address blocks (ranges, prefix-list entries) that leave no address of any source network out."""
@@ -655,3 +686,63 @@ def _internet_path(snapshot: AwsSnapshot, target: _Target, port: int) -> list[st
         if problem:
             reasons.append(problem)
     return reasons
+
+
+# ----------------------------------------------------------------------------- ECS tasks: load balancer, image pull
+
+
+def load_balancer_path(snapshot: NetworkSnapshot, lb_groups: list[str], lb_subnets: list[str], task_groups: list[str],
+                       task_ip: str, port: int) -> list[str]:
+    """Why the load balancer's health checks cannot reach a task on ``port`` (empty: they can): the
+    task's groups must admit one of the load balancer's groups (a pair) or address blocks covering
+    every load balancer subnet, and one of the load balancer's groups must let ``port`` out to the task."""
+    reasons = []
+    groups = [snapshot.groups[g] for g in task_groups if g in snapshot.groups]
+    cidrs = [snapshot.subnets[s]["CidrBlock"] for s in lb_subnets if s in snapshot.subnets]
+    if not _sg_ingress_admits(snapshot, groups, port, list(lb_groups), cidrs):
+        reasons.append(f"no ingress on {', '.join(task_groups) or '(none)'} (task) admits {', '.join(lb_groups) or '(none)'} "
+                       f"or the load balancer subnets ({', '.join(cidrs)}) on tcp/{port}")
+    outbound = [snapshot.groups[g] for g in lb_groups if g in snapshot.groups]
+    if not any(_sg_egress_allows(snapshot, g, port, task_ip, list(task_groups)) for g in outbound):
+        reasons.append(f"no egress rule on {', '.join(lb_groups) or '(none)'} (load balancer) allows tcp/{port} to {task_ip}")
+    return reasons
+
+
+def image_pull_path(snapshot: NetworkSnapshot, subnet_id: str, task_groups: list[str], public_ip: bool,
+                    image: str, region: str) -> str | None:
+    """Why a task in ``subnet_id`` cannot reach its image registry (None: it can). A way out: the
+    subnet's route table sends ``0.0.0.0/0`` to a NAT gateway (an active route), or to an internet
+    gateway with a public IP on the task. Else, for an ECR image of the region only: interface
+    endpoints for ``ecr.api`` and ``ecr.dkr`` in the VPC with private DNS, whose groups admit the task on
+    tcp/443, and the ``s3`` gateway endpoint on the subnet's route table (image layers live in S3)."""
+    routes = [r for r in snapshot.routes_for(subnet_id)
+              if r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("State", "active") == "active"]
+    if any(str(r.get("NatGatewayId", "")).startswith("nat-") for r in routes):
+        return None
+    igw = any(str(r.get("GatewayId", "")).startswith("igw-") for r in routes)
+    if igw and public_ip:
+        return None
+    way = ("its subnet routes 0.0.0.0/0 to an internet gateway but the task has no public IP (assignPublicIp DISABLED)"
+           if igw else "its subnet has no route 0.0.0.0/0 to a NAT gateway or an internet gateway")
+    host = image.split("/", 1)[0]
+    if not (host.endswith(f".dkr.ecr.{region}.amazonaws.com") and "/" in image):
+        return f"{way}, and {host} is reached only through the internet"
+    subnet = snapshot.subnets.get(subnet_id) or {}
+    vpc, table = subnet.get("VpcId"), snapshot.route_table_for(subnet_id) or {}
+    endpoints = [e for e in snapshot.vpc_endpoints if e.get("VpcId") == vpc
+                 and str(e.get("State", "available")).lower() == "available"]
+    missing = []
+    for name in ("ecr.api", "ecr.dkr"):
+        found = [e for e in endpoints if e.get("ServiceName") == f"com.amazonaws.{region}.{name}"
+                 and e.get("VpcEndpointType") == "Interface" and e.get("PrivateDnsEnabled")]
+        admitting = [e for e in found if _sg_ingress_admits(
+            snapshot, [snapshot.groups[g["GroupId"]] for g in e.get("Groups", []) if g.get("GroupId") in snapshot.groups],
+            443, list(task_groups), [subnet.get("CidrBlock", "0.0.0.0/0")])]
+        if not found:
+            missing.append(f"no {name} interface endpoint with private DNS")
+        elif not admitting:
+            missing.append(f"the {name} endpoint's groups do not admit the task on tcp/443")
+    if not any(e.get("ServiceName") == f"com.amazonaws.{region}.s3" and e.get("VpcEndpointType") == "Gateway"
+               and table.get("RouteTableId") in e.get("RouteTableIds", []) for e in endpoints):
+        missing.append(f"no s3 gateway endpoint on route table {table.get('RouteTableId', '(none)')}")
+    return f"{way}, and {'; '.join(missing)}" if missing else None

@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from runbook.errors import UsageError
+from runbook_sandbox.alb import AlbFronts
 from runbook_sandbox.ecs_express_world import MotoExpress
 from runbook_sandbox.ecs_world import EcsObserver, TaskJudge, build_ecs
 from runbook_sandbox.emulators.apprunner import ACCOUNT, AppRunnerEmulator, ServiceRecord
@@ -23,6 +24,8 @@ from runbook_sandbox.faults import Faults
 from runbook_sandbox.moto_server import DUMMY_KEY, Clients, MotoServer
 from runbook_sandbox.reachability import AwsSnapshot, Egress, Verdict, evaluate
 from runbook_sandbox.scenario import App, Scenario, Secret, Service
+from runbook_sandbox.shims import elbv2 as elbv2_shims
+from runbook_sandbox.target_health import FrontRoutes, SchedulerTargets, TargetJudge
 from runbook_sandbox.world import World, build
 
 # moto keeps its backends in process-wide state: every moto server in a process
@@ -38,7 +41,7 @@ _STARTED_LOCK = threading.Lock()
 class Event:
     """One entry of :meth:`Sandbox.history`.
 
-    kinds: ``load``; ``aws-call`` (a mutating EC2/RDS/ElastiCache call:
+    kinds: ``load``; ``aws-call`` (a mutating EC2/RDS/ElastiCache/ELBv2 call:
     service, action); ``apprunner-call`` (operation, service, operation_id);
     ``operation-rolling-back`` (a failed deployment of a running service turned
     ROLLBACK_IN_PROGRESS; same fields); ``operation-finished`` (service,
@@ -89,8 +92,9 @@ class Sandbox:
         self._ecs_judge = TaskJudge(self)
         self._ecs = EcsEmulator(judge=self._ecs_judge,
                                 network=ec2_network(lambda region: self._moto.clients(region).client("ec2")),
-                                observer=EcsObserver(self, self._ecs_judge),
-                                express=MotoExpress(self._moto.clients), deploy_seconds=deploy_seconds or 10.0)
+                                observer=EcsObserver(self, self._ecs_judge), deploy_seconds=deploy_seconds or 10.0,
+                                express=MotoExpress(self._moto.clients), target_health=SchedulerTargets(self))
+        self._fronts = AlbFronts(FrontRoutes(self))
         self.faults.services = self._service_names
         self.faults.on_event = self._hooks.event
         self.faults.on_trigger = self._triggered
@@ -139,6 +143,7 @@ class Sandbox:
         with self._aws_lock:
             self._cancel_restart()
         self._ecs.stop()
+        self._fronts.close_all()
         self._emulator.stop()
         self._moto.stop()
 
@@ -164,9 +169,12 @@ class Sandbox:
                 for other in others:  # their worlds go with the moto reset below
                     other._emulator.reset(other._region)
                     other._ecs.reset(other._region)
+                    other._fronts.close_all()
                     other.scenario = None
                 self._emulator.reset(scenario.region)
                 self._ecs.reset(scenario.region)
+                self._fronts.close_all()
+                elbv2_shims.install(target_health=TargetJudge(self), dns_names=self._fronts.address)
                 self._ecs_judge.forget()
                 self.faults._reset()
                 with self._aws_lock:
@@ -222,7 +230,7 @@ class Sandbox:
                         ids[f"log-group:{service.name}/{kind}"] = self._hooks.log_group(record, kind)
                     records.append((service, record))
                 try:
-                    build_ecs(scenario, self._ecs, self._ecs_judge, world, ids, self._clients)
+                    build_ecs(scenario, self._ecs, self._ecs_judge, world, ids, self._clients, self._fronts)
                 except (ClientError, EcsApiError) as err:  # valid on paper, refused by moto or the emulator
                     raise UsageError(f"scenario {scenario.source or scenario.name}: ecs_services: "
                                      f"cannot be built: {str(err)[:300]}") from None
@@ -644,6 +652,11 @@ class _Hooks:
             return
         self.event("aws-call", service=service, action=action)
         self.changed(f"{service}:{action}")
+        if service in ("ec2", "elasticloadbalancing"):  # a rule or a health check may have changed a target's health
+            try:
+                self.sandbox._ecs.recheck_targets()
+            except Exception as exc:  # noqa: BLE001 - the watcher must never break a call
+                self.event("error", where="ecs target recheck", error=f"{type(exc).__name__}: {exc}")
 
 
 __all__ = ["Event", "Sandbox"]

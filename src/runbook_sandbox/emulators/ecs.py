@@ -45,10 +45,11 @@ Semantics kept from AWS (the scheduler's in :mod:`ecs_scheduler`):
 Time: a task starts ``deploy_seconds`` after its launch; :meth:`EcsEmulator.settle`
 runs the clock forward at once (scenario histories, tests that must not race).
 
-Not modelled: capacity providers, task sets, service connect, the EC2 launch type,
-the grace period's timing (the judge sees ``healthCheckGracePeriodSeconds``), a
-task that fails its ELB checks after running a while (the judge stops it when it
-starts), ENIs in EC2, throttling and denials (App Runner's ``faults`` hooks); the listener can go down
+Behind a load balancer (``target_health`` given), a task counts once its targets
+are healthy and is stopped when they fail past the grace period (see
+:mod:`ecs_scheduler`); without ``target_health`` a running task counts at once.
+
+Not modelled: capacity providers, task sets, service connect, the EC2 launch type, ENIs in EC2, throttling and denials (App Runner's ``faults`` hooks); the listener can go down
 and come back (:meth:`EcsEmulator.stop_listener`, as the sandbox's ``stop_aws`` does).
 """
 
@@ -68,7 +69,7 @@ from runbook_sandbox.emulators.ecs_params import (
     ApiError, integer_param, invalid, number_param, page, region_of, string_param, strings_param, tags_param,
 )
 from runbook_sandbox.emulators.ecs_scheduler import (
-    ACCOUNT, Judge, Network, Observer, Scheduler, ServiceRecord, Subnet, healthy,
+    ACCOUNT, Judge, Network, Observer, Scheduler, ServiceRecord, Subnet, TargetHealth, healthy,
 )
 from runbook_sandbox.emulators.wire import Listening, Server, signed_region
 from runbook_sandbox.faults import Endpoint, TrackedConnections
@@ -91,13 +92,14 @@ class EcsEmulator(ExpressMode, Listening):
 
     def __init__(self, *, judge: Judge = healthy, network: Network = no_subnets, observer: Observer | None = None,
                  express: ExpressProvisioner | None = None, deploy_seconds: float = 10.0,
-                 region: str = "us-east-1") -> None:
+                 region: str = "us-east-1", target_health: TargetHealth | None = None) -> None:
         self.region = region
         self.express = express or FabricatedExpress()
         self.clusters: dict[str, dict] = {}  # ARN -> {"name", "region", "createdAt", "tags"}
         self.task_definitions: dict[str, dict] = {}  # ARN -> TaskDefinition shape (plus "_tags")
         self.scheduler = Scheduler(judge, network, observer, self._task_definition, self._service_view)
         self.scheduler.deploy_seconds = deploy_seconds
+        self.scheduler.target_health = target_health
         self.lock = self.scheduler.lock
         self._endpoint: Endpoint | None = None
         self.url = ""
@@ -147,6 +149,10 @@ class EcsEmulator(ExpressMode, Listening):
     def settle(self, rounds: int = 100) -> bool:
         """See :meth:`Scheduler.settle`: every pending task judged and every rollback ended now."""
         return self.scheduler.settle(rounds)
+
+    def recheck_targets(self) -> None:
+        """See :meth:`Scheduler.recheck_targets`: ask the target health again after a change."""
+        self.scheduler.recheck_targets()
 
     # ------------------------------------------------------------------ queries for the sandbox
 

@@ -18,13 +18,27 @@ reconcile step of its service, under the lock:
   ``ROLLBACK_SUCCESSFUL``. No completed deployment to go back to: the failed one
   stays ``PRIMARY`` and launches nothing more (``ROLLBACK_FAILED``, or
   ``STOPPED`` without rollback; both unverified against AWS);
+* behind a load balancer (a :data:`TargetHealth` plugged in, and the task's
+  revision names target groups), a ``RUNNING`` task counts only once its
+  targets are ``healthy``, and only then resets ``failedTasks``. Its targets
+  answer ``initial`` for ``health_check_seconds`` (half of ``deploy_seconds``:
+  the sandbox's stand-in for AWS's healthy threshold times the interval); a
+  target then ``unhealthy`` is ignored until the grace period has passed
+  (``healthCheckGracePeriodSeconds`` scaled to the pace: ``deploy_seconds``
+  stands for one minute of AWS time), then the task is stopped
+  (``ServiceSchedulerInitiated``, "Task failed ELB health checks in
+  (target-group ARN)", with the event "(service S) (task T) (port P) is
+  unhealthy in (target-group ARN) due to (reason ...)") and counts as failed.
+  Targets are asked again when :meth:`Scheduler.recheck_targets` is called (the
+  sandbox does after each change to EC2 or ELBv2), so a healthy task whose
+  load balancer loses its way in is replaced too;
 * once the ``PRIMARY`` deployment runs its desired count with nothing pending,
   the tasks of every other deployment are stopped and those deployments
   dropped (minimumHealthyPercent 100: old tasks serve until then), and it
   is ``COMPLETED`` with the events "deployment completed" and "has reached a
   steady state".
 
-The judge is called outside the lock (it may read moto over HTTP); its answer
+The judge and the target health are called outside the lock (it may read moto over HTTP); its answer
 is applied only if the task is still the one it judged (not reset meanwhile).
 """
 
@@ -78,6 +92,16 @@ class Judge(Protocol):
                  assign_public_ip: str) -> StopReason | None: ...
 
 
+class TargetHealth(Protocol):
+    """The health of a ``RUNNING`` task's targets, one entry per load balancer of its revision
+    (``loadBalancers[{targetGroupArn, containerName, containerPort}]``): ``{"targetGroupArn",
+    "state", "reason", "description"}`` as ``DescribeTargetHealth``'s ``TargetHealth`` says
+    (``state`` ``initial`` | ``healthy`` | ``unhealthy`` | ``unused`` | ...). ``service`` and
+    ``task`` as ``DescribeServices`` and ``DescribeTasks`` show them."""
+
+    def __call__(self, service: dict, task: dict, load_balancers: list[dict]) -> list[dict]: ...
+
+
 def healthy(service: dict, task_definition: dict, subnet: Subnet, assign_public_ip: str) -> StopReason | None:
     """The default judge: every task starts and stays healthy."""
     return None
@@ -127,6 +151,8 @@ class TaskRecord:
     eni: str
     assign_public_ip: str
     created_at: float
+    security_groups: tuple[str, ...] = ()
+    load_balancers: list[dict] = field(default_factory=list)  # its revision's, as DescribeServices shows them
     last_status: str = "PROVISIONING"
     desired_status: str = "RUNNING"
     started_at: float | None = None
@@ -135,6 +161,10 @@ class TaskRecord:
     stop: StopReason | None = None
     version: int = 1
     timer: threading.Timer | None = None
+    checks_from: float = 0.0  # behind a load balancer: its targets have an answer from then on (before: initial)
+    grace_until: float = 0.0  # ... and their failures stop it from then on
+    target_healthy: bool = False
+    check_timer: threading.Timer | None = None
 
 
 @dataclass
@@ -208,6 +238,7 @@ class Scheduler:
     def __init__(self, judge: Judge, network: Network, observer: Observer | None,
                  task_definition_view: Callable[[str], dict], service_view: Callable[[ServiceRecord], dict]) -> None:
         self.judge = judge
+        self.target_health: TargetHealth | None = None  # None: tasks behind a load balancer count when RUNNING
         self.network = network
         self.observer = observer
         self.task_definition_view = task_definition_view
@@ -218,6 +249,21 @@ class Scheduler:
         self.services: dict[str, ServiceRecord] = {}  # key -> record, in creation order
         self.tasks: dict[str, TaskRecord] = {}  # ARN -> record, in launch order
         self._subnets: dict[tuple[str, str], Subnet] = {}  # a subnet's CIDR never changes: ask the network once
+
+    @property
+    def health_check_seconds(self) -> float:
+        """How long a new target answers ``initial``."""
+        return self.deploy_seconds / 2
+
+    def grace_seconds(self, service_config: dict) -> float:
+        """``healthCheckGracePeriodSeconds`` at the sandbox's pace (``deploy_seconds`` per AWS minute)."""
+        return int(service_config.get("healthCheckGracePeriodSeconds") or 0) * self.deploy_seconds / 60
+
+    def task_at(self, ip: str, vpc_id: str | None = None) -> TaskRecord | None:
+        """The live (not ``STOPPED``) task holding ``ip`` (in ``vpc_id`` when given)."""
+        with self.lock:
+            return next((t for t in self.tasks.values() if t.ip == ip and t.last_status != "STOPPED"
+                         and (not vpc_id or not t.subnet.vpc_id or t.subnet.vpc_id == vpc_id)), None)
 
     def subnet(self, region: str, subnet_id: str) -> Subnet | None:
         """The subnet from the network (moto, perhaps: called outside the lock where it can be)."""
@@ -237,23 +283,35 @@ class Scheduler:
             self.tasks.clear()
             self._subnets.clear()
         for task in tasks:
-            if task.timer is not None:
-                task.timer.cancel()
+            for timer in (task.timer, task.check_timer):
+                if timer is not None:
+                    timer.cancel()
 
     def settle(self, rounds: int = 100) -> bool:
-        """Run the clock forward: judge every pending task now and end every rollback's wait, until
-        nothing is pending (True) or ``rounds`` passed (False: tasks keep failing without a circuit
-        breaker). For scenarios that build a history, and for tests that must not race a timer."""
+        """Run the clock forward: judge every pending task now, end every rollback's wait and every
+        target's initial checks and grace period, until nothing is pending (True) or ``rounds`` passed
+        (False: tasks keep failing without a circuit breaker). For scenarios that build a history, and
+        for tests that must not race a timer."""
         for _ in range(rounds):
             with self.lock:
                 generation = self.generation
+                now = time.time()
+                checking = [t for t in self.tasks.values() if t.check_timer is not None]
+                for task in checking:
+                    task.check_timer.cancel()
+                    task.check_timer = None
+                    task.checks_from = min(task.checks_from, now)
+                    task.grace_until = min(task.grace_until, now)
+            for task in checking:
+                self._check_target(generation, task.arn)
+            with self.lock:
                 pending = [t for t in self.tasks.values() if t.last_status == "PROVISIONING"]
                 waiting = [s for s in self.services.values() if s.primary is not None
                            and s.primary.rollout_state == "IN_PROGRESS" and s.primary.not_before > time.time()]
                 for record in waiting:
                     record.primary.not_before = 0.0
                     self._reconcile(record)
-                if not pending and not waiting:
+                if not pending and not waiting and not any(t.check_timer is not None for t in self.tasks.values()):
                     return True
             for task in pending:
                 if task.timer is not None:
@@ -360,6 +418,7 @@ class Scheduler:
         subnet_id = subnets[deployment.next_subnet % len(subnets)]
         deployment.next_subnet += 1
         subnet = self.subnet(record.region, subnet_id) or Subnet(subnet_id, "10.0.0.0/24")  # validated when given
+        revision = record.revisions.get(deployment.revision_arn) or {}
         task_id = _hex(32)
         cluster = record.cluster_arn.rsplit("/", 1)[1]
         task = TaskRecord(
@@ -367,7 +426,9 @@ class Scheduler:
             cluster_arn=record.cluster_arn, service_arn=record.arn, service_key=record.key, service_name=record.name,
             deployment_id=deployment.id, task_definition=self.task_definition_view(deployment.task_definition),
             subnet=subnet, ip=self._free_ip(subnet), eni=f"eni-{_hex(17)}",
-            assign_public_ip=deployment.network.get("assignPublicIp", "DISABLED"), created_at=time.time())
+            assign_public_ip=deployment.network.get("assignPublicIp", "DISABLED"), created_at=time.time(),
+            security_groups=tuple(deployment.network.get("securityGroups") or ()),
+            load_balancers=[lb for lb in copy.deepcopy(revision.get("loadBalancers", [])) if lb.get("targetGroupArn")])
         self.tasks[task.arn] = task
         timer = threading.Timer(self.deploy_seconds, self._settle, args=(self.generation, task.arn))
         timer.daemon = True
@@ -411,33 +472,121 @@ class Scheduler:
         if verdict is None:
             task.last_status = "RUNNING"
             task.started_at = now
-            if deployment is not None:
+            behind = self._behind_load_balancer(task)
+            if deployment is not None and not behind:
                 deployment.failed_tasks = 0
             self._event(record, f"(service {record.name}) has started 1 tasks: (task {task.id}).")
-            for lb in record.config.get("loadBalancers", []):
-                if lb.get("targetGroupArn"):
-                    self._event(record, f"(service {record.name}) registered 1 targets in "
-                                        f"(target-group {lb['targetGroupArn']})")
+            for lb in task.load_balancers:
+                self._event(record, f"(service {record.name}) registered 1 targets in "
+                                    f"(target-group {lb['targetGroupArn']})")
             self._notify("task-running", task=self.task_view(task), service=record.name,
-                         load_balancers=copy.deepcopy(record.config.get("loadBalancers", [])))
+                         load_balancers=copy.deepcopy(task.load_balancers))
+            if behind:
+                task.checks_from = now + self.health_check_seconds
+                task.grace_until = now + self.grace_seconds(record.config)
+                self._check_later(task, self.health_check_seconds)
         else:
             if verdict.stop_code != "TaskFailedToStart":
                 task.started_at = now
             self._stop_task(record, task, verdict)
-            if deployment is not None:
-                deployment.failed_tasks += 1
-                deployment.updated_at = now
-                sd = record.service_deployment(deployment.service_deployment_arn)
-                if sd is not None:
-                    sd["deploymentCircuitBreaker"]["failureCount"] += 1
+            self._count_failure(record, deployment)
+        self._reconcile(record)
+
+    def _count_failure(self, record: ServiceRecord, deployment: DeploymentRecord | None) -> None:
+        if deployment is not None:
+            deployment.failed_tasks += 1
+            deployment.updated_at = time.time()
+            sd = record.service_deployment(deployment.service_deployment_arn)
+            if sd is not None:
+                sd["deploymentCircuitBreaker"]["failureCount"] += 1
+
+    # ------------------------------------------------------------------ load balancer target health
+
+    def _behind_load_balancer(self, task: TaskRecord) -> bool:
+        return self.target_health is not None and bool(task.load_balancers)
+
+    def _ready(self, task: TaskRecord) -> bool:
+        """A task that counts toward its deployment's steady state."""
+        return task.last_status == "RUNNING" and task.desired_status == "RUNNING" \
+            and (task.target_healthy or not self._behind_load_balancer(task))
+
+    def _check_later(self, task: TaskRecord, seconds: float) -> None:
+        if task.check_timer is not None:
+            task.check_timer.cancel()
+        timer = threading.Timer(max(0.0, seconds) + 0.01, self._check_target, args=(self.generation, task.arn))
+        timer.daemon = True
+        timer.name = f"ecs-targets-{task.service_name}-{task.id[:8]}"
+        task.check_timer = timer
+        timer.start()
+
+    def recheck_targets(self) -> None:
+        """Ask again for the targets of every running task behind a load balancer whose initial checks are
+        over (after a change to the network or the target group: it may have healed, or broken, them)."""
+        now = time.time()
+        with self.lock:
+            generation = self.generation
+            arns = [t.arn for t in self.tasks.values() if t.last_status == "RUNNING" and t.desired_status == "RUNNING"
+                    and self._behind_load_balancer(t) and t.checks_from <= now]
+        for arn in arns:
+            self._check_target(generation, arn)
+
+    def _check_target(self, generation: int, task_arn: str) -> None:
+        try:
+            with self.lock:
+                task = self.tasks.get(task_arn)
+                if generation != self.generation or task is None or not self._behind_load_balancer(task) \
+                        or task.last_status != "RUNNING" or task.desired_status != "RUNNING":
+                    return
+                if task.check_timer is not None and task.check_timer is not threading.current_thread():
+                    task.check_timer.cancel()
+                task.check_timer = None
+                record = self.services[task.service_key]
+                service, view = self.service_view(record), self.task_view(task)
+                load_balancers = copy.deepcopy(task.load_balancers)
+            health = self.target_health
+            states = health(service, view, load_balancers) if health is not None else []
+            with self.lock:
+                if generation != self.generation or self.tasks.get(task_arn) is not task \
+                        or task.last_status != "RUNNING" or task.desired_status != "RUNNING":
+                    return
+                self._judged_targets(record, task, states)
+        except Exception as exc:  # noqa: BLE001 - a timer thread has nobody to raise to
+            self._notify("error", where="ecs target health", error=f"{type(exc).__name__}: {exc}")
+
+    def _judged_targets(self, record: ServiceRecord, task: TaskRecord, states: list[dict]) -> None:
+        now = time.time()
+        deployment = record.deployment(task.deployment_id)
+        if states and all(s.get("state") == "healthy" for s in states):
+            if not task.target_healthy:
+                task.target_healthy = True
+                if deployment is not None:
+                    deployment.failed_tasks = 0
+                self._reconcile(record)
+            return
+        task.target_healthy = False
+        bad = next((s for s in states if s.get("state") == "unhealthy"), None)
+        if bad is None:
+            if any(s.get("state") == "initial" for s in states):
+                self._check_later(task, task.checks_from - now)
+            return  # unused, unavailable: nothing checks it until something changes (recheck_targets)
+        if now < task.grace_until:
+            self._check_later(task, task.grace_until - now)
+            return
+        lb = next((lb for lb in task.load_balancers if lb["targetGroupArn"] == bad["targetGroupArn"]), {})
+        self._event(record, f"(service {record.name}) (task {task.id}) (port {lb.get('containerPort')}) is unhealthy in "
+                            f"(target-group {bad['targetGroupArn']}) due to (reason {bad.get('description') or bad.get('reason')}).")
+        self._stop_task(record, task, StopReason(
+            "ServiceSchedulerInitiated", f"Task failed ELB health checks in (target-group {bad['targetGroupArn']})"))
+        self._count_failure(record, deployment)
         self._reconcile(record)
 
     def _stop_task(self, record: ServiceRecord, task: TaskRecord, reason: StopReason) -> None:
         now = time.time()
         was_running = task.last_status == "RUNNING"
-        if task.timer is not None:
-            task.timer.cancel()
-            task.timer = None
+        for timer in (task.timer, task.check_timer):
+            if timer is not None and timer is not threading.current_thread():
+                timer.cancel()
+        task.timer = task.check_timer = None
         task.desired_status = "STOPPED"
         task.last_status = "STOPPED"
         task.stopping_at = task.stopped_at = now
@@ -445,12 +594,11 @@ class Scheduler:
         task.version += 1
         if was_running:
             self._event(record, f"(service {record.name}) has stopped 1 running tasks: (task {task.id}).")
-            for lb in record.config.get("loadBalancers", []):
-                if lb.get("targetGroupArn"):
-                    self._event(record, f"(service {record.name}) deregistered 1 targets in "
-                                        f"(target-group {lb['targetGroupArn']})")
+            for lb in task.load_balancers:
+                self._event(record, f"(service {record.name}) deregistered 1 targets in "
+                                    f"(target-group {lb['targetGroupArn']})")
         self._notify("task-stopped", task=self.task_view(task), service=record.name,
-                     load_balancers=copy.deepcopy(record.config.get("loadBalancers", [])))
+                     load_balancers=copy.deepcopy(task.load_balancers) if was_running else [])
 
     def _stop_pending(self, record: ServiceRecord, deployment: DeploymentRecord, why: str) -> None:
         for task in self._tasks_of(deployment):
@@ -478,8 +626,9 @@ class Scheduler:
             running, pending = self._counts(primary)
             for _ in range(max(0, primary.desired - running - pending)):
                 self._launch(record, primary)
-        running, pending = self._counts(primary)
-        if record.status == "ACTIVE" and running >= primary.desired and pending == 0 \
+        _, pending = self._counts(primary)
+        ready = sum(1 for t in self._tasks_of(primary) if self._ready(t))
+        if record.status == "ACTIVE" and ready >= primary.desired and pending == 0 \
                 and primary.rollout_state == "IN_PROGRESS" and time.time() >= primary.not_before:
             self._steady(record, primary)
         if record.status == "DRAINING" and not any(self._tasks_of(d) for d in record.deployments):

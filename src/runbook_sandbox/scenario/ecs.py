@@ -11,12 +11,14 @@ from typing import Any
 
 from runbook.validation import join
 from runbook_sandbox.scenario.model import (
-    EcsExpressService, EcsService, EcsTaskDefinition, Secret, SecurityGroup, Subnet,
+    EcsExpressService, EcsLoadBalancer, EcsService, EcsTargetGroup, EcsTaskDefinition, Secret, SecurityGroup, Subnet,
 )
 from runbook_sandbox.scenario.network import NetworkParser
 from runbook_sandbox.scenario.services import ServiceParser
 
 ECS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")  # services, clusters, families, containers
+ELB_NAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,32}(?<!-)$")  # load balancers and target groups
+HTTP_CODES = re.compile(r"^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$")  # Matcher.HttpCode: 200, 200,202, 200-299
 LOG_GROUP = re.compile(r"^[A-Za-z0-9_\-/.#]{1,512}$")
 FARGATE_CPU = ("256", "512", "1024", "2048", "4096")
 
@@ -30,7 +32,8 @@ class EcsServiceParser(ServiceParser, NetworkParser):
         for i, item in enumerate(self.seq(value, "ecs_services")):
             path = join("ecs_services", i)
             b = self.mapping(item, path, ("name", "cluster", "task_definition", "subnets", "security_groups",
-                                          "assign_public_ip", "desired_count", "circuit_breaker", "app"),
+                                          "assign_public_ip", "desired_count", "circuit_breaker", "app",
+                                          "load_balancer", "health_check_grace_period"),
                              required=("name", "task_definition", "subnets", "security_groups"))
             name = self.ecs_name(b["name"], join(path, "name"), "service")
             cluster = self.ecs_name(b.get("cluster", "default"), join(path, "cluster"), "cluster")
@@ -50,6 +53,24 @@ class EcsServiceParser(ServiceParser, NetworkParser):
             rollback = self.boolean(breaker.get("rollback"), join(join(path, "circuit_breaker"), "rollback"), False)
             if rollback and not enable:
                 raise self.fail(join(join(path, "circuit_breaker"), "rollback"), "a rollback needs enable: true")
+            load_balancer = None
+            if b.get("load_balancer") is not None:
+                load_balancer = self.ecs_load_balancer(b["load_balancer"], join(path, "load_balancer"), subnets, groups,
+                                                       subnets[subnet_names[0]].vpc, td.port)
+                for other in out:  # one load balancer (or target group) may serve several services, as it is
+                    lb = other.load_balancer
+                    if lb is None or lb == load_balancer:
+                        continue
+                    if lb.name == load_balancer.name:
+                        raise self.fail(join(join(path, "load_balancer"), "name"),
+                                        f"load balancer {lb.name!r} of ECS service {other.name!r} is defined otherwise there")
+                    if lb.target_group.name == load_balancer.target_group.name:
+                        raise self.fail(join(join(join(path, "load_balancer"), "target_group"), "name"),
+                                        f"target group {lb.target_group.name!r} belongs to load balancer {lb.name!r}")
+            grace_path = join(path, "health_check_grace_period")
+            grace = self.integer(b.get("health_check_grace_period"), grace_path, default=0, lo=0, hi=2147483647)
+            if b.get("health_check_grace_period") is not None and load_balancer is None:
+                raise self.fail(grace_path, "only valid for a service with a load_balancer")
             out.append(EcsService(
                 name=name,
                 cluster=cluster,
@@ -62,6 +83,8 @@ class EcsServiceParser(ServiceParser, NetworkParser):
                 circuit_breaker=enable,
                 rollback=rollback,
                 app=app,
+                load_balancer=load_balancer,
+                health_check_grace_period=grace,
             ))
         return tuple(out)
 
@@ -113,6 +136,49 @@ class EcsServiceParser(ServiceParser, NetworkParser):
                 cpu=cpu, memory=self.port_string(b.get("memory"), join(path, "memory"), "512"), app=app,
             ))
         return tuple(out)
+
+    def ecs_load_balancer(self, value: Any, path: str, subnets: dict[str, Subnet], groups: dict[str, SecurityGroup],
+                          vpc: str, container_port: int) -> EcsLoadBalancer:
+        b = self.mapping(value, path, ("name", "scheme", "subnets", "security_groups", "listener_port", "target_group"),
+                         required=("name", "subnets", "security_groups"))
+        name = self.elb_name(b["name"], join(path, "name"), "load balancer")
+        if name.lower().startswith("internal-"):
+            raise self.fail(join(path, "name"), "a load balancer name cannot begin with 'internal-'")
+        subnet_names, sgs, lb_vpc = self.placement(b, path, subnets, groups, min_subnets=2)
+        if lb_vpc != vpc:
+            raise self.fail(join(path, "subnets"), f"the load balancer is in vpc {lb_vpc!r}, the service in {vpc!r}")
+        if len({subnets[s].az for s in subnet_names}) < 2:
+            raise self.fail(join(path, "subnets"), "an Application Load Balancer needs subnets in two availability zones")
+        tg_path = join(path, "target_group")
+        tg = self.mapping(b.get("target_group"), tg_path, ("name", "port", "health_path", "matcher"), required=("name",))
+        health_path = self.string(tg.get("health_path"), join(tg_path, "health_path"), default="/")
+        if not health_path.startswith("/"):
+            raise self.fail(join(tg_path, "health_path"), f"must start with '/', got {health_path!r}")
+        matcher = self.port_string(tg.get("matcher"), join(tg_path, "matcher"), "200") \
+            if isinstance(tg.get("matcher"), int) else self.string(tg.get("matcher"), join(tg_path, "matcher"), default="200")
+        if not HTTP_CODES.match(matcher) or not all(200 <= int(c) <= 499 for c in re.findall(r"\d{3}", matcher)):
+            raise self.fail(join(tg_path, "matcher"), f"{matcher!r} is not an HTTP code list such as 200, 200,202 or 200-299")
+        return EcsLoadBalancer(
+            name=name,
+            scheme=self.choice(b.get("scheme"), join(path, "scheme"), ("internet-facing", "internal"),
+                               default="internet-facing"),
+            subnets=subnet_names,
+            security_groups=sgs,
+            listener_port=int(self.port_string(b.get("listener_port"), join(path, "listener_port"), "80")),
+            target_group=EcsTargetGroup(
+                name=self.elb_name(tg["name"], join(tg_path, "name"), "target group"),
+                port=int(self.port_string(tg.get("port"), join(tg_path, "port"), str(container_port))),
+                health_path=health_path,
+                matcher=matcher,
+            ),
+        )
+
+    def elb_name(self, value: Any, path: str, what: str) -> str:
+        text = self.string(value, path)
+        if not ELB_NAME.match(text):
+            raise self.fail(path, f"{text!r} is not a valid {what} name (letters, digits and '-', up to 32, "
+                                  "not beginning or ending with '-')")
+        return text
 
     def ecs_name(self, value: Any, path: str, what: str) -> str:
         text = self.string(value, path)

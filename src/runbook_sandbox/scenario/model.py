@@ -269,6 +269,29 @@ class EcsTaskDefinition:
 
 
 @dataclass(frozen=True)
+class EcsTargetGroup:
+    """The load balancer's target group (TargetType ip, HTTP): where its health check probes."""
+
+    name: str
+    port: int  # the targets' port (default: the container port)
+    health_path: str  # HealthCheckPath (default "/", as ELBv2's)
+    matcher: str  # Matcher.HttpCode (default "200")
+
+
+@dataclass(frozen=True)
+class EcsLoadBalancer:
+    """An Application Load Balancer in front of an ECS service: one HTTP listener forwarding to one
+    target group, in which ECS registers each running task's IP."""
+
+    name: str
+    scheme: str  # internet-facing | internal
+    subnets: tuple[str, ...]  # at least two, in two availability zones
+    security_groups: tuple[str, ...]
+    listener_port: int
+    target_group: EcsTargetGroup
+
+
+@dataclass(frozen=True)
 class EcsService:
     """An ECS service on Fargate: its task definition, placement, rollout and the simulated app."""
 
@@ -282,6 +305,8 @@ class EcsService:
     circuit_breaker: bool
     rollback: bool
     app: App
+    load_balancer: EcsLoadBalancer | None = None
+    health_check_grace_period: int = 0  # healthCheckGracePeriodSeconds
 
 
 @dataclass(frozen=True)

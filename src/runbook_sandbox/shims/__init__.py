@@ -10,6 +10,7 @@ module's docstring by name, and checked by ``tests/sandbox/test_sandbox_moto.py`
 
 - :mod:`.ec2` - the default group's self rule, custom ACLs' deny entries,
   blackhole routes, groups of other accounts, prefix lists this account cannot see.
+- :mod:`.elbv2` - target health judged by the sandbox, load balancer DNS names on loopback.
 - :mod:`.elasticache` - member clusters, their security groups and nodes,
   subnet AZs, ElastiCache Serverless.
 - :mod:`.rds` - RDS Proxy custom endpoints.
@@ -19,9 +20,9 @@ from __future__ import annotations
 
 import threading
 
-from runbook_sandbox.shims import ec2, elasticache, rds
+from runbook_sandbox.shims import ec2, elasticache, elbv2, rds
 
-MODULES = (elasticache, ec2, rds)
+MODULES = (elasticache, ec2, rds, elbv2)
 SHIMS = tuple(name for module in MODULES for name in module.SHIMS)
 
 _lock = threading.Lock()

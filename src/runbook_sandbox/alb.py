@@ -1,0 +1,164 @@
+"""A load balancer's DNS name, answering like an Application Load Balancer's HTTP listener.
+
+One stdlib HTTP server per internet-facing load balancer on 127.0.0.1 at a free port; the
+``elbv2-loopback-dns-name`` shim makes ``DescribeLoadBalancers``' ``DNSName`` that address.
+
+* No healthy target in the listener's target group (the route answers ``None``): ``503`` made by
+  the load balancer itself, ``Server: awselb/2.0`` and AWS's HTML page "503 Service Temporarily
+  Unavailable".
+* A healthy target: the request reaches the app (a FastAPI service under uvicorn: ``server:
+  uvicorn``, never ``awselb``), which answers its health path with ``200 {"status":"ok"}`` and any
+  other path with ``404 {"detail":"Not Found"}``.
+* The route fails (a sandbox error): ``502`` from the load balancer, as a target that reset.
+
+An internal load balancer cannot be reached from outside its VPC. Its DNS name is a loopback
+address whose port is bound but never listened on: a connection is refused at once (rather than
+a name that does not resolve, which an offline resolver may take seconds to say).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler
+from typing import Callable
+
+from runbook_sandbox.envoy import QuietServer
+
+SERVER = "awselb/2.0"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What a healthy target serves: the app's health path."""
+
+    health_path: str
+
+
+def _page(status: str) -> bytes:
+    return (f"<html>\r\n<head><title>{status}</title></head>\r\n<body>\r\n<center><h1>{status}</h1></center>\r\n"
+            "</body>\r\n</html>\r\n").encode()
+
+
+UNAVAILABLE = _page("503 Service Temporarily Unavailable")
+BAD_GATEWAY = _page("502 Bad Gateway")
+
+Route = Callable[[], "Backend | None"]
+
+
+class AlbServer:
+    """One load balancer's listener: ``route()`` says where each request goes, at that moment."""
+
+    def __init__(self, route: Route) -> None:
+        self._route = route
+        self._server: QuietServer | None = None
+        self._thread: threading.Thread | None = None
+        self.address = ""
+
+    def start(self) -> None:
+        class Handler(_AlbHandler):
+            pass
+
+        Handler.route = staticmethod(self._route)  # type: ignore[assignment]
+        server = QuietServer(("127.0.0.1", 0), Handler)
+        self._server = server
+        self.address = f"127.0.0.1:{server.server_address[1]}"
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"alb-{self.address}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
+class AlbFronts:
+    """The fronts of a world's load balancers, by ARN. ``routes(arn, listener_port)`` is where a
+    request to that listener goes (see :class:`runbook_sandbox.target_health.FrontRoutes`)."""
+
+    def __init__(self, routes: Callable[[str, int], "Backend | None"]) -> None:
+        self._routes = routes
+        self._servers: dict[str, AlbServer] = {}
+        self._closed: dict[str, socket.socket] = {}
+        self._lock = threading.Lock()
+
+    def open(self, arn: str, *, internal: bool, listener_port: int) -> str:
+        """Start the front of a load balancer; its address (``127.0.0.1:PORT``)."""
+        with self._lock:
+            if internal:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+                self._closed[arn] = sock
+                return f"127.0.0.1:{sock.getsockname()[1]}"
+            server = AlbServer(lambda: self._routes(arn, listener_port))
+            server.start()
+            self._servers[arn] = server
+            return server.address
+
+    def address(self, arn: str) -> str | None:
+        with self._lock:
+            if arn in self._servers:
+                return self._servers[arn].address
+            sock = self._closed.get(arn)
+            return f"127.0.0.1:{sock.getsockname()[1]}" if sock is not None else None
+
+    def close_all(self) -> None:
+        with self._lock:
+            servers, self._servers = list(self._servers.values()), {}
+            sockets, self._closed = list(self._closed.values()), {}
+        for server in servers:
+            server.stop()
+        for sock in sockets:
+            sock.close()
+
+
+class _AlbHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    route: Route
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        try:
+            backend = type(self).route()
+        except Exception:  # noqa: BLE001 - the load balancer answers for a target it could not reach
+            self._send(502, BAD_GATEWAY, "text/html", SERVER)
+            return
+        if backend is None:
+            self._send(503, UNAVAILABLE, "text/html", SERVER)
+            return
+        path = self.path.split("?", 1)[0]
+        if path != backend.health_path:
+            self._send(404, b'{"detail":"Not Found"}', "application/json", "uvicorn")
+        elif self.command in ("GET", "HEAD"):
+            self._send(200, b'{"status":"ok"}', "application/json", "uvicorn")
+        else:
+            self._send(405, b'{"detail":"Method Not Allowed"}', "application/json", "uvicorn")
+
+    def _send(self, code: int, body: bytes, content_type: str, server: str) -> None:
+        self.send_response_only(code)
+        self.send_header("Date", formatdate(usegmt=True))
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "keep-alive")
+        self.send_header("Server", server)
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _answer
+
+
+__all__ = ["AlbFronts", "AlbServer", "Backend", "SERVER", "UNAVAILABLE"]

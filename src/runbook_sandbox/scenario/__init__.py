@@ -43,6 +43,7 @@ from runbook_sandbox.scenario.model import (
     SgRule,
     Subnet,
     Vpc,
+    VpcEndpoint,
     VpcPeering,
     status_after,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "SgRule",
     "Subnet",
     "Vpc",
+    "VpcEndpoint",
     "VpcPeering",
     "bundled_scenarios",
     "load_scenario",

@@ -70,6 +70,20 @@ class Vpc:
 
 
 @dataclass(frozen=True)
+class VpcEndpoint:
+    """A VPC endpoint for an AWS service (``com.amazonaws.REGION.SERVICE``): an ``Interface`` one in
+    subnets with groups and private DNS, or a ``Gateway`` one (s3, dynamodb) on route tables."""
+
+    service: str  # ecr.api, ecr.dkr, s3, logs, secretsmanager...
+    vpc: str
+    type: str  # Interface | Gateway
+    subnets: tuple[str, ...] = ()
+    security_groups: tuple[str, ...] = ()
+    route_tables: tuple[str, ...] = ()
+    private_dns: bool = True
+
+
+@dataclass(frozen=True)
 class SgRule:
     protocol: str  # "-1", "tcp", "udp", "icmp" or a number
     from_port: int | None
@@ -349,6 +363,7 @@ class Scenario:
     proxies: tuple[Proxy, ...] = ()
     ecs_services: tuple[EcsService, ...] = ()
     ecs_express_services: tuple[EcsExpressService, ...] = ()
+    vpc_endpoints: tuple[VpcEndpoint, ...] = ()
 
     def subnet(self, name: str) -> Subnet:
         return _named((s for vpc in self.vpcs for s in vpc.subnets), name)

@@ -78,7 +78,7 @@ class ScenarioParser(EcsServiceParser, ServiceParser, StoreParser, SecurityGroup
             "",
             ("name", "description", "region", "vpcs", "security_groups", "databases", "caches",
              "connectors", "services", "secrets", "prefix_lists", "vpc_peerings", "proxies", "ecs_services",
-             "ecs_express_services"),
+             "ecs_express_services", "vpc_endpoints"),
             required=("vpcs",),
         )
         name = self.string(top.get("name"), "name", default=default_name)
@@ -95,6 +95,7 @@ class ScenarioParser(EcsServiceParser, ServiceParser, StoreParser, SecurityGroup
         self.prefix_list_names = {p.name for p in prefix_lists}
         groups = self.security_groups(top.get("security_groups"), vpcs)
         group_map = {g.name: g for g in groups}
+        vpc_endpoints = self.vpc_endpoints(top.get("vpc_endpoints"), vpcs, subnets, group_map)
         databases = self.databases(top.get("databases"), subnets, group_map)
         caches = self.caches(top.get("caches"), subnets, group_map)
         connectors = self.connectors(top.get("connectors"), subnets, group_map)
@@ -126,4 +127,5 @@ class ScenarioParser(EcsServiceParser, ServiceParser, StoreParser, SecurityGroup
             proxies=proxies,
             ecs_services=ecs_services,
             ecs_express_services=ecs_express_services,
+            vpc_endpoints=vpc_endpoints,
         )

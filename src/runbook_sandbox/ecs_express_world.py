@@ -35,12 +35,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from botocore.exceptions import ClientError
 
 from runbook_sandbox.emulators.ecs_express import ExpressResources
 from runbook_sandbox.emulators.ecs_params import invalid
+
+if TYPE_CHECKING:  # pragma: no cover
+    from runbook_sandbox.alb import AlbFronts
 
 MANAGED_TAG = {"Key": "AmazonECSManaged", "Value": "true"}
 
@@ -50,10 +53,12 @@ def endpoint_of(service_name: str, region: str) -> str:
 
 
 class MotoExpress:
-    """``clients_for(region)``: the sandbox's internal :class:`~runbook_sandbox.moto_server.Clients`."""
+    """``clients_for(region)``: the sandbox's internal :class:`~runbook_sandbox.moto_server.Clients`;
+    ``fronts``: where each load balancer gets its loopback front (none: no front)."""
 
-    def __init__(self, clients_for: Callable[[str], Any]) -> None:
+    def __init__(self, clients_for: Callable[[str], Any], fronts: "AlbFronts | None" = None) -> None:
         self.clients_for = clients_for
+        self.fronts = fronts
 
     # ------------------------------------------------------------------ the provisioner
 
@@ -103,6 +108,8 @@ class MotoExpress:
                 step()
             except ClientError:  # gone already (removed by hand, as AWS would let a customer)
                 pass
+        if self.fronts is not None:
+            self.fronts.close(resources.load_balancer_arn)
         resources.status, resources.updated_at = "DELETED", time.time()
 
     # ------------------------------------------------------------------ internals
@@ -149,6 +156,8 @@ class MotoExpress:
             Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": [endpoint]}}],
             Actions=[{"Type": "forward", "TargetGroupArn": tg_arn}])["Rules"][0]["RuleArn"]
 
+        if self.fronts is not None:
+            self.fronts.open(lb["LoadBalancerArn"], internal=not public, listener_port=443)
         logs_config = configuration["primaryContainer"].get("awsLogsConfiguration") or {}
         log_group = logs_config.get("logGroup") or f"/aws/ecs/{cluster}/{service_name}"
         logs = clients.client("logs")

@@ -107,26 +107,68 @@ def test_express_resources_live_in_moto_and_follow_an_update(load, waiter):
         ec2.describe_security_groups(GroupIds=[service_sg])
 
 
-def test_the_express_world_fails_its_first_deployment(load, waiter):
-    sb = load("ecs-express")
-    ecs = sb.client("ecs")
-    waiter(lambda: deployment_status(ecs) == "ROLLBACK_FAILED", timeout=20)  # nothing earlier to roll back to
+def stopped(ecs, since: int = 0) -> list[dict]:
     arns = ecs.list_tasks(cluster="default", serviceName=SERVICE, desiredStatus="STOPPED")["taskArns"]
-    stopped = ecs.describe_tasks(cluster="default", tasks=arns)["tasks"]
-    assert stopped and all(t["stopCode"] == "EssentialContainerExited" for t in stopped)
+    return ecs.describe_tasks(cluster="default", tasks=arns)["tasks"][since:] if arns else []
+
+
+def probe(sb, get, host: str | None, path: str = "/healthz"):
+    """The product's probe: connect to the ALB's DNSName, with the Express endpoint as Host."""
+    (lb,) = sb.client("elbv2").describe_load_balancers(LoadBalancerArns=[sb.ids[f"load-balancer:{SERVICE}"]])[
+        "LoadBalancers"]
+    return get(f"http://{lb['DNSName']}{path}", headers={"Host": host} if host else None)
+
+
+def test_the_express_world_fails_for_the_cache_then_the_health_path(load, get, waiter):
+    """End to end on one world: tasks exit on Redis; with 6379 admitted they run but fail the target
+    group's /ping (404); Express's own update to /healthz moves the target group and succeeds."""
+    sb = load("ecs-express")
+    ecs, elb, ec2 = sb.client("ecs"), sb.client("elbv2"), sb.client("ec2")
+    waiter(lambda: deployment_status(ecs) == "ROLLBACK_FAILED", timeout=20)  # nothing earlier to roll back to
+    first = stopped(ecs)
+    assert first and all(t["stopCode"] == "EssentialContainerExited" for t in first)
     logs = sb.client("logs")
     lines = [e["message"] for s in logs.describe_log_streams(logGroupName="/ecs/nerava-api")["logStreams"]
              for e in logs.get_log_events(logGroupName="/ecs/nerava-api", logStreamName=s["logStreamName"])["events"]]
     assert any(line.startswith("redis.exceptions.ConnectionError") for line in lines)
     assert not any("psycopg2" in line for line in lines)
+    status, headers, _ = probe(sb, get, ENDPOINT)
+    assert (status, headers["server"]) == (503, "awselb/2.0")  # no healthy target behind the rule
+
+    # The cache rule names the customer's group; the tasks now run, and fail the health path.
+    ec2.authorize_security_group_ingress(GroupId=sb.ids["sg:cache-sg"], IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379, "UserIdGroupPairs": [{"GroupId": sb.ids["sg:task-sg"]}]}])
+    ecs.update_service(cluster="default", service=SERVICE, forceNewDeployment=True)
+    tg = sb.ids[f"target-group:{SERVICE}"]
+    seen = waiter(lambda: [d["TargetHealth"] for d in elb.describe_target_health(TargetGroupArn=tg)[
+        "TargetHealthDescriptions"] if d["TargetHealth"]["State"] == "unhealthy"], timeout=20)
+    assert seen[0]["Reason"] == "Target.ResponseCodeMismatch"
+    assert seen[0]["Description"] == "Health checks failed with these codes: [404]"
+    waiter(lambda: deployment_status(ecs) in ("ROLLBACK_FAILED", "STOPPED"), timeout=20)
+    assert any(t["stoppedReason"] == f"Task failed ELB health checks in (target-group {tg})"
+               for t in stopped(ecs, len(first)))
+
+    # Express's update: the target group follows, and a new deployment succeeds.
+    before = express(ecs)["currentDeployment"]
+    ecs.update_express_gateway_service(serviceArn=sb.ids[f"ecs-service:{SERVICE}"], healthCheckPath="/healthz")
+    assert elb.describe_target_groups(TargetGroupArns=[tg])["TargetGroups"][0]["HealthCheckPath"] == "/healthz"
+    assert express(ecs)["currentDeployment"] != before
+    waiter(lambda: deployment_status(ecs) == "SUCCESSFUL", timeout=20)
+    assert probe(sb, get, ENDPOINT)[::2] == (200, b'{"status":"ok"}')
 
 
-def test_the_healthy_express_twin_succeeds(load, waiter):
+def test_the_healthy_express_twin_succeeds_and_routes_by_host(load, get, waiter):
     sb = load("ecs-express-healthy")
     ecs = sb.client("ecs")
     waiter(lambda: deployment_status(ecs) == "SUCCESSFUL", timeout=20)
     service = ecs.describe_services(cluster="default", services=[SERVICE])["services"][0]
     assert service["runningCount"] == 2 and service["resourceManagementType"] == "ECS"
+    status, headers, body = probe(sb, get, ENDPOINT)
+    assert (status, headers["server"], body) == (200, "uvicorn", b'{"status":"ok"}')  # the app's answer
+    assert probe(sb, get, ENDPOINT.upper() + ":443", "/")[0] == 404  # the app's 404: Host matched, port ignored
+    for host in (None, "other.ecs.us-east-1.on.aws"):  # the raw DNS name, or a Host no rule names
+        status, headers, body = probe(sb, get, host)
+        assert (status, headers["server"], body) == (404, "awselb/2.0", b"Not Found")
     assert [e for e in sb.history() if e.kind == "error"] == []
 
 

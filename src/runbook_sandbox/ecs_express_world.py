@@ -21,6 +21,26 @@ internal boto3 clients (no faults, no watch), what AWS's developer guide lists
 * the log group (the configuration's ``awsLogsConfiguration.logGroup``, else
   ``/aws/ecs/<cluster>/<service>``).
 
+The load balancer gets a loopback front (:mod:`runbook_sandbox.alb`), and ELBv2's ``DNSName`` for
+it is that front's ``127.0.0.1:PORT`` (the ``elbv2-loopback-dns-name`` shim). **The probe contract**
+(what a tool does to reach an Express service's app, in the sandbox as against AWS):
+
+1. read the endpoint from ``DescribeExpressGatewayService`` →
+   ``activeConfigurations[0].ingressPaths[0].endpoint`` (``<service>.ecs.<region>.on.aws``), and
+   the load balancer from ``DescribeServiceRevisions`` → ``ecsManagedResources.ingressPaths[0].
+   loadBalancer.arn``;
+2. ``DescribeLoadBalancers`` → ``DNSName`` (in the sandbox ``127.0.0.1:PORT``);
+3. connect to the DNS name and send the request with ``Host: <endpoint>``. In the sandbox the front
+   speaks plain HTTP (``http://<DNSName>/healthz``), standing for the HTTPS:443 listener (no TLS
+   on loopback); against AWS, ``https://<endpoint>/healthz`` is the same request.
+
+What answers: a Host equal to the endpoint (case-insensitive, any ``:port`` dropped) goes to the
+host-header rule's target group: the app's own answer (``Server: uvicorn``: 200 on its health path,
+404 elsewhere) behind a healthy target, else ``503`` ``Server: awselb/2.0`` (no healthy target).
+Any other Host (the raw DNS name included) gets the listener's default: ``404`` ``Server:
+awselb/2.0``, body ``Not Found``. An internal load balancer (private subnets) cannot be probed: its
+DNS name refuses connections; read target health instead.
+
 One load balancer per service (AWS shares one among up to 25; nothing here depends on it).
 Every resource but the log group carries ``AmazonECSManaged=true`` and
 ``ecs:express-service=<cluster>/<service>`` tags.

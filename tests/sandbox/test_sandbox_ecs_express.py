@@ -193,3 +193,20 @@ def test_private_subnets_give_an_internal_load_balancer_and_bad_input_is_one_lin
         with pytest.raises(UsageError) as err:
             scenario_from_data(dict(base, ecs_express_services=[dict(item, **bad)]))
         assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_vpc_endpoints_are_read_and_validated_in_one_line():
+    data = load_scenario("ecs-express").vpc_endpoints
+    assert [(e.service, e.type, e.private_dns) for e in data] == [
+        ("ecr.api", "Interface", True), ("ecr.dkr", "Interface", True), ("s3", "Gateway", True)]
+    assert data[2].route_tables == ("public",) and data[0].security_groups == ("endpoint-sg",)
+    base = {"vpcs": {"v": {"cidr": "10.0.0.0/16", "subnets": {"a": {"cidr": "10.0.0.0/24"}}}},
+            "security_groups": {"t": {"ingress": []}}}
+    for bad, message in (({"service": "s3", "subnets": ["a"]}, "vpc_endpoints[0].subnets: a s3 endpoint is a Gateway"),
+                         ({"service": "s3", "route_tables": ["nope"]}, "vpc_endpoints[0].route_tables[0]: no route table"),
+                         ({"service": "ecr.api", "route_tables": ["main"]}, "vpc_endpoints[0].route_tables: an Interface"),
+                         ({"service": "ecr.api", "subnets": ["a"]}, "vpc_endpoints[0].security_groups: "),
+                         ({"service": "ECR API"}, "vpc_endpoints[0].service: 'ECR API' is not a service name")):
+        with pytest.raises(UsageError) as err:
+            scenario_from_data(dict(base, vpc_endpoints=[bad]))
+        assert message in str(err.value) and "\n" not in str(err.value), str(err.value)

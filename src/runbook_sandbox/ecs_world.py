@@ -200,8 +200,10 @@ class EcsObserver:
                     elbv2.register_targets(TargetGroupArn=lb["targetGroupArn"], Targets=targets)
                 else:
                     elbv2.deregister_targets(TargetGroupArn=lb["targetGroupArn"], Targets=targets)
-            except ClientError as exc:  # a target group deleted meanwhile, a target never registered
-                self.sandbox._hooks.event("error", where="ecs targets", error=f"{type(exc).__name__}: {exc}")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("TargetGroupNotFound", "InvalidTarget"):
+                    self.sandbox._hooks.event("error", where="ecs targets", error=f"{type(exc).__name__}: {exc}")
+                # else: an ARN the emulator fabricated, a group deleted meanwhile, a target deregistered by hand
 
     def _write(self, task: dict, lines: list[str]) -> None:
         emulator: EcsEmulator = self.sandbox._ecs

@@ -94,8 +94,9 @@ class TargetJudge:
 
 
 class SchedulerTargets:
-    """``DescribeTargetHealth`` of one task in each of its target groups (an error reads ``unavailable``:
-    the scheduler waits)."""
+    """``DescribeTargetHealth`` of one task in each of its target groups. A target group moto does not
+    know (an ARN the emulator fabricated) is left out: nothing to wait for; another error reads
+    ``unavailable`` (the scheduler waits)."""
 
     def __init__(self, sandbox: "Sandbox") -> None:
         self.sandbox = sandbox
@@ -113,7 +114,9 @@ class SchedulerTargets:
                     TargetGroupArn=lb["targetGroupArn"],
                     Targets=[{"Id": ip, "Port": int(lb["containerPort"])}])["TargetHealthDescriptions"]
                 health = found["TargetHealth"]
-            except (ClientError, ValueError) as exc:
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "TargetGroupNotFound":
+                    continue
                 health = {"State": "unavailable", "Reason": "Elb.InternalError", "Description": str(exc)[:200]}
             out.append({"targetGroupArn": lb["targetGroupArn"], "state": health.get("State"),
                         "reason": health.get("Reason"), "description": health.get("Description")})

@@ -74,9 +74,9 @@ def test_the_sandbox_exports_and_serves_its_ecs_endpoint(load):
     assert sb.client("logs").describe_log_groups(logGroupNamePrefix=LOG_GROUP)["logGroups"]
 
 
-def test_the_healthy_twin_completes_with_tasks_in_their_subnets(load, waiter):
+def test_the_healthy_twin_completes_with_tasks_in_their_subnets(load, waiter, get):
     sb = load("ecs-healthy")
-    ecs, ec2 = sb.client("ecs"), sb.client("ec2")
+    ecs, ec2, elbv2 = sb.client("ecs"), sb.client("ec2"), sb.client("elbv2")
     service = waiter(completed(ecs), timeout=20)
     assert service["runningCount"] == service["desiredCount"] == 2
     network = service["networkConfiguration"]["awsvpcConfiguration"]
@@ -90,6 +90,12 @@ def test_the_healthy_twin_completes_with_tasks_in_their_subnets(load, waiter):
         details = eni(task)
         assert ipaddress.ip_address(details["privateIPv4Address"]) in ipaddress.ip_network(cidrs[details["subnetId"]])
     assert not tasks(ecs, "STOPPED")
+    targets = elbv2.describe_target_health(TargetGroupArn=sb.ids["target-group:nerava-tg"])["TargetHealthDescriptions"]
+    assert sorted((t["Target"]["Id"], t["Target"]["Port"], t["TargetHealth"]["State"]) for t in targets) == sorted(
+        (eni(t)["privateIPv4Address"], 8000, "healthy") for t in running)
+    (lb,) = elbv2.describe_load_balancers(Names=["nerava-alb"])["LoadBalancers"]
+    status, headers, body = get(f"http://{lb['DNSName']}/healthz")
+    assert (status, headers["server"], body) == (200, "uvicorn", b'{"status":"ok"}')
     assert any("Application startup complete." in line for line in app_log(sb))
     assert [e for e in sb.history() if e.kind == "error"] == []
 

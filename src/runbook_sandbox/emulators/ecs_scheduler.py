@@ -96,8 +96,9 @@ class TargetHealth(Protocol):
     """The health of a ``RUNNING`` task's targets, one entry per load balancer of its revision
     (``loadBalancers[{targetGroupArn, containerName, containerPort}]``): ``{"targetGroupArn",
     "state", "reason", "description"}`` as ``DescribeTargetHealth``'s ``TargetHealth`` says
-    (``state`` ``initial`` | ``healthy`` | ``unhealthy`` | ``unused`` | ...). ``service`` and
-    ``task`` as ``DescribeServices`` and ``DescribeTasks`` show them."""
+    (``state`` ``initial`` | ``healthy`` | ``unhealthy`` | ``unused`` | ...), leaving out a
+    target group it does not know (nothing to wait for). ``service`` and ``task`` as
+    ``DescribeServices`` and ``DescribeTasks`` show them."""
 
     def __call__(self, service: dict, task: dict, load_balancers: list[dict]) -> list[dict]: ...
 
@@ -362,6 +363,9 @@ class Scheduler:
                                 for c in self.task_definition_view(deployment.task_definition)["containerDefinitions"]],
             "createdAt": now,
         }
+        if config.get("loadBalancers"):  # which target groups serve this revision
+            record.revisions[revision_arn]["resolvedConfiguration"] = {"loadBalancers": [
+                {"targetGroupArn": lb["targetGroupArn"]} for lb in config["loadBalancers"] if lb.get("targetGroupArn")]}
         record.service_deployments.append({
             "serviceDeploymentArn": sd_arn, "serviceArn": record.arn, "clusterArn": record.cluster_arn,
             "createdAt": now, "startedAt": now, "updatedAt": now, "sourceServiceRevisions": sources,
@@ -556,7 +560,7 @@ class Scheduler:
     def _judged_targets(self, record: ServiceRecord, task: TaskRecord, states: list[dict]) -> None:
         now = time.time()
         deployment = record.deployment(task.deployment_id)
-        if states and all(s.get("state") == "healthy" for s in states):
+        if all(s.get("state") == "healthy" for s in states):  # none: no target group to wait for
             if not task.target_healthy:
                 task.target_healthy = True
                 if deployment is not None:

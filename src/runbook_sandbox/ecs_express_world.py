@@ -47,7 +47,8 @@ Every resource but the log group carries ``AmazonECSManaged=true`` and
 
 :meth:`MotoExpress.reconfigure` follows a changed health path with ``modify_target_group``; a
 changed container port cannot be modified on a target group, so it gets a new one (the rule
-forwards there, the old one is deleted) and the service group's ingress moves to the new port.
+forwards there, the old one is deleted) and the service group's ingress moves to the new port;
+changed subnets move the load balancer (``set_subnets``; its scheme stays, unverified).
 :meth:`MotoExpress.deprovision` deletes all but the log group (its lines outlive the service).
 """
 
@@ -92,7 +93,11 @@ class MotoExpress:
         clients = self.clients_for(region)
         elb, ec2 = clients.client("elbv2"), clients.client("ec2")
         port = configuration["primaryContainer"]["containerPort"]
+        subnets = configuration["networkConfiguration"]["subnets"]
         try:
+            (lb,) = elb.describe_load_balancers(LoadBalancerArns=[resources.load_balancer_arn])["LoadBalancers"]
+            if sorted(z["SubnetId"] for z in lb.get("AvailabilityZones", [])) != sorted(subnets):
+                elb.set_subnets(LoadBalancerArn=resources.load_balancer_arn, Subnets=subnets)
             tg = elb.describe_target_groups(TargetGroupArns=[resources.target_group_arn])["TargetGroups"][0]
             if tg["Port"] != port:
                 old_port, old_arn = tg["Port"], tg["TargetGroupArn"]

@@ -99,6 +99,12 @@ def test_express_resources_live_in_moto_and_follow_an_update(load, waiter):
     assert ecs.describe_services(cluster="default", services=[SERVICE])["services"][0]["loadBalancers"][0][
         "targetGroupArn"] == tg_now["arn"]
 
+    # New subnets move the load balancer.
+    ecs.update_express_gateway_service(serviceArn=service["serviceArn"], networkConfiguration={
+        "subnets": [sb.ids["subnet:public-b"], sb.ids["subnet:data-a"]], "securityGroups": [sb.ids["sg:task-sg"]]})
+    assert sorted(z["SubnetId"] for z in elb.describe_load_balancers(LoadBalancerArns=[lb["LoadBalancerArn"]])[
+        "LoadBalancers"][0]["AvailabilityZones"]) == sorted([sb.ids["subnet:public-b"], sb.ids["subnet:data-a"]])
+
     # Delete: everything but the log group goes.
     ecs.delete_express_gateway_service(serviceArn=service["serviceArn"])
     assert elb.describe_load_balancers()["LoadBalancers"] == []

@@ -3,6 +3,8 @@
 (a) the `aws` CLI commands the field report ran (awscli from PyPI, pointed at the
     sandbox) plus its curl health probes, one after another;
 (b) `runbook check apprunner-vpc --service nerava-backend`.
+And the same incident on ECS (ecs-field-report): the describes an engineer runs for an
+ECS service behind a load balancer, against `runbook check ecs-service`.
 
 Prints the median wall time of each over several runs, the ratio (a)/(b), the
 API calls of each, and the latency between the sandbox finishing a deployment
@@ -60,6 +62,35 @@ def manual_commands(box: Sandbox) -> list[list[str]]:
     ]
 
 
+def manual_ecs_commands(box: Sandbox) -> list[list[str]]:
+    """What an engineer types for the same incident on ECS: the service, its task definition, its
+    stopped tasks, the load balancer and its targets, the database, the cache, the groups, the logs."""
+    ecs = box.client("ecs")
+    service = ecs.describe_services(cluster="default", services=["nerava-backend"])["services"][0]
+    target_group = service["loadBalancers"][0]["targetGroupArn"]
+    stopped = ecs.list_tasks(cluster="default", serviceName="nerava-backend", desiredStatus="STOPPED")["taskArns"][:10] or ["none"]
+    lb = box.ids["load-balancer:nerava-alb"]
+    vpc = box.ids["vpc:main"]
+    member = box.client("elasticache").describe_replication_groups(ReplicationGroupId="nerava-redis")["ReplicationGroups"][0]["MemberClusters"][0]
+    groups = [box.ids["sg:task-sg"], box.ids["sg:default"], box.ids["sg:alb-sg"]]
+    return [
+        ["ecs", "describe-services", "--cluster", "default", "--services", "nerava-backend"],
+        ["ecs", "describe-task-definition", "--task-definition", service["taskDefinition"]],
+        ["ecs", "list-tasks", "--cluster", "default", "--service-name", "nerava-backend", "--desired-status", "STOPPED"],
+        ["ecs", "describe-tasks", "--cluster", "default", "--tasks", *stopped],
+        ["elbv2", "describe-target-groups", "--target-group-arns", target_group],
+        ["elbv2", "describe-target-health", "--target-group-arn", target_group],
+        ["elbv2", "describe-load-balancers", "--load-balancer-arns", lb],
+        ["rds", "describe-db-instances", "--db-instance-identifier", "nerava-db"],
+        ["elasticache", "describe-replication-groups", "--replication-group-id", "nerava-redis"],
+        ["elasticache", "describe-cache-clusters", "--cache-cluster-id", member, "--show-cache-node-info"],
+        ["ec2", "describe-security-groups", "--group-ids", *groups],
+        ["ec2", "describe-subnets", "--filters", f"Name=vpc-id,Values={vpc}"],
+        ["ec2", "describe-route-tables", "--filters", f"Name=vpc-id,Values={vpc}"],
+        ["logs", "filter-log-events", "--log-group-name", "/ecs/nerava-backend", "--limit", "50"],
+    ]
+
+
 def curl(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -68,24 +99,36 @@ def curl(url: str) -> int:
         return exc.code
 
 
-def run_manual(box: Sandbox, env: dict[str, str]) -> tuple[float, int]:
+# (scenario, the runbook, the manual commands, the base URL the engineer curls)
+PROCEDURES = {
+    "apprunner": ("field-report", "apprunner-vpc", manual_commands,
+                  lambda box: f"http://{box.service_state('nerava-backend')['url']}"),
+    "ecs": ("ecs-field-report", "ecs-service", manual_ecs_commands,
+            lambda box: "http://" + box.client("elbv2").describe_load_balancers()["LoadBalancers"][0]["DNSName"]),
+}
+
+
+def run_manual(box: Sandbox, env: dict[str, str], platform: str) -> tuple[float, int]:
     aws = aws_cli()
-    commands = manual_commands(box)
-    base = f"http://{box.service_state('nerava-backend')['url']}"
+    _, _, commands_of, base_of = PROCEDURES[platform]
+    commands = commands_of(box)
+    base = base_of(box)
     started = time.perf_counter()
     for command in commands:
         # awscli v1 does not read AWS_ENDPOINT_URL: name the sandbox endpoint as an engineer would.
-        endpoint = env["AWS_ENDPOINT_URL_APPRUNNER"] if command[0] == "apprunner" else env["AWS_ENDPOINT_URL"]
+        own = {"apprunner": "AWS_ENDPOINT_URL_APPRUNNER", "ecs": "AWS_ENDPOINT_URL_ECS"}.get(command[0])
+        endpoint = env[own] if own else env["AWS_ENDPOINT_URL"]
         subprocess.run([aws, "--endpoint-url", endpoint, *command], env=env, check=True, capture_output=True)
     for path in ("/healthz", "/v1/healthz", "/health", "/"):  # the report's curls
         curl(base + path)
     return time.perf_counter() - started, len(commands)
 
 
-def run_tool(env: dict[str, str]) -> tuple[float, int]:
+def run_tool(env: dict[str, str], platform: str) -> tuple[float, int]:
+    runbook = PROCEDURES[platform][1]
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "runbook", "check", "apprunner-vpc", "--service", "nerava-backend", "--format", "json"],
+        [sys.executable, "-m", "runbook", "check", runbook, "--service", "nerava-backend", "--format", "json"],
         env=env, capture_output=True, text=True,
     )
     elapsed = time.perf_counter() - started
@@ -138,17 +181,19 @@ def main() -> None:
     rows = []
     # A deployment that outlasts the timing runs keeps the world still while it is measured.
     with Sandbox(deploy_seconds=3600) as box:
-        box.load(load_scenario("field-report"))
-        env = {**os.environ, **box.env, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
-        for latency_ms in sorted({0.0, args.latency_ms}):
-            box.faults.latency(latency_ms / 1000)
-            manual, tool = [], []
-            for _ in range(args.runs):
-                seconds, manual_calls = run_manual(box, env)
-                manual.append(seconds)
-                seconds, tool_calls = run_tool(env)
-                tool.append(seconds)
-            rows.append((latency_ms, statistics.median(manual), manual_calls, statistics.median(tool), tool_calls))
+        for platform, (scenario, *_rest) in PROCEDURES.items():
+            box.load(load_scenario(scenario))
+            env = {**os.environ, **box.env, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+            for latency_ms in sorted({0.0, args.latency_ms}):
+                box.faults.latency(latency_ms / 1000)
+                manual, tool = [], []
+                for _ in range(args.runs):
+                    seconds, manual_calls = run_manual(box, env, platform)
+                    manual.append(seconds)
+                    seconds, tool_calls = run_tool(env, platform)
+                    tool.append(seconds)
+                rows.append((platform, latency_ms, statistics.median(manual), manual_calls, statistics.median(tool), tool_calls))
+            box.faults.latency(0)
     with Sandbox(deploy_seconds=args.deploy_seconds) as box:
         # Deployments of different lengths land at different points of the poll cycle.
         from runbook.engine import Options
@@ -156,10 +201,10 @@ def main() -> None:
         spread = Options().poll_max / args.notice_runs
         noticed = [notice_latency(box, args.deploy_seconds + i * spread) for i in range(args.notice_runs)]
 
-    print(f"{'API latency':<13}{'(a) by hand s':>15}{'calls':>7}{'(b) runbook check s':>21}{'calls':>7}{'(a)/(b)':>9}")
-    for latency_ms, a, a_calls, b, b_calls in rows:
-        print(f"{f'{latency_ms:.0f} ms':<13}{a:>15.2f}{a_calls:>7}{b:>21.2f}{b_calls:>7}{a / b:>9.1f}")
-    print(f"(a): the field report's aws CLI commands + 4 curls; (b): runbook check apprunner-vpc; "
+    print(f"{'platform':<11}{'API latency':<13}{'(a) by hand s':>15}{'calls':>7}{'(b) runbook check s':>21}{'calls':>7}{'(a)/(b)':>9}")
+    for platform, latency_ms, a, a_calls, b, b_calls in rows:
+        print(f"{platform:<11}{f'{latency_ms:.0f} ms':<13}{a:>15.2f}{a_calls:>7}{b:>21.2f}{b_calls:>7}{a / b:>9.1f}")
+    print(f"(a): the incident's aws CLI commands + 4 curls; (b): runbook check apprunner-vpc / ecs-service; "
           f"median of {args.runs} runs; target (a)/(b) >= 5")
     print(f"deployment finished -> fix noticed: median {statistics.median(noticed):.2f} s, worst {max(noticed):.2f} s "
           f"of {len(noticed)} (polls back off to {Options().poll_max:.0f} s plus jitter)")

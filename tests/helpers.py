@@ -28,7 +28,7 @@ class RecordingAws(Aws):
         self.sent: list[tuple[str, dict]] = []
         self._sent_lock = threading.Lock()  # discovery calls from several threads
 
-    def call(self, service, operation, **params):
+    def call(self, service, operation, /, **params):
         action = self.client(service).meta.method_to_api_mapping.get(operation, operation)
         with self._sent_lock:
             self.sent.append((f"{service}:{action}", params))

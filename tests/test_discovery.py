@@ -90,7 +90,7 @@ class EmptyPagesForever:
     def __init__(self):
         self.calls = []
 
-    def call(self, service, operation, **params):
+    def call(self, service, operation, /, **params):
         self.calls.append(params)
         return {"events": [], "nextToken": f"t{len(self.calls)}"}
 

@@ -143,11 +143,22 @@ RUNBOOK_TEXT = (Path(rb.bundled_dir()) / "apprunner-vpc.yaml").read_text()
 RUNBOOK_DOC = yaml.safe_load(RUNBOOK_TEXT)
 SCENARIO_TEXT = (SCENARIO_DIR / "field-report.yaml").read_text()
 SCENARIO_DOC = yaml.safe_load(SCENARIO_TEXT)
+ECS_RUNBOOK_DOC = yaml.safe_load((Path(rb.bundled_dir()) / "ecs-service.yaml").read_text())
+ECS_SCENARIO_DOC = yaml.safe_load((SCENARIO_DIR / "ecs-field-report.yaml").read_text())
 
 
 @fuzz(300)
 @given(doc=mutated(RUNBOOK_DOC))
 def test_mutated_runbook_documents(doc):
+    try:
+        rb.parse(doc, "fuzz.yaml")
+    except UsageError as error:
+        _one_line(error, "runbook fuzz.yaml: ")
+
+
+@fuzz(150)
+@given(doc=mutated(ECS_RUNBOOK_DOC))
+def test_mutated_ecs_runbook_documents(doc):
     try:
         rb.parse(doc, "fuzz.yaml")
     except UsageError as error:
@@ -173,6 +184,15 @@ def test_mutated_runbook_files(scratch, text):
 @fuzz(250)
 @given(doc=mutated(SCENARIO_DOC))
 def test_mutated_scenario_documents(doc):
+    try:
+        scenario_from_data(doc, label="fuzz.yaml")
+    except UsageError as error:
+        _one_line(error, "scenario fuzz.yaml: ")
+
+
+@fuzz(150)
+@given(doc=mutated(ECS_SCENARIO_DOC))
+def test_mutated_ecs_scenario_documents(doc):
     try:
         scenario_from_data(doc, label="fuzz.yaml")
     except UsageError as error:
@@ -257,6 +277,7 @@ BAD_OPTIONS = [
     ["--only", "no-such-step"], ["--skip", "Redis-Ingress"], ["--profile", "no-such-profile"], ["--bogus"], ["-z"],
     ["--journal", "/"], ["--service"], ["--timeout"], ["--deploy-seconds", "-1"], ["--deploy-seconds", "nan"],
     ["--timeout", "10 m"], ["--output", "/tmp/" + "o" * 300], ["--plan-out", "p" * 300], ["--journal", "j" * 300], ["--timeout", "0x10"], ["--mode", "write"], ["--format"], ["--output", "markdown"],
+    ["--cluster", ""], ["--cluster", "a/b"], ["--cluster", "arn:aws:ecs:us-east-1:1:cluster/x"], ["--cluster"],
 ]
 
 
@@ -270,6 +291,7 @@ def command_lines(field):
         ["fix", "apprunner-vpc", "-s", "nerava-backend", "--dry-run"],
         ["fix", "apprunner-vpc", "-s", "nerava-backend", "--dry-run", "--plan-out", str(field["folder"] / "out.json")],
         ["show", "apprunner-vpc"], ["iam-policy", "apprunner-vpc", "--mode", "check"], ["history", "--journal", journal],
+        ["check", "ecs-service", "-s", "nerava-backend", "--cluster", "prod"], ["iam-policy", "ecs-service"],
         ["apply", plan], ["undo", "no-such-run", "--journal", journal],
     ])
 

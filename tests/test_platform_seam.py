@@ -37,8 +37,33 @@ PLATFORM_WORDS = re.compile(r"apprunner|connector|serviceurl", re.I)
 # only to register it (an import, the PLATFORMS entry); `apprunner-vpc` is the bundled runbook's
 # file name, which CLI help and the demo use to name that runbook.
 ALLOWED = {"platforms/apprunner.py", "checks/apprunner.py"}
-REGISTRIES = {"platforms/__init__.py": re.compile(r"^(from runbook\.platforms import apprunner|PLATFORMS: .*)$"),
+REGISTRIES = {"platforms/__init__.py": re.compile(r"^(from runbook\.platforms import .*|PLATFORMS: .*)$"),
               "checks/__init__.py": re.compile(r"^from runbook\.checks import .*$")}
+
+
+# The names of ECS's world, likewise: only its platform module, its checks and its runbook name them.
+ECS_WORDS = re.compile(r"\becs\b|fargate|express|awselb|elbv2|task.definition|target.group", re.I)
+
+
+def _named_outside(words: re.Pattern, allowed: set[str]) -> list[str]:
+    found = []
+    for path in sorted(PRODUCT.rglob("*")):
+        relative = path.relative_to(PRODUCT).as_posix()
+        if not path.is_file() or relative in allowed or "__pycache__" in relative:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not words.search(line.replace("apprunner-vpc", "").replace("ecs-service", "")):
+                continue
+            registry = REGISTRIES.get(relative)
+            if registry is not None and registry.match(line.strip()):
+                continue
+            found.append(f"{relative}:{number}: {line.strip()}")
+    return found
+
+
+def test_only_the_ecs_modules_name_ecs():
+    found = _named_outside(ECS_WORDS, {"platforms/ecs.py", "checks/ecs.py"})
+    assert not found, "ECS named outside its own modules:\n" + "\n".join(found)
 
 
 def test_only_the_app_runner_modules_name_app_runner():
@@ -72,6 +97,7 @@ class Ec2Instances:
     `url` its address; its security groups and subnet are where its traffic leaves from."""
 
     NAME = "ec2-instances"
+    GROUPED_BY = None
     PERMISSIONS = ("ec2:DescribeInstances",)
     REDEPLOYS_AT_ONCE = 1
     SERVICES: tuple[str, ...] = ()  # its checks send no calls of their own
@@ -145,11 +171,11 @@ def second_platform(monkeypatch):
 
 def test_a_runbook_names_a_registered_platform(tmp_path, second_platform):
     path = tmp_path / "rb.yaml"
-    path.write_text(SECOND.replace("platform: ec2-instances", "platform: ecs"))
-    with pytest.raises(UsageError, match=r"platform: unknown platform 'ecs' \(allowed: apprunner, ec2-instances\)"):
+    path.write_text(SECOND.replace("platform: ec2-instances", "platform: nomad"))
+    with pytest.raises(UsageError, match=r"platform: unknown platform 'nomad' \(allowed: apprunner, ec2-instances, ecs\)"):
         rb.load(str(path))
     path.write_text(SECOND.replace("platform: ec2-instances\n", ""))
-    with pytest.raises(UsageError, match=r"platform: missing \(allowed: apprunner, ec2-instances\)"):
+    with pytest.raises(UsageError, match=r"platform: missing \(allowed: apprunner, ec2-instances, ecs\)"):
         rb.load(str(path))
 
 

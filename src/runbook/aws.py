@@ -179,12 +179,14 @@ class Aws:
 
     def _before_call(self, model, **_: Any) -> None:
         service = model.service_model.service_name
+        # IAM names an action by the service's signing name (elbv2's is elasticloadbalancing).
+        prefix = model.service_model.signing_name or service
         if self.read_only and not is_read_operation(model.name):
             raise ReadOnlyViolation(
                 f"refused {service}:{model.name}: this command is read-only and may only Describe, List or Get"
             )
         with self._lock:
-            self.calls[f"{service}:{model.name}"] += 1
+            self.calls[f"{prefix}:{model.name}"] += 1
 
     def _before_send(self, **_: Any) -> None:
         # Each attempt botocore makes, retries included: after a retry an earlier attempt may have landed.
@@ -193,7 +195,7 @@ class Aws:
     def _retries(self) -> int:
         return max(0, getattr(self._attempts, "count", 0) - 1)
 
-    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+    def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
         """Send one call; AWS failures come back as AwsError with a verb phrase."""
         from botocore.exceptions import (
             BotoCoreError,
@@ -256,10 +258,12 @@ class Aws:
     def execute(self, call: ApiCall) -> dict[str, Any]:
         return self.call(call.service, call.operation, **dict(call.params))
 
-    def paginate(self, service: str, operation: str, result_key: str, **params: Any) -> list[dict[str, Any]]:
-        """Follow NextToken/Marker by hand: App Runner has no boto3 paginators."""
+    def paginate(self, service: str, operation: str, result_key: str, /, *, tokens: tuple[str, str] | None = None,
+                 **params: Any) -> list[dict[str, Any]]:
+        """Follow NextToken/Marker by hand: App Runner has no boto3 paginators. `tokens`: the request's
+        and the answer's names for the page token where they differ (nextToken, or Marker and NextMarker)."""
         items: list[dict[str, Any]] = []
-        token_in, token_out = ("Marker", "Marker") if service in ("rds", "elasticache") else ("NextToken", "NextToken")
+        token_in, token_out = tokens or (("Marker", "Marker") if service in ("rds", "elasticache") else ("NextToken", "NextToken"))
         while True:
             page = self.call(service, operation, **params)
             items.extend(page.get(result_key, []))

@@ -86,6 +86,8 @@ def _file(value) -> Path:
 
 RunbookArg = Annotated[str, typer.Argument(metavar="RUNBOOK", help="Bundled runbook name or path to a YAML file.", show_default=False)]
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", metavar="NAME", help="Service name or ARN (see `runbook show RUNBOOK` for its platform).")]
+ClusterOpt = Annotated[Optional[str], typer.Option(
+    "--cluster", metavar="NAME", help="The cluster the service runs in, for a platform that has clusters (its default cluster when omitted).")]
 RegionOpt = Annotated[Optional[str], typer.Option("--region", metavar="REGION", help="AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION or your AWS config).")]
 ProfileOpt = Annotated[Optional[str], typer.Option("--profile", metavar="PROFILE", help="AWS profile from your AWS config.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Report format.")]
@@ -170,6 +172,7 @@ def iam_policy(
 def check(
     runbook: RunbookArg,
     service: ServiceOpt,
+    cluster: ClusterOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     format: FormatOpt = Format.text,
@@ -186,7 +189,8 @@ def check(
     check_outputs(output=output)
     # On one terminal the report's table shows each step: progress lines would show them all twice.
     same_terminal = sys.stdout.isatty() and output is None
-    report = run_check(runbook, service, region=region, profile=profile, read_secrets=read_secrets, step_lines=not same_terminal)
+    report = run_check(runbook, service, cluster=cluster, region=region, profile=profile, read_secrets=read_secrets,
+                       step_lines=not same_terminal)
     emit(report, format.value, output)
     raise typer.Exit(report.exit_code)
 
@@ -195,6 +199,7 @@ def check(
 def fix(
     runbook: RunbookArg,
     service: ServiceOpt,
+    cluster: ClusterOpt = None,
     yes: YesOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
     timeout: TimeoutOpt = 900.0,
@@ -221,7 +226,7 @@ def fix(
         raise UsageError("--plan-out saves a plan without applying it: use it with --dry-run")
     check_outputs(output=output, plan_out=plan_out, journal=journal, use_journal=not dry_run)
     report = run_fix(
-        runbook, service, yes=yes, dry_run=dry_run, timeout=timeout, journal_path=journal, region=region, profile=profile,
+        runbook, service, cluster=cluster, yes=yes, dry_run=dry_run, timeout=timeout, journal_path=journal, region=region, profile=profile,
         only=only or [], skip=skip or [], plan_out=plan_out, read_secrets=read_secrets,
     )
     emit(report, format.value, output)

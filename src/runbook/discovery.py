@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from runbook.aws import Aws
 from runbook.platforms.base import Platform
-from runbook.probe import ProbeResult, probe
+from runbook.probe import ProbeResult
 from runbook.secrets import Scrubber, redact_url, secrets_in_env
 from runbook.topology import Target, Topology, Workload
 
@@ -145,7 +145,7 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     jobs: dict[str, Callable[[], Any]] = {
         f"platform:{name}": job for name, job in platform.reads(aws, workload).items()
     }
-    jobs["probe"] = lambda: probe(workload.health_url) if workload.url else None
+    jobs["probe"] = lambda: workload.probe(health_path) if workload.url else None
     if db_url:
         jobs["db_instances"] = lambda: aws.paginate("rds", "describe_db_instances", "DBInstances")
         db_host = _parse("database", "", db_url).host
@@ -172,6 +172,9 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     timings["resources"] = time.monotonic() - level
     workload = platform.completed(workload, {k.split(":", 1)[1]: v for k, v in got.items() if k.startswith("platform:")})
     env_secrets = workload.env_secrets
+    # A URL or health path only the platform's reads named (a load balancer's) is probed in the next round.
+    late_probe = got["probe"] is None and workload.url is not None
+    health_path = workload.health_path
 
     targets: dict[str, Target] = {}
     if db_url:
@@ -202,10 +205,12 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
             subnet_ids=tuple(s["SubnetIdentifier"] for s in cache_subnet_group.get("Subnets", [])),
             vpc_id=cache_subnet_group.get("VpcId"),
         )
-    group_ids = sorted({*client_groups, *(g for t in targets.values() for g in t.security_group_ids)})
+    group_ids = sorted({*client_groups, *workload.peer_security_group_ids,
+                        *(g for t in targets.values() for g in t.security_group_ids)})
     # A proxy's custom endpoint has subnets of its own; the proxy's are where it connects to its database from.
     proxy_subnets = [s for t in targets.values() for s in ((t.resource or {}).get("Proxy") or {}).get("VpcSubnetIds", ())]
-    subnet_ids = sorted({*client_subnets, *(s for t in targets.values() for s in t.subnet_ids), *proxy_subnets})
+    subnet_ids = sorted({*client_subnets, *workload.peer_subnet_ids, *(s for t in targets.values() for s in t.subnet_ids),
+                         *proxy_subnets})
     # The database's and cache's subnet groups name their VPC, so what hangs off
     # the VPC is read in this same round; the workload names only subnets.
     known_vpcs = sorted({t.vpc_id for t in targets.values() if t.vpc_id})
@@ -220,6 +225,8 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     since = max(since, int(workload.logs_since_ms or 0))
     for group in workload.log_groups:
         jobs[f"logs:{group}"] = lambda group=group: _recent_log_events(aws, group, since)
+    if late_probe:
+        jobs["probe"] = lambda: workload.probe(health_path)
     if group_ids:
         jobs["groups"] = lambda: aws.paginate("ec2", "describe_security_groups", "SecurityGroups", GroupIds=group_ids)
         jobs["rules"] = lambda: aws.paginate(
@@ -271,11 +278,11 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
     vpcs = _vpc_attributes(known_vpcs, got3) | _vpc_attributes(late_vpcs, got4)
 
     alternates: list[ProbeResult] = []
-    first = got["probe"]
+    first = got3["probe"] if late_probe else got["probe"]
     if first is not None and first.status == 404 and first.from_app:
         # The app runs but not on this path: ask where it does answer, the runbook's health path first.
         paths = [p for p in dict.fromkeys((params["health_path"], *ALTERNATE_HEALTH_PATHS)) if p != health_path]
-        found = _concurrently({p: (lambda p=p: probe(workload.url_for(p))) for p in paths})
+        found = _concurrently({p: (lambda p=p: workload.probe(p)) for p in paths})
         alternates = [found[p] for p in paths]
 
     # What the app wrote (log lines, the probe's answer) is scrubbed as it is read: a check that
@@ -300,7 +307,7 @@ def discover(aws: Aws, service_ref: str, params: Mapping[str, Any] | None = None
         prefix_lists={pl: got4[f"prefix_list:{pl}"] for pl in named_lists},
         log_events=[{**e, "message": scrub.text(e["message"])} for group in workload.log_groups for e in got3[f"logs:{group}"][0]],
         logs_unread=tuple(got3[f"logs:{group}"][1] for group in workload.log_groups if got3[f"logs:{group}"][1]),
-        probe=got["probe"].scrubbed(scrub) if got["probe"] else None,
+        probe=first.scrubbed(scrub) if first else None,
         health_path=health_path,
         alternate_probes=[alt.scrubbed(scrub) for alt in alternates],
         secrets=frozenset(secrets),

@@ -26,7 +26,6 @@ from runbook.journal import Journal
 from runbook.model import AppliedChange, Change, Finding, Runbook, Status, Step, StepResult
 from runbook.next_action import Apply, Done, Options, RunState, is_healthy, next_action  # noqa: F401  (Options, is_healthy: imported from here)
 from runbook.plan import change_key
-from runbook.probe import probe
 from runbook.secrets import Scrubber, ScrubbingReporter
 
 
@@ -296,13 +295,13 @@ class Engine:
                              timeout=self.options.timeout, initial=self.options.poll_initial, cap=self.options.poll_max)
 
     def _wait_health(self, topology: Topology, state: RunState) -> None:
-        url = _health_url(topology)
+        workload, path = topology.workload, topology.health_path
 
         def probed(streak: int, needed: int) -> None:
             state.probes += 1
             state.health_streak = (streak, needed)
 
-        waits.for_health(lambda: probe(url), state.deadline, report=self.reporter.waiting, timeout=self.options.timeout,
+        waits.for_health(lambda: workload.probe(path), state.deadline, report=self.reporter.waiting, timeout=self.options.timeout,
                          needed=self.options.healthy_probes, interval=self.options.probe_interval, on_probe=probed)
 
     def _history(self, topology: Topology, results: list[StepResult], state: RunState) -> None:
@@ -388,7 +387,3 @@ def _deployment_poll(platform, aws: Aws, topology: Topology) -> waits.Poll:
         return done, state + last_probe
 
     return poll
-
-
-def _health_url(topology: Topology) -> str:
-    return topology.workload.url_for(topology.health_path)

@@ -92,7 +92,7 @@ def dump(report: "Report", runbook: "Runbook", region: str, selected: Callable[[
             "format": FORMAT,
             "runbook": str(source),
             "runbook_sha256": runbook_digest(source),
-            "service": report.service,
+            "service": report.service_ref or report.service,  # what finds it again (a name in its cluster, an ARN)
             "region": region,
             "read_secrets": runbook.params.get("read_secrets") is True,  # apply discovers as the plan did
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field, replace
+from typing import Mapping
 
 from runbook.secrets import MASK, Scrubber
 
@@ -22,6 +23,40 @@ _CREDENTIAL_HEADERS = frozenset({"set-cookie", "cookie", "authorization", "proxy
 
 
 @dataclass(frozen=True)
+class Front:
+    """What answers a service's URL in front of the app (a platform's proxy, a load balancer), and
+    how its own answers are told from the app's: by a header it adds only to what the app answered
+    (envoy's), or by the Server header it puts on the pages it makes itself (a load balancer's own Server name)."""
+
+    name: str  # how messages name it: "the proxy", "the load balancer"
+    app_header: str | None = None
+    own_server: str | None = None  # a prefix of its own pages' Server header, lower case
+    # What a page it made itself means, by status code ("no healthy target" for an ALB's 503).
+    own_pages: Mapping[int, str] = field(default_factory=dict)
+
+    def sign(self, headers: Mapping[str, str]) -> str:
+        """What in the headers shows who answered, for a message."""
+        if self.app_header is not None:
+            return f"no {self.app_header}" if self.app_header not in headers else self.app_header
+        return f"server: {headers.get('server', '(none)')}"
+
+    def from_app(self, headers: Mapping[str, str]) -> bool:
+        if self.app_header is not None:
+            return self.app_header in headers
+        if self.own_server is not None:
+            return not headers.get("server", "").lower().startswith(self.own_server)
+        return True
+
+    @property
+    def shown_headers(self) -> tuple[str, ...]:
+        return (self.app_header,) if self.app_header else ()
+
+
+# Envoy adds x-envoy-upstream-service-time only to responses that came from the application.
+ENVOY = Front("the proxy", app_header="x-envoy-upstream-service-time", own_pages={404: "no healthy instance"})
+
+
+@dataclass(frozen=True)
 class ProbeResult:
     url: str
     status: int | None  # None: no HTTP answer at all
@@ -29,11 +64,11 @@ class ProbeResult:
     body: str = ""
     error: str | None = None
     elapsed_ms: float = 0.0
+    front: Front = ENVOY  # what stood before the app
 
     @property
     def from_app(self) -> bool:
-        """Envoy adds this header only to responses that came from the application."""
-        return "x-envoy-upstream-service-time" in self.headers
+        return self.front.from_app(self.headers)
 
     @property
     def healthy(self) -> bool:
@@ -94,18 +129,22 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirects)
 
 
-def probe(url: str, timeout: float = 5.0) -> ProbeResult:
+def probe(url: str, timeout: float = 5.0, *, front: Front = ENVOY, host: str | None = None) -> ProbeResult:
+    """One GET of `url`; `host`: the Host header to send instead of the URL's (a load balancer's
+    host-header rule routes on it)."""
     started = time.monotonic()
-    request = urllib.request.Request(url, headers={"User-Agent": "runbook-probe"})
+    headers = {"User-Agent": "runbook-probe", **({"Host": host} if host else {})}
+    request = urllib.request.Request(url, headers=headers)
     try:
         with _OPENER.open(request, timeout=timeout) as response:
-            return _result(url, response.status, response.headers, _read(response, started), started)
+            return _result(url, response.status, response.headers, _read(response, started), started, front)
     except urllib.error.HTTPError as exc:
         body = _read(exc, started) if exc.fp else b""
-        return _result(url, exc.code, exc.headers, body, started)
+        return _result(url, exc.code, exc.headers, body, started, front)
     except (urllib.error.URLError, socket.timeout, ConnectionError, http.client.HTTPException, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        return ProbeResult(url, None, error=f"{type(exc).__name__}: {reason}"[:HEADER_VALUE_LIMIT], elapsed_ms=_ms(started))
+        return ProbeResult(url, None, error=f"{type(exc).__name__}: {reason}"[:HEADER_VALUE_LIMIT], elapsed_ms=_ms(started),
+                           front=front)
 
 
 def _read(response, started: float) -> bytes:
@@ -124,12 +163,12 @@ def _read(response, started: float) -> bytes:
     return b"".join(chunks)
 
 
-def _result(url, status, headers, body: bytes, started) -> ProbeResult:
+def _result(url, status, headers, body: bytes, started, front: Front) -> ProbeResult:
     kept: dict[str, str] = {}
     for name, value in list(headers.items())[:HEADER_LIMIT]:
         name = name.lower()[:64]
         kept[name] = MASK if name in _CREDENTIAL_HEADERS else str(value)[:HEADER_VALUE_LIMIT]
-    return ProbeResult(url, status, kept, body.decode("utf-8", "replace"), elapsed_ms=_ms(started))
+    return ProbeResult(url, status, kept, body.decode("utf-8", "replace"), elapsed_ms=_ms(started), front=front)
 
 
 def _ms(started: float) -> float:

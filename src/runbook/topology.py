@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
-from runbook.probe import ProbeResult
+from runbook.probe import ENVOY, Front, ProbeResult
 
 if TYPE_CHECKING:
     from runbook.model import Step
@@ -76,6 +76,10 @@ class Workload:
     env_hidden: str | None = None
     env_hidden_in: str = ""
     url: str | None = None  # scheme://host the service answers on
+    front: Front = ENVOY  # what answers that URL in front of the app
+    probe_host: str | None = None  # the Host header a probe sends instead of the URL's (a host-header rule)
+    # Why its URL cannot be probed from here (an internal load balancer), when it cannot; `url` is then None.
+    unprobed: str | None = None
     health_path: str = DEFAULT_HEALTH_PATH  # what the platform's own health check asks for, else the runbook's
     health_check: Mapping[str, Any] = field(default_factory=dict)  # the platform's health-check configuration
     log_groups: tuple[str, ...] = ()
@@ -85,6 +89,9 @@ class Workload:
     security_group_ids: tuple[str, ...] = ()
     subnet_ids: tuple[str, ...] = ()
     outside_vpc: str | None = None  # why its traffic does not leave from inside a VPC; None when it does
+    # Security groups beside its own whose rules its platform's checks read (a load balancer's).
+    peer_security_group_ids: tuple[str, ...] = ()
+    peer_subnet_ids: tuple[str, ...] = ()  # and the subnets it sits in
     # How checks speak of the client side, so that each platform's wording is its own.
     noun: str = "service"  # "the {noun}'s security group", "{noun} subnets"
     client: str = "the service"  # the client side by name, e.g. "service nerava-backend"
@@ -102,6 +109,12 @@ class Workload:
     @property
     def health_url(self) -> str | None:
         return self.url_for(self.health_path)
+
+    def probe(self, path: str) -> ProbeResult:
+        """One GET of `path` on the service's URL, through its front (the URL must be known)."""
+        from runbook.probe import probe
+
+        return probe(self.url_for(path), front=self.front, host=self.probe_host)
 
 
 @dataclass

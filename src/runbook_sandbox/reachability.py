@@ -116,19 +116,45 @@ class _Target:
 
 
 class NetworkSnapshot:
-    """The network alone, read from moto through boto3: subnets and security groups at once; network
-    ACLs, route tables, VPC endpoints, prefix lists and DNS attributes when first asked for."""
+    """The network alone, read from moto through boto3 when first asked for: subnets, security groups,
+    network ACLs, route tables, VPC endpoints, prefix lists, DNS attributes. ``group_ids`` /
+    ``subnet_ids``: read only those (a judge that knows what it looks at reads less)."""
 
-    def __init__(self, clients: Any) -> None:
-        ec2 = clients.client("ec2")
-        self.subnets = {s["SubnetId"]: s for s in _all(ec2.describe_subnets, "Subnets")}
-        self.groups = {g["GroupId"]: g for g in _all(ec2.describe_security_groups, "SecurityGroups")}
-        self._ec2 = ec2
+    def __init__(self, clients: Any, *, group_ids: list[str] | None = None, subnet_ids: list[str] | None = None) -> None:
+        self._ec2 = clients.client("ec2")
+        self._group_ids, self._subnet_ids = group_ids, subnet_ids
+        self._subnets: dict[str, dict] | None = None
+        self._groups: dict[str, dict] | None = None
         self._acls: list[dict] | None = None
         self._route_tables: list[dict] | None = None
         self._endpoints: list[dict] | None = None
         self._vpc_dns: dict[str, bool] = {}
         self._prefix_lists: dict[str, list[str]] = {}
+
+    @property
+    def subnets(self) -> dict[str, dict]:
+        if self._subnets is None:
+            found = self._read(self._ec2.describe_subnets, "Subnets", "SubnetIds", self._subnet_ids)
+            self._subnets = {s["SubnetId"]: s for s in found}
+        return self._subnets
+
+    @property
+    def groups(self) -> dict[str, dict]:
+        if self._groups is None:
+            found = self._read(self._ec2.describe_security_groups, "SecurityGroups", "GroupIds", self._group_ids)
+            self._groups = {g["GroupId"]: g for g in found}
+        return self._groups
+
+    @staticmethod
+    def _read(method: Any, key: str, ids_param: str, ids: list[str] | None) -> list[dict]:
+        from botocore.exceptions import ClientError
+
+        if ids is not None:
+            try:
+                return _all(lambda **kw: method(**{ids_param: list(ids)}, **kw), key)
+            except ClientError:  # one of them is gone: read them all
+                pass
+        return _all(method, key)
 
     @property
     def acls(self) -> list[dict]:
@@ -698,8 +724,9 @@ def load_balancer_path(snapshot: NetworkSnapshot, lb_groups: list[str], lb_subne
     every load balancer subnet, and one of the load balancer's groups must let ``port`` out to the task."""
     reasons = []
     groups = [snapshot.groups[g] for g in task_groups if g in snapshot.groups]
-    cidrs = [snapshot.subnets[s]["CidrBlock"] for s in lb_subnets if s in snapshot.subnets]
-    if not _sg_ingress_admits(snapshot, groups, port, list(lb_groups), cidrs):
+    if not _sg_ingress_admits(snapshot, groups, port, list(lb_groups), []) and not _sg_ingress_admits(
+            snapshot, groups, port, list(lb_groups),
+            cidrs := [snapshot.subnets[s]["CidrBlock"] for s in lb_subnets if s in snapshot.subnets]):
         reasons.append(f"no ingress on {', '.join(task_groups) or '(none)'} (task) admits {', '.join(lb_groups) or '(none)'} "
                        f"or the load balancer subnets ({', '.join(cidrs)}) on tcp/{port}")
     outbound = [snapshot.groups[g] for g in lb_groups if g in snapshot.groups]

@@ -630,21 +630,49 @@ class _Hooks:
                     records = [(r.name, copy.deepcopy(r.config)) for r in emulator.services.values()
                                if service is None or r.name == service]
                 apps = [(name, config, emulator.app_for(config)) for name, config in records]
-                if not any(app.needs for _, _, app in apps):
-                    return
-                snapshot = AwsSnapshot(self.sandbox._clients)
-                for name, config, app in apps:
-                    for verdict in self.dependencies(config, app, snapshot):
-                        key = (name, verdict.label)
-                        now = (verdict.reachable, verdict.reasons)
-                        if self._last.get(key) == now:
-                            continue
-                        self._last[key] = now
-                        self.event("reachability", service=name, label=verdict.label, env_var=verdict.env_var,
-                                   target=verdict.target, reachable=verdict.reachable,
-                                   reasons=list(verdict.reasons), cause=why)
+                verdicts: list[tuple[tuple, str, Any]] = []  # (key, service, verdict)
+                if any(app.needs for _, _, app in apps):
+                    snapshot = AwsSnapshot(self.sandbox._clients)
+                    verdicts += [((name, v.label), name, v) for name, config, app in apps
+                                 for v in self.dependencies(config, app, snapshot)]
+                if service is None:
+                    verdicts += self._ecs_verdicts()
+                for key, name, verdict in verdicts:
+                    now = (verdict.reachable, verdict.reasons)
+                    if self._last.get(key) == now:
+                        continue
+                    self._last[key] = now
+                    self.event("reachability", service=name, label=verdict.label, env_var=verdict.env_var,
+                               target=verdict.target, reachable=verdict.reachable,
+                               reasons=list(verdict.reasons), cause=why, **({"subnet": key[2]} if len(key) > 2 else {}))
             except Exception as exc:  # noqa: BLE001 - the watcher must never break a call
                 self.event("error", where="reachability monitor", error=f"{type(exc).__name__}: {exc}")
+
+    def _ecs_verdicts(self) -> list[tuple[tuple, str, Any]]:
+        """Each dependency of each ECS service's app, judged from each of its task subnets with the
+        environment its task definition gives (as the task judge decides a task)."""
+        ecs, judge = self.sandbox._ecs, self.sandbox._ecs_judge
+        with ecs.lock:
+            records = [(r.name, copy.deepcopy(r.config)) for r in ecs.scheduler.services.values() if r.status == "ACTIVE"]
+            definitions = {name: copy.deepcopy(ecs.task_definitions.get(config.get("taskDefinition"), {}))
+                           for name, config in records}
+        out = []
+        for name, config in records:
+            container = next((c for c in definitions[name].get("containerDefinitions", []) if c.get("essential", True)), {})
+            app = judge.apps.get(container.get("image", ""))
+            if app is None or not app.needs:
+                continue
+            env = {e["name"]: e["value"] for e in container.get("environment", []) if "name" in e and "value" in e}
+            for secret in container.get("secrets", []):
+                try:
+                    env[secret["name"]] = self._read_secret(secret["valueFrom"])
+                except LookupError:
+                    pass
+            subnets = ((config.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}).get("subnets", [])
+            for subnet in subnets:
+                out += [((name, v.label, subnet), name, v)
+                        for v in judge.verdicts({**config, "serviceName": name}, subnet, env, app)]
+        return out
 
     # -- moto watcher --------------------------------------------------------------
 

@@ -79,10 +79,12 @@ class TargetJudge:
         port = int(target["Port"])
         check_port = port if group.get("HealthCheckPort") in (None, "traffic-port") else int(group["HealthCheckPort"])
         lb_groups = [g for lb in balancers for g in lb.get("SecurityGroups", [])]
-        if "network" not in memo:
-            memo["network"] = NetworkSnapshot(clients)
-        if load_balancer_path(memo["network"], lb_groups, [z["SubnetId"] for z in zones],
-                              list(task.security_groups), task.ip, check_port):
+        lb_subnets = [z["SubnetId"] for z in zones]
+        key = ("network", tuple(lb_groups), tuple(lb_subnets), task.security_groups)
+        if key not in memo:  # the tasks of one service share their groups: read them once per call
+            memo[key] = NetworkSnapshot(clients, group_ids=sorted(set(lb_groups) | set(task.security_groups)),
+                                        subnet_ids=lb_subnets)
+        if load_balancer_path(memo[key], lb_groups, lb_subnets, list(task.security_groups), task.ip, check_port):
             return TIMEOUT
         if check_port != int(app.port):
             return REFUSED

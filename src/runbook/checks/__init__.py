@@ -3,4 +3,4 @@
 Importing this package registers every check module.
 """
 
-from runbook.checks import apprunner, endpoints, http, logs, network, security_groups  # noqa: F401
+from runbook.checks import apprunner, ecs, endpoints, http, logs, network, security_groups  # noqa: F401

@@ -1,4 +1,4 @@
-"""The health probe, read the way an engineer reads envoy's answers."""
+"""The health probe, read the way an engineer reads a front's answers (App Runner's envoy, an ALB)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from runbook.model import Evidence, Finding, Status
 from runbook.probe import ProbeResult
 from runbook.registry import check
 
-_SHOWN_HEADERS = ("server", "x-envoy-upstream-service-time", "location", "content-type", "content-length")
+_SHOWN_HEADERS = ("server", "location", "content-type", "content-length")  # and the front's own marker
 
 
 def probe_evidence(result: ProbeResult) -> Evidence:
     if result.status is None:
         return Evidence(f"GET {result.url}", f"no answer: {result.error}")
-    headers = ", ".join(f"{h}: {result.headers[h]}" for h in _SHOWN_HEADERS if h in result.headers)
+    shown = dict.fromkeys((*_SHOWN_HEADERS[:1], *result.front.shown_headers, *_SHOWN_HEADERS[1:]))
+    headers = ", ".join(f"{h}: {result.headers[h]}" for h in shown if h in result.headers)
     body = result.body.strip().replace("\n", " ")
     body = (body[:200] + "…") if len(body) > 200 else body
     return Evidence(
@@ -29,20 +30,23 @@ def classify(result: ProbeResult) -> str:
     """Who answered, and what it means."""
     if result.status is None:
         return "the service URL did not answer at all"
+    front = result.front
     if result.redirect:
-        who = "the application" if result.from_app else "the proxy"
+        who = "the application" if result.from_app else front.name
         return (f"not healthy: redirects to {result.redirect} (HTTP {result.status} from {who}); "
                 "a health path must answer 200 itself, and the probe never follows a redirect")
     if result.status == 200 and not result.from_app:
-        return "HTTP 200 but not from the application (no x-envoy-upstream-service-time): the request never reached the app"
+        return f"HTTP 200 but not from the application ({front.sign(result.headers)}): the request never reached the app"
     if result.status == 200:
         return "the application answered 200"
-    if result.status == 404 and not result.from_app:
-        return "404 from the App Runner proxy itself: no healthy instance, the request never reached the app"
-    if result.status == 404:
+    if not result.from_app and result.status in front.own_pages:
+        return f"{result.status} from {front.name} itself: {front.own_pages[result.status]}, the request never reached the app"
+    if result.status == 404 and result.from_app:
         return "404 from the application: it runs, but does not serve this path"
     if result.status >= 500 and not result.from_app:
-        return f"{result.status} from the proxy: the container is not listening or crashed"
+        return f"{result.status} from {front.name}: the container is not listening or crashed"
+    if not result.from_app:
+        return f"HTTP {result.status} from {front.name} itself ({front.sign(result.headers)}): the request never reached the app"
     return f"HTTP {result.status} from the application"
 
 
@@ -56,7 +60,8 @@ def healthz(topology: Topology, params: Mapping[str, Any]) -> Finding:
     """
     result = topology.probe
     if result is None:
-        return Finding(Status.SKIPPED, "the service has no URL to probe")
+        return Finding(Status.SKIPPED, f"nothing to probe: {topology.workload.unprobed}" if topology.workload.unprobed
+                       else "the service has no URL to probe")
     evidence = (probe_evidence(result),)
     if result.healthy:
         return Finding(Status.OK, f"{topology.health_path} answered 200 from the application", evidence)

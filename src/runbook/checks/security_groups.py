@@ -221,7 +221,7 @@ def ingress_from_workload(topology: Topology, params: Mapping[str, Any]) -> Find
         Evidence(target.source, f"{target.env_var} names {kind} {target.resource_id} on port {port}, in security groups {', '.join(target.security_group_ids)}"),
         Evidence(workload.client_source, f"{workload.client} uses security groups {', '.join(client_groups)}"),
     ]
-    legs = [_ingress_leg(topology, target.security_group_ids, port, f"{kind} {target.resource_id}", client_groups,
+    legs = [ingress_leg(topology, target.security_group_ids, port, f"{kind} {target.resource_id}", client_groups,
                          topology.cidrs(topology.client_subnet_ids), f"the {workload.noun}",
                          f"{workload.rule_label} to {kind} {target.resource_id}")]
     backend = target.backend
@@ -234,7 +234,7 @@ def ingress_from_workload(topology: Topology, params: Mapping[str, Any]) -> Find
         backend_port = backend.endpoint_port or port
         context.append(Evidence("rds describe_db_proxy_targets", f"proxy {name} forwards to database {backend.resource_id} "
                                 f"on port {backend_port}, in security groups {', '.join(backend.security_group_ids)}"))
-        legs.append(_ingress_leg(topology, backend.security_group_ids, backend_port, f"database {backend.resource_id}",
+        legs.append(ingress_leg(topology, backend.security_group_ids, backend_port, f"database {backend.resource_id}",
                                  proxy_groups, topology.cidrs(proxy.get("VpcSubnetIds", target.subnet_ids)), f"proxy {name}",
                                  f"RDS Proxy {name} to database {backend.resource_id}"))
     evidence = tuple(context + [e for leg in legs for e in leg.evidence])
@@ -254,7 +254,7 @@ class _Leg:
     change: Change | None = None
 
 
-def _ingress_leg(topology: Topology, group_ids: tuple[str, ...], port: int, into: str, peer_groups: tuple[str, ...],
+def ingress_leg(topology: Topology, group_ids: tuple[str, ...], port: int, into: str, peer_groups: tuple[str, ...],
                  peer_cidrs: list[str], peer: str, rule_description: str) -> _Leg:
     """Whether `into` (its groups `group_ids`) admits `peer` on tcp/`port`, and the authorize that would make it so."""
     rules_seen = [

@@ -25,8 +25,24 @@ def confirmer_for(yes: bool, console):
     return NonInteractive()
 
 
+def service_ref(loaded, service: str, cluster: Optional[str]) -> str:
+    """What the platform finds the service by: with --cluster, CLUSTER/NAME (an ARN names its own cluster)."""
+    from runbook import platforms
+
+    if cluster is None:
+        return service
+    grouped_by = platforms.get(loaded.platform).GROUPED_BY
+    if grouped_by is None:
+        raise UsageError(f"runbook {loaded.name} runs on {loaded.platform}, which has no clusters: drop --cluster")
+    if not cluster or "/" in cluster or ":" in cluster:
+        raise UsageError(f"--cluster {cluster!r} is not a {grouped_by} name")
+    if service.startswith("arn:"):
+        raise UsageError(f"--service {service} is an ARN, which names its {grouped_by} itself: drop --cluster")
+    return f"{cluster}/{service}"
+
+
 def run_check(runbook: str, service: str, *, region: Optional[str], profile: Optional[str], read_secrets: bool,
-              step_lines: bool) -> "Report":
+              step_lines: bool, cluster: Optional[str] = None) -> "Report":
     """One read-only look. `step_lines=False` when the report's table goes to the same terminal."""
     from runbook import runbook as rb
     from runbook.aws import Aws
@@ -35,6 +51,7 @@ def run_check(runbook: str, service: str, *, region: Optional[str], profile: Opt
     from runbook.engine import Engine
 
     loaded = rb.with_secrets_read(rb.load(runbook), read_secrets)
+    service = service_ref(loaded, service, cluster)
     aws = Aws(region, profile, read_only=True)
     with ConsoleReporter(make_console(), region=aws.region, profile=profile, step_lines=step_lines) as reporter:
         reporter.busy(f"checking {service} ({loaded.name}, {aws.region}) …")
@@ -42,7 +59,7 @@ def run_check(runbook: str, service: str, *, region: Optional[str], profile: Opt
 
 
 def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, profile, only=(), skip=(), plan_out=None,
-            read_secrets=False) -> "Report":
+            read_secrets=False, cluster=None) -> "Report":
     from runbook import runbook as rb
     from runbook.aws import Aws
     from runbook.confirm import NonInteractive
@@ -51,6 +68,7 @@ def run_fix(runbook, service, *, yes, dry_run, timeout, journal_path, region, pr
     from runbook.journal import Journal
 
     loaded = rb.with_secrets_read(rb.load(runbook), read_secrets)
+    service = service_ref(loaded, service, cluster)
     ids = {s.id for s in loaded.steps}
     for step_id in [*only, *skip]:
         if step_id not in ids:

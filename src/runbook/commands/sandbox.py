@@ -58,16 +58,16 @@ def serve_sandbox(scenario: str, *, env_file: Optional[Path], deploy_seconds: Op
             tmp = env_file.with_suffix(env_file.suffix + ".tmp")
             tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
             tmp.replace(env_file)
-        names = ", ".join(s.name for s in loaded.services) or "none (this world has no App Runner service)"
+        # Each simulated service with the bundled runbook that fixes it.
+        runs = [f"runbook check {runbook} --service {ref}" for runbook, ref in bundled_runs(loaded)]
+        names = ", ".join(ref for _, ref in bundled_runs(loaded)) or "none"
         console.print(f"sandbox {loaded.name} ready; services: {names}")
-        if loaded.ecs_services:
-            console.print(f"ECS services (cluster/name): {', '.join(f'{s.cluster}/{s.name}' for s in loaded.ecs_services)}")
         if env_file:
             console.print(f"in another shell: source {env_file}")
         else:
             console.print("in another shell: paste the export lines above (or start with --env-file FILE, then: source FILE)")
-        if loaded.services:
-            console.print(f"then: runbook check apprunner-vpc --service {loaded.services[0].name}")
+        if runs:
+            console.print(f"then: {runs[0]}")
         console.print("press Ctrl-C to stop")
         while True:
             time.sleep(3600)
@@ -83,8 +83,9 @@ def run_demo(scenario: str, *, yes: bool, deploy_seconds: Optional[float], timeo
     from runbook_sandbox import Sandbox, load_scenario
 
     loaded = load_scenario(scenario)
-    if not loaded.services:
-        raise UsageError(f"scenario {scenario}: services: the demo needs a service to fix")
+    runs = bundled_runs(loaded)
+    if not runs:
+        raise UsageError(f"scenario {scenario}: the demo needs a service to fix (services:, ecs_services: or ecs_express_services:)")
     import tempfile
 
     console = make_console()
@@ -95,12 +96,19 @@ def run_demo(scenario: str, *, yes: bool, deploy_seconds: Optional[float], timeo
         with Sandbox(deploy_seconds=deploy_seconds) as box:
             box.load(loaded)
             os.environ.update(box.env)
-            service = loaded.services[0].name
-            console.print(f"sandbox {loaded.name} is up; fixing service {service}")
+            runbook, service = runs[0]
+            console.print(f"sandbox {loaded.name} is up; fixing service {service} with runbook {runbook}")
             report = run_fix(
-                "apprunner-vpc", service, yes=yes, dry_run=False, timeout=timeout,
+                runbook, service, yes=yes, dry_run=False, timeout=timeout,
                 journal_path=journal, region=None, profile=None,
             )
             report.run_id = report.journal = None  # a temporary journal, gone with the sandbox: no undo to offer
             emit(report, fmt, None)
     return report.exit_code
+
+
+def bundled_runs(loaded) -> list[tuple[str, str]]:
+    """(bundled runbook, --service value) for each service of a scenario, App Runner's first."""
+    ecs = [*loaded.ecs_services, *getattr(loaded, "ecs_express_services", ())]
+    return [("apprunner-vpc", s.name) for s in loaded.services] + [
+        ("ecs-service", s.name if s.cluster == "default" else f"{s.cluster}/{s.name}") for s in ecs]

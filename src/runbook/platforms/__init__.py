@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from runbook.platforms import apprunner
+from runbook.platforms import apprunner, ecs
 from runbook.platforms.base import Platform
 
-PLATFORMS: dict[str, Platform] = {"apprunner": apprunner}
+PLATFORMS: dict[str, Platform] = {"apprunner": apprunner, "ecs": ecs}
 
 
 def get(name: str) -> Platform:

@@ -16,10 +16,11 @@ from runbook import registry
 from runbook.aws import Aws
 from runbook.errors import UsageError
 from runbook.model import ApiCall
-from runbook.probe import service_url
+from runbook.probe import ENVOY, service_url
 from runbook.topology import DEFAULT_HEALTH_PATH, LogSignature, Topology, Workload
 
 NAME = "apprunner"
+GROUPED_BY = None  # service names are the region's
 PERMISSIONS = (
     "apprunner:ListServices",
     "apprunner:DescribeService",
@@ -50,6 +51,10 @@ LOG_SIGNATURES = tuple(
         (r"Deployment failed", "a deployment failed", "apprunner.deployment"),
     )
 )
+
+
+# App Runner's envoy front: its own 404 means no instance is healthy.
+FRONT = replace(ENVOY, name="the App Runner proxy")
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,7 @@ def workload(service: Mapping[str, Any], params: Mapping[str, Any]) -> Workload:
                     if hidden else None),
         env_hidden_in="apprunner.yaml" if hidden else "",
         url=service_url(service["ServiceUrl"], "/")[:-1] if service.get("ServiceUrl") else None,
+        front=FRONT,
         health_path=service_health_path(service, params.get("health_path", DEFAULT_HEALTH_PATH)),
         health_check=dict(service.get("HealthCheckConfiguration") or {}),
         log_groups=tuple(f"/aws/apprunner/{name}/{service_id}/{suffix}" for suffix in ("service", "application")),

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 class Platform(Protocol):
     NAME: str
+    # What a service is named within (a "cluster", which --cluster gives), or None: names are the region's.
+    GROUPED_BY: str | None
     # IAM actions its discovery, refresh and waits read: part of every runbook's policy floor.
     PERMISSIONS: tuple[str, ...]
     # How many redeploys may run at once (App Runner runs one operation at a time).

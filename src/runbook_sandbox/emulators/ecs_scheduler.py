@@ -163,7 +163,7 @@ class TaskRecord:
     version: int = 1
     timer: threading.Timer | None = None
     checks_from: float = 0.0  # behind a load balancer: its targets have an answer from then on (before: initial)
-    grace_until: float = 0.0  # ... and their failures stop it from then on
+    grace_until: float = math.inf  # set by settle(): the grace period is over (else: started_at + the service's)
     target_healthy: bool = False
     check_timer: threading.Timer | None = None
 
@@ -487,7 +487,6 @@ class Scheduler:
                          load_balancers=copy.deepcopy(task.load_balancers))
             if behind:
                 task.checks_from = now + self.health_check_seconds
-                task.grace_until = now + self.grace_seconds(record.config)
                 self._check_later(task, self.health_check_seconds)
         else:
             if verdict.stop_code != "TaskFailedToStart":
@@ -573,8 +572,10 @@ class Scheduler:
             if any(s.get("state") == "initial" for s in states):
                 self._check_later(task, task.checks_from - now)
             return  # unused, unavailable: nothing checks it until something changes (recheck_targets)
-        if now < task.grace_until:
-            self._check_later(task, task.grace_until - now)
+        # The grace period in force now (UpdateService may change it without a deployment).
+        grace_end = min(task.grace_until, (task.started_at or now) + self.grace_seconds(record.config))
+        if now < grace_end:
+            self._check_later(task, grace_end - now)
             return
         lb = next((lb for lb in task.load_balancers if lb["targetGroupArn"] == bad["targetGroupArn"]), {})
         self._event(record, f"(service {record.name}) (task {task.id}) (port {lb.get('containerPort')}) is unhealthy in "

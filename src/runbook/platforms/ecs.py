@@ -1,0 +1,427 @@
+"""ECS on Fargate: a service, its deployments and tasks, and the load balancer in front of it.
+
+The one module that reads ECS's API (DescribeServices, DescribeTaskDefinition, the service
+deployments, stopped tasks, Express Mode's DescribeExpressGatewayService) and the load balancer's
+(ELBv2 target groups, their health, load balancers and listeners), for discovery, the drift guard's
+re-read and the deployment wait alike. It knows ECS's shape: the environment is the essential
+container's, the tasks' traffic leaves from the service's awsvpcConfiguration, the health path is
+the target group's, the logs are the awslogs driver's group. An Express Mode service is an ordinary
+ECS service (resourceManagementType ECS) whose load balancer Express provisioned.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping
+
+from runbook.aws import ApiError, Aws
+from runbook.errors import UsageError
+from runbook.model import ApiCall
+from runbook.probe import Front, service_url
+from runbook.topology import DEFAULT_HEALTH_PATH, Topology, Workload
+
+NAME = "ecs"
+GROUPED_BY = "cluster"  # a service is named within its cluster (--cluster; "default" when omitted)
+DEFAULT_CLUSTER = "default"
+PERMISSIONS = (
+    "ecs:DescribeServices",
+    "ecs:ListServices",
+    "ecs:DescribeTaskDefinition",
+    "ecs:ListServiceDeployments",
+    "ecs:DescribeServiceDeployments",
+    "ecs:ListTasks",
+    "ecs:DescribeTasks",
+    "ecs:DescribeExpressGatewayService",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeListeners",
+    "ec2:DescribeVpcEndpoints",
+    "logs:DescribeLogGroups",
+)
+REDEPLOYS_AT_ONCE = 1  # one deployment at a time: each update_service that deploys is waited out
+SERVICES = ("ecs", "elbv2", "logs")
+READ_BACK: Mapping[tuple[str, str, str], tuple[str, str, str]] = {}  # no call resends an environment
+
+# ListServiceDeployments statuses: still moving, and ended without the target revision serving.
+OPEN_DEPLOYMENT = frozenset({"PENDING", "IN_PROGRESS", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "STOP_REQUESTED"})
+FAILED_DEPLOYMENT = frozenset({"ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED", "STOPPED"})
+MANAGED_TAG = "AmazonECSManaged"  # the group ECS adds to an Express service: rules to databases name the customer's
+STOPPED_READ = 100  # DescribeTasks' largest batch: the most recent stopped tasks
+
+# An ALB's own pages carry Server: awselb/2.0; a page without it came from a task.
+FRONT = Front("the load balancer", own_server="awselb", own_pages={
+    502: "a target closed the connection or sent a malformed answer",
+    503: "no healthy target is registered",
+    504: "the target did not answer in time",
+    404: "no listener rule matches this host and path",
+})
+
+
+@dataclass(frozen=True)
+class EcsService:
+    """The answers ECS's own checks read: the Workload's payload."""
+
+    cluster: str
+    service: Mapping[str, Any]
+    task_definition: Mapping[str, Any]
+    deployments: list[dict[str, Any]] | None = None  # service deployments, newest first; None: the API did not answer
+    stopped_tasks: list[dict[str, Any]] = field(default_factory=list)  # most recent first
+    target_groups: list[dict[str, Any]] = field(default_factory=list)
+    target_health: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # TargetGroupArn -> descriptions
+    load_balancers: list[dict[str, Any]] = field(default_factory=list)
+    listeners: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # LoadBalancerArn -> listeners
+    express: Mapping[str, Any] | None = None  # DescribeExpressGatewayService, for an Express Mode service
+    groups: list[dict[str, Any]] = field(default_factory=list)  # the service's own security groups, described
+    vpc_endpoints: list[dict[str, Any]] | None = None  # None: not read
+    log_groups: dict[str, bool] = field(default_factory=dict)  # awslogs group -> exists
+    reads_failed: dict[str, str] = field(default_factory=dict)  # what could not be read, and why
+
+    @property
+    def arn(self) -> str:
+        return self.service["serviceArn"]
+
+    @property
+    def name(self) -> str:
+        return self.service["serviceName"]
+
+    @property
+    def awsvpc(self) -> Mapping[str, Any]:
+        return (self.service.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
+
+    @property
+    def container(self) -> Mapping[str, Any]:
+        return essential_container(self.task_definition)
+
+    @property
+    def primary(self) -> Mapping[str, Any] | None:
+        """The newest deployment in describe_services' deployments[] (PRIMARY)."""
+        return next((d for d in self.service.get("deployments", []) if d.get("status") == "PRIMARY"), None)
+
+    @property
+    def is_express(self) -> bool:
+        return self.service.get("resourceManagementType") == "ECS" or self.express is not None
+
+
+def of(topology: Topology) -> EcsService:
+    return topology.workload.payload
+
+
+def essential_container(task_definition: Mapping[str, Any]) -> Mapping[str, Any]:
+    containers = task_definition.get("containerDefinitions") or [{}]
+    return next((c for c in containers if c.get("essential", True)), containers[0])
+
+
+# -- reading ECS ------------------------------------------------------------------------------------
+def split_ref(ref: str) -> tuple[str, str]:
+    """(cluster, service) from an ARN (arn:aws:ecs:R:A:service/CLUSTER/NAME, or the old
+    service/NAME in the default cluster), CLUSTER/NAME, or NAME."""
+    if ref.startswith("arn:"):
+        resource = ref.split(":", 5)[-1]
+        parts = resource.split("/")
+        if parts[0] != "service" or len(parts) not in (2, 3) or not all(parts[1:]):
+            raise UsageError(f"{ref} is not an ECS service ARN (arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME)")
+        return (parts[1], ref) if len(parts) == 3 else (DEFAULT_CLUSTER, ref)
+    if ref.count("/") == 1 and all(ref.split("/")):
+        cluster, name = ref.split("/")
+        return cluster, name
+    if "/" in ref or not ref:
+        raise UsageError(f"{ref!r} is not an ECS service name (NAME, CLUSTER/NAME or the service's ARN)")
+    return DEFAULT_CLUSTER, ref
+
+
+def describe_service(aws: Aws, cluster: str, service: str) -> dict[str, Any] | None:
+    answer = aws.call("ecs", "describe_services", cluster=cluster, services=[service])
+    found = [s for s in answer.get("services", []) if s.get("status") != "INACTIVE"] or answer.get("services", [])
+    return found[0] if found else None
+
+
+def find(aws: Aws, ref: str) -> dict[str, Any]:
+    """The service and the task definition its newest deployment runs."""
+    cluster, name = split_ref(ref)
+    try:
+        service = describe_service(aws, cluster, name)
+    except ApiError as exc:
+        if exc.code == "ClusterNotFoundException":
+            raise UsageError(f"no ECS cluster {cluster!r} in {aws.region} (pass --cluster NAME)") from None
+        raise
+    if service is None or service.get("status") == "INACTIVE":
+        existing = sorted(arn.rsplit("/", 1)[-1] for arn in aws.paginate("ecs", "list_services", "serviceArns",
+                                                                          tokens=("nextToken", "nextToken"), cluster=cluster))
+        gone = " (it is INACTIVE: deleted)" if service is not None else ""
+        raise UsageError(f"no ECS service named {name!r} in cluster {cluster} ({aws.region}){gone}; "
+                         f"services there: {', '.join(existing) or 'none'}")
+    task_definition = aws.call("ecs", "describe_task_definition", taskDefinition=service["taskDefinition"])["taskDefinition"]
+    return {"cluster": cluster, "service": service, "taskDefinition": task_definition}
+
+
+def service_deployments(aws: Aws, cluster: str, arn: str, count: int = 5) -> list[dict[str, Any]]:
+    """The newest service deployments, described (newest first)."""
+    briefs = aws.call("ecs", "list_service_deployments", cluster=cluster, service=arn, maxResults=count).get("serviceDeployments", [])
+    briefs = sorted(briefs, key=lambda d: _epoch(d.get("createdAt") or d.get("startedAt")), reverse=True)[:count]
+    if not briefs:
+        return []
+    described = aws.call("ecs", "describe_service_deployments",
+                         serviceDeploymentArns=[b["serviceDeploymentArn"] for b in briefs]).get("serviceDeployments", [])
+    by_arn = {d["serviceDeploymentArn"]: d for d in described}
+    return [by_arn.get(b["serviceDeploymentArn"], b) for b in briefs]
+
+
+def stopped_tasks(aws: Aws, cluster: str, name: str) -> list[dict[str, Any]]:
+    arns = aws.call("ecs", "list_tasks", cluster=cluster, serviceName=name, desiredStatus="STOPPED",
+                    maxResults=STOPPED_READ).get("taskArns", [])
+    if not arns:
+        return []
+    tasks = aws.call("ecs", "describe_tasks", cluster=cluster, tasks=arns[:STOPPED_READ]).get("tasks", [])
+    return sorted(tasks, key=lambda t: _epoch(t.get("stoppedAt") or t.get("createdAt")), reverse=True)
+
+
+def load_balancing(aws: Aws, target_group_arns: list[str]) -> dict[str, Any]:
+    """The target groups, the health of their targets, their load balancers and those's listeners."""
+    groups = aws.paginate("elbv2", "describe_target_groups", "TargetGroups", tokens=("Marker", "NextMarker"),
+                          TargetGroupArns=target_group_arns)
+    health = {g["TargetGroupArn"]: aws.call("elbv2", "describe_target_health", TargetGroupArn=g["TargetGroupArn"])
+              .get("TargetHealthDescriptions", []) for g in groups}
+    lb_arns = sorted({arn for g in groups for arn in g.get("LoadBalancerArns", [])})
+    balancers = aws.paginate("elbv2", "describe_load_balancers", "LoadBalancers", tokens=("Marker", "NextMarker"),
+                             LoadBalancerArns=lb_arns) if lb_arns else []
+    listeners = {lb["LoadBalancerArn"]: aws.paginate("elbv2", "describe_listeners", "Listeners", tokens=("Marker", "NextMarker"),
+                                                     LoadBalancerArn=lb["LoadBalancerArn"]) for lb in balancers}
+    return {"target_groups": groups, "target_health": health, "load_balancers": balancers, "listeners": listeners}
+
+
+def log_group_exists(aws: Aws, group: str) -> bool:
+    found = aws.paginate("logs", "describe_log_groups", "logGroups", tokens=("nextToken", "nextToken"), logGroupNamePrefix=group)
+    return any(g.get("logGroupName") == group for g in found)
+
+
+def _epoch(value: Any) -> float:
+    if hasattr(value, "timestamp"):
+        return value.timestamp()
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def _best_effort(job: Callable[[], Any]) -> Callable[[], Any]:
+    """A read whose failure leaves the others standing: (answer, None) or (None, why)."""
+    def run() -> tuple[Any, str | None]:
+        try:
+            return job(), None
+        except ApiError as exc:
+            return None, f"{exc.code}: {exc}"
+    return run
+
+
+# -- what the description names ---------------------------------------------------------------------
+def workload(found: Mapping[str, Any], params: Mapping[str, Any]) -> Workload:
+    """What the service and its task definition name, before deployments, tasks and the load balancer are read."""
+    service, task_definition = found["service"], found["taskDefinition"]
+    payload = EcsService(found["cluster"], service, task_definition)
+    container = payload.container
+    env = {e["name"]: e.get("value", "") for e in container.get("environment", []) if "name" in e}
+    env_secrets = {s["name"]: s["valueFrom"] for s in container.get("secrets", []) if "name" in s and "valueFrom" in s}
+    log = container.get("logConfiguration") or {}
+    log_group = (log.get("options") or {}).get("awslogs-group") if log.get("logDriver") == "awslogs" else None
+    awsvpc = payload.awsvpc
+    name = service["serviceName"]
+    hidden = [f.get("value", "?") for f in container.get("environmentFiles", [])]
+    return Workload(
+        platform=NAME,
+        name=name,
+        id=service["serviceArn"],
+        status=service.get("status"),
+        env=env,
+        env_secrets=env_secrets,
+        secrets_field=f"container {container.get('name', '?')} secrets",
+        env_hidden=(f"environment files in S3 ({', '.join(hidden)}), which no ECS API returns" if hidden and not env else None),
+        env_hidden_in="environmentFiles" if hidden and not env else "",
+        health_path=params.get("health_path", DEFAULT_HEALTH_PATH),
+        log_groups=(log_group,) if log_group else (),
+        security_group_ids=tuple(awsvpc.get("securityGroups", ())),
+        subnet_ids=tuple(awsvpc.get("subnets", ())),
+        outside_vpc=None if awsvpc.get("subnets") else "the service has no awsvpc network configuration",
+        noun="task",
+        client=f"tasks of {name}",
+        client_source="ecs describe_services",
+        rule_label=f"ECS service {name} tasks",
+        source="ecs describe_task_definition",
+        network_config=f"networkConfiguration.awsvpcConfiguration={dict(awsvpc)}",
+        front=FRONT,
+        payload=payload,
+    )
+
+
+def reads(aws: Aws, workload: Workload) -> dict[str, Callable[[], Any]]:
+    payload: EcsService = workload.payload
+    cluster, arn = payload.cluster, payload.arn
+    jobs: dict[str, Callable[[], Any]] = {
+        "deployments": _best_effort(lambda: service_deployments(aws, cluster, arn)),
+        "stopped": _best_effort(lambda: stopped_tasks(aws, cluster, payload.name)),
+        "endpoints": _best_effort(lambda: aws.paginate("ec2", "describe_vpc_endpoints", "VpcEndpoints")),
+    }
+    target_groups = sorted({lb["targetGroupArn"] for lb in payload.service.get("loadBalancers", []) if lb.get("targetGroupArn")})
+    if target_groups:
+        jobs["load_balancing"] = _best_effort(lambda: load_balancing(aws, target_groups))
+    if workload.security_group_ids:
+        groups = list(workload.security_group_ids)
+        jobs["groups"] = _best_effort(lambda: aws.paginate("ec2", "describe_security_groups", "SecurityGroups", GroupIds=groups))
+    for group in workload.log_groups:
+        jobs[f"log_group:{group}"] = _best_effort(lambda group=group: log_group_exists(aws, group))
+    if payload.service.get("resourceManagementType") == "ECS":
+        jobs["express"] = _best_effort(lambda: aws.call("ecs", "describe_express_gateway_service", serviceArn=arn)["service"])
+    return jobs
+
+
+def completed(workload: Workload, got: Mapping[str, Any]) -> Workload:
+    """The workload with what the reads found: the load balancer's URL and groups, the target
+    group's health path, the customer's security groups first."""
+    payload: EcsService = workload.payload
+    answers = {k: v[0] for k, v in got.items()}
+    failed = {k: v[1] for k, v in got.items() if v[1]}
+    balancing = answers.get("load_balancing") or {}
+    payload = replace(
+        payload,
+        deployments=answers.get("deployments"),
+        stopped_tasks=answers.get("stopped") or [],
+        target_groups=balancing.get("target_groups", []),
+        target_health=balancing.get("target_health", {}),
+        load_balancers=balancing.get("load_balancers", []),
+        listeners=balancing.get("listeners", {}),
+        express=answers.get("express"),
+        groups=answers.get("groups") or [],
+        vpc_endpoints=answers.get("endpoints"),
+        log_groups={k.split(":", 1)[1]: bool(v) for k, v in answers.items() if k.startswith("log_group:") and v is not None},
+        reads_failed=failed,
+    )
+    managed = {g["GroupId"] for g in payload.groups if any(t.get("Key") == MANAGED_TAG for t in g.get("Tags", []))}
+    ordered = tuple(sorted(workload.security_group_ids, key=lambda g: g in managed))
+    url, host, unprobed, health_path = _entry(payload, workload.health_path)
+    return replace(
+        workload,
+        security_group_ids=ordered,
+        peer_security_group_ids=tuple(sorted({g for lb in payload.load_balancers for g in lb.get("SecurityGroups", [])})),
+        peer_subnet_ids=tuple(sorted({z["SubnetId"] for lb in payload.load_balancers for z in lb.get("AvailabilityZones", [])
+                                      if z.get("SubnetId")})),
+        url=url,
+        probe_host=host,
+        unprobed=unprobed,
+        health_path=health_path,
+        health_check={k: v for g in payload.target_groups[:1] for k, v in g.items() if k.startswith("HealthCheck") or k == "Matcher"},
+        logs_since_ms=_since_ms(payload),
+        payload=payload,
+    )
+
+
+def _since_ms(payload: EcsService) -> float | None:
+    primary = payload.primary
+    created = primary.get("createdAt") if primary else None
+    return _epoch(created) * 1000 if created is not None else None
+
+
+def serving_target_group(payload: EcsService) -> Mapping[str, Any] | None:
+    """The target group of the service's container, the first that a load balancer uses."""
+    for group in payload.target_groups:
+        if group.get("LoadBalancerArns"):
+            return group
+    return payload.target_groups[0] if payload.target_groups else None
+
+
+def _entry(payload: EcsService, default_path: str) -> tuple[str | None, str | None, str | None, str]:
+    """(URL, Host header, why it cannot be probed, health path) of the service behind its load balancer."""
+    group = serving_target_group(payload)
+    if group is None:
+        return None, None, "the service has no load balancer", default_path
+    path = group.get("HealthCheckPath") or "/" if group.get("HealthCheckProtocol", "HTTP") in ("HTTP", "HTTPS") else default_path
+    balancer = next((lb for lb in payload.load_balancers if lb["LoadBalancerArn"] in group.get("LoadBalancerArns", [])), None)
+    if balancer is None:
+        return None, None, f"target group {group.get('TargetGroupName')} is attached to no load balancer", path
+    if balancer.get("Scheme") == "internal":
+        return None, None, (f"load balancer {balancer.get('LoadBalancerName')} is internal: its name answers only inside "
+                            "the VPC"), path
+    listeners = payload.listeners.get(balancer["LoadBalancerArn"], [])
+    listener = (next((li for li in listeners if li.get("Protocol") == "HTTPS"), None)
+                or next((li for li in listeners if li.get("Protocol") == "HTTP"), None))
+    if listener is None:
+        return None, None, f"load balancer {balancer.get('LoadBalancerName')} has no HTTP or HTTPS listener", path
+    dns = balancer.get("DNSName", "")
+    endpoint = _express_endpoint(payload)
+    scheme = "https" if listener["Protocol"] == "HTTPS" else "http"
+    default_port = 443 if scheme == "https" else 80
+    if endpoint and not _loopback(dns):
+        return f"https://{endpoint}", None, None, path
+    # A loopback name is a local stand-in for the load balancer (already with its port): plain HTTP, and
+    # the Express endpoint as the Host header its rule routes on.
+    if _loopback(dns):
+        return service_url(dns, "/")[:-1], endpoint, None, path
+    host = dns if listener.get("Port") == default_port else f"{dns}:{listener.get('Port')}"
+    return f"{scheme}://{host}", None, None, path
+
+
+def _loopback(dns: str) -> bool:
+    return service_url(dns, "/").startswith("http://")
+
+
+def _express_endpoint(payload: EcsService) -> str | None:
+    express = payload.express or {}
+    for config in express.get("activeConfigurations", [])[:1]:
+        for ingress in config.get("ingressPaths", []):
+            if ingress.get("endpoint"):
+                return ingress["endpoint"].removeprefix("https://").rstrip("/")
+    return None
+
+
+# -- waits and re-reads -----------------------------------------------------------------------------
+def deployment(aws: Aws, workload: Workload) -> tuple[bool, str]:
+    """Finished once the newest service deployment is out of its open states (else, without that
+    API, once the PRIMARY deployment's rolloutState is no longer IN_PROGRESS)."""
+    payload: EcsService = workload.payload
+    try:
+        newest = service_deployments(aws, payload.cluster, payload.arn)
+    except ApiError:
+        newest = None
+    if newest:
+        status = newest[0].get("status")
+        return status not in OPEN_DEPLOYMENT, f"service deployment {status}"
+    service = describe_service(aws, payload.cluster, payload.arn) or {}
+    primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+    state = primary.get("rolloutState", "?")
+    return state != "IN_PROGRESS", f"deployment {primary.get('id', '?')} {state}, {service.get('runningCount', '?')}/{service.get('desiredCount', '?')} running"
+
+
+def refresh(aws: Aws, topology: Topology, call: ApiCall) -> Topology | None:
+    """Its own calls change what several reads show (a deployment, target health): a full re-read."""
+    return None
+
+
+# -- undo -------------------------------------------------------------------------------------------
+def without_undo(call: ApiCall) -> bool:
+    """A redeploy changes no configuration to put back."""
+    return call.service == "ecs" and call.operation == "update_service" and call.params.get("forceNewDeployment") is True \
+        and set(call.params) == {"cluster", "service", "forceNewDeployment"}
+
+
+_UNDONE = {
+    ("ecs", "update_service"): (("cluster", "service"), ("healthCheckGracePeriodSeconds", "networkConfiguration")),
+    ("elbv2", "modify_target_group"): (("TargetGroupArn",), ("HealthCheckPath", "Matcher")),
+    ("ecs", "update_express_gateway_service"): (("serviceArn",), ("healthCheckPath",)),
+}
+
+
+def undo(call: ApiCall, kept: Mapping[str, Any]) -> ApiCall:
+    """The undo of one ECS, ELBv2 or Logs call fix sends: the values the journal recorded it replaced."""
+    from runbook.inverses import Refused, require
+
+    params, what = dict(call.params), f"{call.service} {call.operation}"
+    if (call.service, call.operation) == ("logs", "create_log_group"):
+        require(set(params) == {"logGroupName"} and isinstance(params["logGroupName"], str), f"{what} with {sorted(params)} is not one runbook sends")
+        return ApiCall("logs", "delete_log_group", {"logGroupName": params["logGroupName"]})
+    shape = _UNDONE.get((call.service, call.operation))
+    if shape is None:
+        raise Refused(f"{what} is not a call runbook sends, so it has no undo")
+    ids, values = shape
+    changed = set(params) - set(ids)
+    require(all(isinstance(params.get(i), str) for i in ids) and changed and changed <= set(values),
+            f"{what} with {sorted(params)} is not one runbook sends")
+    require(set(kept) == set(ids) | changed and all(kept.get(i) == params[i] for i in ids),
+            "the recorded values are not the ones this call replaced")
+    return ApiCall(call.service, call.operation, {**{i: params[i] for i in ids}, **{k: kept[k] for k in sorted(changed)}})

@@ -3,9 +3,13 @@
 One stdlib HTTP server per internet-facing load balancer on 127.0.0.1 at a free port; the
 ``elbv2-loopback-dns-name`` shim makes ``DescribeLoadBalancers``' ``DNSName`` that address.
 
-* No healthy target in the listener's target group (the route answers ``None``): ``503`` made by
+* Each request is routed by its ``Host`` header and path (the listener's rules, then its default
+  action: :class:`runbook_sandbox.target_health.FrontRoutes`).
+* No healthy target in the target group it is forwarded to (the route answers ``None``): ``503`` made by
   the load balancer itself, ``Server: awselb/2.0`` and AWS's HTML page "503 Service Temporarily
   Unavailable".
+* A ``fixed-response`` action (the route answers a :class:`Fixed`): its status, content type and
+  body, ``Server: awselb/2.0`` (Express Mode's listener answers a Host no rule names so).
 * A healthy target: the request reaches the app (a FastAPI service under uvicorn: ``server:
   uvicorn``, never ``awselb``), which answers its health path with ``200 {"status":"ok"}`` and any
   other path with ``404 {"detail":"Not Found"}``.
@@ -45,7 +49,16 @@ def _page(status: str) -> bytes:
 UNAVAILABLE = _page("503 Service Temporarily Unavailable")
 BAD_GATEWAY = _page("502 Bad Gateway")
 
-Route = Callable[[], "Backend | None"]
+@dataclass(frozen=True)
+class Fixed:
+    """A ``fixed-response`` action: the load balancer answers by itself."""
+
+    status: int
+    content_type: str = "text/plain"
+    body: bytes = b""
+
+
+Route = Callable[[str, str], "Backend | Fixed | None"]  # (Host header, path) -> where the request goes
 
 
 class AlbServer:
@@ -80,10 +93,10 @@ class AlbServer:
 
 
 class AlbFronts:
-    """The fronts of a world's load balancers, by ARN. ``routes(arn, listener_port)`` is where a
-    request to that listener goes (see :class:`runbook_sandbox.target_health.FrontRoutes`)."""
+    """The fronts of a world's load balancers, by ARN. ``routes(arn, listener_port, host, path)`` is where
+    a request to that listener goes (see :class:`runbook_sandbox.target_health.FrontRoutes`)."""
 
-    def __init__(self, routes: Callable[[str, int], "Backend | None"]) -> None:
+    def __init__(self, routes: Callable[[str, int, str, str], "Backend | Fixed | None"]) -> None:
         self._routes = routes
         self._servers: dict[str, AlbServer] = {}
         self._closed: dict[str, socket.socket] = {}
@@ -97,10 +110,19 @@ class AlbFronts:
                 sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
                 self._closed[arn] = sock
                 return f"127.0.0.1:{sock.getsockname()[1]}"
-            server = AlbServer(lambda: self._routes(arn, listener_port))
+            server = AlbServer(lambda host, path: self._routes(arn, listener_port, host, path))
             server.start()
             self._servers[arn] = server
             return server.address
+
+    def close(self, arn: str) -> None:
+        """Stop the front of a deleted load balancer."""
+        with self._lock:
+            server, sock = self._servers.pop(arn, None), self._closed.pop(arn, None)
+        if server is not None:
+            server.stop()
+        if sock is not None:
+            sock.close()
 
     def address(self, arn: str) -> str | None:
         with self._lock:
@@ -131,15 +153,18 @@ class _AlbHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
+        path = self.path.split("?", 1)[0]
         try:
-            backend = type(self).route()
+            backend = type(self).route(self.headers.get("Host") or "", path)
         except Exception:  # noqa: BLE001 - the load balancer answers for a target it could not reach
             self._send(502, BAD_GATEWAY, "text/html", SERVER)
             return
         if backend is None:
             self._send(503, UNAVAILABLE, "text/html", SERVER)
             return
-        path = self.path.split("?", 1)[0]
+        if isinstance(backend, Fixed):
+            self._send(backend.status, backend.body, backend.content_type, SERVER)
+            return
         if path != backend.health_path:
             self._send(404, b'{"detail":"Not Found"}', "application/json", "uvicorn")
         elif self.command in ("GET", "HEAD"):
@@ -161,4 +186,4 @@ class _AlbHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _answer
 
 
-__all__ = ["AlbFronts", "AlbServer", "Backend", "SERVER", "UNAVAILABLE"]
+__all__ = ["AlbFronts", "AlbServer", "Backend", "Fixed", "SERVER", "UNAVAILABLE"]

@@ -1,4 +1,5 @@
-"""The sandbox's ECS side: a scenario's ``ecs_services`` built in the ECS emulator, and the judge
+"""The sandbox's ECS side: a scenario's ``ecs_services`` and ``ecs_express_services`` built in the
+ECS emulator (Express's own resources by :mod:`runbook_sandbox.ecs_express_world`), and the judge
 that decides each task from the ground truth (:mod:`runbook_sandbox.reachability`).
 
 A task is healthy when every dependency its app ``needs`` is reachable from the task's own
@@ -40,7 +41,7 @@ from botocore.exceptions import ClientError
 from runbook_sandbox.emulators.ecs import EcsEmulator
 from runbook_sandbox.emulators.ecs_scheduler import ACCOUNT, StopReason, Subnet
 from runbook_sandbox.reachability import AwsSnapshot, Egress, NetworkSnapshot, Verdict, evaluate, image_pull_path
-from runbook_sandbox.scenario import App, EcsService, Scenario
+from runbook_sandbox.scenario import App, EcsExpressService, EcsService, Scenario, SecretRef
 from runbook_sandbox.target_health import task_ip
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -238,6 +239,8 @@ def build_ecs(scenario: Scenario, emulator: EcsEmulator, judge: TaskJudge, world
     load balancer's name)."""
     for service in scenario.ecs_services:
         judge.apps[service.task_definition.image] = service.app
+    for express in scenario.ecs_express_services:
+        judge.apps[express.image] = express.app
     for service in scenario.ecs_services:
         if f"ecs-cluster:{service.cluster}" not in ids:
             ids[f"ecs-cluster:{service.cluster}"] = emulator.call(
@@ -270,6 +273,55 @@ def build_ecs(scenario: Scenario, emulator: EcsEmulator, judge: TaskJudge, world
             "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": service.circuit_breaker,
                                                                      "rollback": service.rollback}},
         })["service"]["serviceArn"]
+    for express in scenario.ecs_express_services:
+        _build_express(express, emulator, world, ids, scenario.region)
+
+
+def _build_express(service: EcsExpressService, emulator: EcsEmulator, world: "World", ids: dict[str, str],
+                   region: str) -> None:
+    """``ids`` gains ``ecs-service:NAME`` and the managed resources: ``express-endpoint:NAME``,
+    ``load-balancer:NAME``, ``target-group:NAME``, ``express-lb-sg:NAME``, ``express-service-sg:NAME``."""
+    container: dict[str, Any] = {
+        "image": service.image, "containerPort": service.container_port,
+        "environment": [{"name": k, "value": world.substitute(v)} for k, v in service.environment],
+    }
+    secrets = _secrets(service.secrets, ids)
+    if secrets:
+        container["secrets"] = secrets
+    if service.log_group:
+        container["awsLogsConfiguration"] = {"logGroup": service.log_group, "logStreamPrefix": "ecs"}
+    arn = emulator.call("CreateExpressGatewayService", {
+        "serviceName": service.name, "cluster": service.cluster,
+        "infrastructureRoleArn": f"arn:aws:iam::{ACCOUNT}:role/ecsInfrastructureRoleForExpressServices",
+        "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole",
+        "healthCheckPath": service.health_check_path, "primaryContainer": container,
+        "networkConfiguration": {"subnets": [ids[f"subnet:{s}"] for s in service.subnets],
+                                 "securityGroups": [ids[f"sg:{g}"] for g in service.security_groups]},
+        "cpu": service.cpu, "memory": service.memory, "scalingTarget": {"minTaskCount": service.min_tasks},
+    }, region)["service"]["serviceArn"]
+    ids[f"ecs-service:{service.name}"] = arn
+    with emulator.lock:
+        r = emulator.find_service(arn).express["resources"]
+        ids.update({f"express-endpoint:{service.name}": r.endpoint, f"load-balancer:{service.name}": r.load_balancer_arn,
+                    f"target-group:{service.name}": r.target_group_arn,
+                    f"express-lb-sg:{service.name}": r.load_balancer_security_groups[0],
+                    f"express-service-sg:{service.name}": r.service_security_groups[0]})
+    if f"ecs-cluster:{service.cluster}" not in ids:
+        ids[f"ecs-cluster:{service.cluster}"] = f"arn:aws:ecs:{region}:{ACCOUNT}:cluster/{service.cluster}"
+
+
+def _secrets(refs: tuple[tuple[str, SecretRef], ...], ids: dict[str, str]) -> list[dict]:
+    secrets = []
+    for var, ref in refs:
+        if ref.literal is not None:
+            value_from = ref.literal
+        elif ref.by_name:
+            value_from = ref.secret or ""
+        else:
+            arn = ids[f"secret:{ref.secret}"]
+            value_from = f"{arn}:{ref.json_key}::" if ref.json_key else arn
+        secrets.append({"name": var, "valueFrom": value_from})
+    return secrets
 
 
 def _load_balancer(scenario: Scenario, service: EcsService, ids: dict[str, str], clients: Any,
@@ -308,16 +360,7 @@ def _task_definition(service: EcsService, world: "World", ids: dict[str, str], r
         "portMappings": [{"containerPort": td.port, "protocol": "tcp"}],
         "environment": [{"name": k, "value": world.substitute(v)} for k, v in td.environment],
     }
-    secrets = []
-    for var, ref in td.secrets:
-        if ref.literal is not None:
-            value_from = ref.literal
-        elif ref.by_name:
-            value_from = ref.secret or ""
-        else:
-            arn = ids[f"secret:{ref.secret}"]
-            value_from = f"{arn}:{ref.json_key}::" if ref.json_key else arn
-        secrets.append({"name": var, "valueFrom": value_from})
+    secrets = _secrets(td.secrets, ids)
     if secrets:
         container["secrets"] = secrets
     if td.log_group:

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from runbook.errors import UsageError
 from runbook_sandbox.alb import AlbFronts
+from runbook_sandbox.ecs_express_world import MotoExpress
 from runbook_sandbox.ecs_world import EcsObserver, TaskJudge, build_ecs
 from runbook_sandbox.emulators.apprunner import ACCOUNT, AppRunnerEmulator, ServiceRecord
 from runbook_sandbox.emulators.ecs import EcsEmulator
@@ -89,11 +90,12 @@ class Sandbox:
         self._moto = MotoServer(on_mutation=self._hooks.aws_call, faults=self.faults)
         self._emulator = AppRunnerEmulator(self._hooks, self.faults)
         self._ecs_judge = TaskJudge(self)
+        self._fronts = AlbFronts(FrontRoutes(self))
         self._ecs = EcsEmulator(judge=self._ecs_judge,
                                 network=ec2_network(lambda region: self._moto.clients(region).client("ec2")),
                                 observer=EcsObserver(self, self._ecs_judge), deploy_seconds=deploy_seconds or 10.0,
+                                express=MotoExpress(self._moto.clients, self._fronts),
                                 target_health=SchedulerTargets(self))
-        self._fronts = AlbFronts(FrontRoutes(self))
         self.faults.services = self._service_names
         self.faults.on_event = self._hooks.event
         self.faults.on_trigger = self._triggered

@@ -20,17 +20,19 @@ For a registered ``ip`` target that is a running sandbox task, in this order:
 
 :class:`SchedulerTargets` is the ECS scheduler's view of its tasks' targets: ``DescribeTargetHealth``
 through the sandbox's own client, so the scheduler acts on what the tool reads.
-:class:`FrontRoutes` tells a load balancer front (:mod:`runbook_sandbox.alb`) where a request goes.
+:class:`FrontRoutes` tells a load balancer front (:mod:`runbook_sandbox.alb`) where a request goes
+(the listener's rules by Host and path, then its default action).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from runbook_sandbox.alb import Backend
+from runbook_sandbox.alb import Backend, Fixed
 from runbook_sandbox.reachability import NetworkSnapshot, load_balancer_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -124,13 +126,16 @@ class SchedulerTargets:
 
 
 class FrontRoutes:
-    """Where a request to a load balancer's listener goes: the app behind a healthy target of the
-    listener's forward action (``None``: no healthy target, the load balancer answers 503)."""
+    """Where a request to a load balancer's listener goes, as an ALB decides: the listener's rules in
+    priority order (``host-header`` matched without the port and case-insensitively, ``path-pattern``
+    with ``*`` and ``?``; a rule with any other condition never matches here), then its default
+    action. A ``forward`` goes to the app behind a healthy target (``None``: no healthy target, the
+    load balancer answers 503); a ``fixed-response`` is answered by the load balancer (:class:`Fixed`)."""
 
     def __init__(self, sandbox: "Sandbox") -> None:
         self.sandbox = sandbox
 
-    def __call__(self, load_balancer_arn: str, port: int) -> Backend | None:
+    def __call__(self, load_balancer_arn: str, port: int, host: str = "", path: str = "/") -> Backend | Fixed | None:
         clients = self.sandbox._clients
         if clients is None:
             return None
@@ -139,8 +144,16 @@ class FrontRoutes:
                      if l.get("Port") == port]
         if not listeners:
             return None
+        rules = elbv2.describe_rules(ListenerArn=listeners[0]["ListenerArn"])["Rules"]
+        ordered = sorted((r for r in rules if not r.get("IsDefault")), key=lambda r: int(r["Priority"]))
+        chosen = next((r for r in ordered if _matches(r.get("Conditions", []), host, path)), None)
+        actions = chosen["Actions"] if chosen is not None else listeners[0].get("DefaultActions", [])
         groups: list[str] = []
-        for action in listeners[0].get("DefaultActions", []):
+        for action in actions:
+            if action.get("Type") == "fixed-response":
+                fixed = action.get("FixedResponseConfig") or {}
+                return Fixed(int(fixed.get("StatusCode", 503)), fixed.get("ContentType") or "text/plain",
+                             (fixed.get("MessageBody") or "").encode())
             if action.get("Type") == "forward":
                 groups += [action["TargetGroupArn"]] if action.get("TargetGroupArn") else [
                     g["TargetGroupArn"] for g in (action.get("ForwardConfig") or {}).get("TargetGroups", [])]
@@ -153,6 +166,23 @@ class FrontRoutes:
                 if app is not None:
                     return Backend(app.health_path)
         return None
+
+
+def _matches(conditions: list[dict], host: str, path: str) -> bool:
+    hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host  # no port; an IPv6 literal as is
+    for condition in conditions:
+        field = condition.get("Field")
+        if field == "host-header":
+            values = (condition.get("HostHeaderConfig") or {}).get("Values") or condition.get("Values") or []
+            if not any(fnmatch.fnmatchcase(hostname.lower(), v.lower()) for v in values):
+                return False
+        elif field == "path-pattern":
+            values = (condition.get("PathPatternConfig") or {}).get("Values") or condition.get("Values") or []
+            if not any(fnmatch.fnmatchcase(path, v) for v in values):
+                return False
+        else:
+            return False
+    return bool(conditions)
 
 
 def task_ip(task: dict) -> str | None:

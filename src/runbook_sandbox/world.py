@@ -135,6 +135,19 @@ def build(scenario: Scenario, clients: Any) -> World:
                     GroupId=sg_id, IpPermissions=[_permission(r, ids, group.vpc, scenario) for r in group.egress]
                 )
 
+    for endpoint in scenario.vpc_endpoints:
+        service = f"com.amazonaws.{scenario.region}.{endpoint.service}"
+        if endpoint.type == "Gateway":
+            placement: dict[str, Any] = {"RouteTableIds": [
+                ids[f"rtb:main@{endpoint.vpc}"] if t == "main" else ids[f"rtb:{t}"] for t in endpoint.route_tables]}
+        else:
+            placement = {"SubnetIds": [ids[f"subnet:{s}"] for s in endpoint.subnets],
+                         "SecurityGroupIds": [ids[f"sg:{g}"] for g in endpoint.security_groups],
+                         "PrivateDnsEnabled": endpoint.private_dns}
+        ids[f"vpce:{endpoint.service}@{endpoint.vpc}"] = ec2.create_vpc_endpoint(
+            VpcId=ids[f"vpc:{endpoint.vpc}"], ServiceName=service, VpcEndpointType=endpoint.type, **placement,
+        )["VpcEndpoint"]["VpcEndpointId"]
+
     rds = clients.client("rds")
     for db in scenario.databases:
         rds.create_db_subnet_group(

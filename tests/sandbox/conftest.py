@@ -76,8 +76,8 @@ def raw_call(sandbox: Sandbox, operation: str, params: dict | None = None) -> tu
         return err.code, dict(err.headers), json.loads(err.read())
 
 
-def http_get(url: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, method=method)
+def http_get(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
             return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()

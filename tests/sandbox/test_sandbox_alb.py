@@ -206,7 +206,7 @@ def test_image_pull_path_and_log_group_stop_tasks_before_they_start(load, waiter
 
 def test_the_front_answers_503_without_a_target_and_the_app_behind_one(get):
     route: list[Backend | None] = [None]
-    fronts = AlbFronts(lambda arn, port: route[0])
+    fronts = AlbFronts(lambda arn, port, host, path: route[0])
     try:
         address = fronts.open("arn:lb/public", internal=False, listener_port=80)
         assert fronts.address("arn:lb/public") == address and address.startswith("127.0.0.1:")

@@ -44,6 +44,7 @@ class ExpressResources:
     log_group: str = ""
     status: str = "ACTIVE"
     updated_at: float = field(default_factory=time.time)
+    tags: list[dict] = field(default_factory=list)  # on each managed resource (a provisioner's own)
 
 
 class ExpressProvisioner(Protocol):

@@ -1,6 +1,8 @@
 """The ECS side of a scenario: ``ecs_services:``, Fargate services with one container each,
 their placement (subnets, security groups, public IP), rollout (desired count, circuit breaker)
-and the simulated app (the same model as App Runner's services)."""
+and the simulated app (the same model as App Runner's services); ``ecs_express_services:``,
+Express Mode services (image, container port, health path, placement, app), whose load
+balancer, target group and managed security group Express makes."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 
 from runbook.validation import join
 from runbook_sandbox.scenario.model import (
-    EcsLoadBalancer, EcsService, EcsTargetGroup, EcsTaskDefinition, Secret, SecurityGroup, Subnet,
+    EcsExpressService, EcsLoadBalancer, EcsService, EcsTargetGroup, EcsTaskDefinition, Secret, SecurityGroup, Subnet,
 )
 from runbook_sandbox.scenario.network import NetworkParser
 from runbook_sandbox.scenario.services import ServiceParser
@@ -83,6 +85,55 @@ class EcsServiceParser(ServiceParser, NetworkParser):
                 app=app,
                 load_balancer=load_balancer,
                 health_check_grace_period=grace,
+            ))
+        return tuple(out)
+
+    def ecs_express_services(self, value: Any, subnets: dict[str, Subnet], groups: dict[str, SecurityGroup],
+                             databases: set[str], caches: set[str], secrets: dict[str, Secret],
+                             ecs_services: tuple[EcsService, ...]) -> tuple[EcsExpressService, ...]:
+        out: list[EcsExpressService] = []
+        for i, item in enumerate(self.seq(value, "ecs_express_services")):
+            path = join("ecs_express_services", i)
+            b = self.mapping(item, path, ("name", "cluster", "image", "container_port", "health_check_path",
+                                          "environment", "secrets", "log_group", "subnets", "security_groups",
+                                          "min_tasks", "cpu", "memory", "app"),
+                             required=("name", "image", "subnets", "security_groups"))
+            name = self.ecs_name(b["name"], join(path, "name"), "service")
+            cluster = self.ecs_name(b.get("cluster", "default"), join(path, "cluster"), "cluster")
+            if any(s.name == name and s.cluster == cluster for s in (*ecs_services, *out)):
+                raise self.fail(join(path, "name"), f"ECS service {name!r} is defined twice in cluster {cluster!r}")
+            subnet_names, sgs, _ = self.placement(b, path, subnets, groups)
+            image = self.string(b["image"], join(path, "image"))
+            if any(c.isspace() for c in image):
+                raise self.fail(join(path, "image"), f"{image!r} is not an image reference")
+            port = self.port_string(b.get("container_port"), join(path, "container_port"), "80")
+            health = self.string(b.get("health_check_path"), join(path, "health_check_path"), default="/ping")
+            if not health.startswith("/"):
+                raise self.fail(join(path, "health_check_path"), f"must start with '/', got {health!r}")
+            secret_refs = self.secret_refs(b.get("secrets"), join(path, "secrets"), secrets)
+            env_names = {str(k) for k in self.mapping(b.get("environment"), join(path, "environment"))}
+            for var, _ in secret_refs:
+                if var in env_names:
+                    raise self.fail(join(join(path, "secrets"), var),
+                                    "also set in environment: a variable comes from one place")
+            log_group = self.opt_string(b.get("log_group"), join(path, "log_group"))
+            if log_group is not None and not LOG_GROUP.match(log_group):
+                raise self.fail(join(path, "log_group"), f"{log_group!r} is not a valid CloudWatch log group name")
+            cpu = self.port_string(b.get("cpu"), join(path, "cpu"), "256")
+            if cpu not in FARGATE_CPU:
+                raise self.fail(join(path, "cpu"), f"must be one of {', '.join(FARGATE_CPU)}")
+            app = self.app(b.get("app"), join(path, "app"), port)
+            for other in (*[(s.name, s.task_definition.image, s.app) for s in ecs_services],
+                          *[(s.name, s.image, s.app) for s in out]):
+                if other[1] == image and other[2] != app:
+                    raise self.fail(join(path, "image"), f"ECS service {other[0]!r} runs the same image with a "
+                                                         "different app; give each app its own image")
+            out.append(EcsExpressService(
+                name=name, cluster=cluster, image=image, container_port=int(port), health_check_path=health,
+                environment=self.env(b.get("environment"), join(path, "environment"), databases, caches),
+                secrets=secret_refs, log_group=log_group, subnets=subnet_names, security_groups=sgs,
+                min_tasks=self.integer(b.get("min_tasks"), join(path, "min_tasks"), default=1, lo=1, hi=100),
+                cpu=cpu, memory=self.port_string(b.get("memory"), join(path, "memory"), "512"), app=app,
             ))
         return tuple(out)
 

@@ -70,6 +70,20 @@ class Vpc:
 
 
 @dataclass(frozen=True)
+class VpcEndpoint:
+    """A VPC endpoint for an AWS service (``com.amazonaws.REGION.SERVICE``): an ``Interface`` one in
+    subnets with groups and private DNS, or a ``Gateway`` one (s3, dynamodb) on route tables."""
+
+    service: str  # ecr.api, ecr.dkr, s3, logs, secretsmanager...
+    vpc: str
+    type: str  # Interface | Gateway
+    subnets: tuple[str, ...] = ()
+    security_groups: tuple[str, ...] = ()
+    route_tables: tuple[str, ...] = ()
+    private_dns: bool = True
+
+
+@dataclass(frozen=True)
 class SgRule:
     protocol: str  # "-1", "tcp", "udp", "icmp" or a number
     from_port: int | None
@@ -310,6 +324,28 @@ class EcsService:
 
 
 @dataclass(frozen=True)
+class EcsExpressService:
+    """An ECS Express Mode service (CreateExpressGatewayService): its primary container, the
+    target group's health path, the customer's placement (Express adds its own managed group)
+    and the simulated app."""
+
+    name: str
+    cluster: str
+    image: str
+    container_port: int
+    health_check_path: str  # the target group's (Express's default /ping), not the app's
+    environment: tuple[tuple[str, str], ...]  # may hold ${...} placeholders
+    secrets: tuple[tuple[str, SecretRef], ...]
+    log_group: str | None  # None: Express's own /aws/ecs/<cluster>/<service>
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]  # the customer's
+    min_tasks: int  # scalingTarget.minTaskCount
+    cpu: str
+    memory: str
+    app: App
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -326,6 +362,8 @@ class Scenario:
     peerings: tuple[VpcPeering, ...] = ()
     proxies: tuple[Proxy, ...] = ()
     ecs_services: tuple[EcsService, ...] = ()
+    ecs_express_services: tuple[EcsExpressService, ...] = ()
+    vpc_endpoints: tuple[VpcEndpoint, ...] = ()
 
     def subnet(self, name: str) -> Subnet:
         return _named((s for vpc in self.vpcs for s in vpc.subnets), name)
@@ -341,6 +379,9 @@ class Scenario:
 
     def ecs_service(self, name: str) -> EcsService:
         return _named(self.ecs_services, name)
+
+    def ecs_express_service(self, name: str) -> EcsExpressService:
+        return _named(self.ecs_express_services, name)
 
 
 def _named(items, name: str):

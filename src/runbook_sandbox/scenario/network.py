@@ -20,12 +20,54 @@ from runbook_sandbox.scenario.model import (
     SecurityGroup,
     Subnet,
     Vpc,
+    VpcEndpoint,
     VpcPeering,
 )
 
 
 class NetworkParser(Fields):
-    """vpcs:, vpc_peerings:, prefix_lists:, and the placement of a resource in them."""
+    """vpcs:, vpc_peerings:, prefix_lists:, vpc_endpoints:, and the placement of a resource in them."""
+
+    GATEWAY_SERVICES = ("s3", "dynamodb")
+
+    def vpc_endpoints(self, value: Any, vpcs: tuple[Vpc, ...], subnets: dict[str, Subnet],
+                      groups: dict[str, SecurityGroup]) -> tuple[VpcEndpoint, ...]:
+        out: list[VpcEndpoint] = []
+        for i, item in enumerate(self.seq(value, "vpc_endpoints")):
+            path = join("vpc_endpoints", i)
+            b = self.mapping(item, path, ("service", "vpc", "subnets", "security_groups", "route_tables",
+                                          "private_dns"), required=("service",))
+            service = self.string(b["service"], join(path, "service"))
+            if not re.match(r"^[a-z0-9][a-z0-9.-]*$", service):
+                raise self.fail(join(path, "service"), f"{service!r} is not a service name such as ecr.api or s3")
+            if service in self.GATEWAY_SERVICES:
+                vpc_name = self.string(b.get("vpc"), join(path, "vpc"), default=vpcs[0].name if len(vpcs) == 1 else None)
+                vpc = next((v for v in vpcs if v.name == vpc_name), None)
+                if vpc is None:
+                    raise self.fail(join(path, "vpc"), f"no vpc {vpc_name!r}")
+                for key in ("subnets", "security_groups"):
+                    if key in b:
+                        raise self.fail(join(path, key), f"a {service} endpoint is a Gateway one: give route_tables")
+                tables = self.names(b.get("route_tables"), join(path, "route_tables"))
+                known = {t.name for t in vpc.route_tables} | {"main"}
+                for j, table in enumerate(tables):
+                    if table not in known:
+                        raise self.fail(join(join(path, "route_tables"), j),
+                                        f"no route table {table!r} in vpc {vpc.name!r}")
+                endpoint = VpcEndpoint(service=service, vpc=vpc.name, type="Gateway", route_tables=tables)
+            else:
+                if "route_tables" in b:
+                    raise self.fail(join(path, "route_tables"), "an Interface endpoint has subnets, not route tables")
+                names, sgs, vpc_name = self.placement(b, path, subnets, groups)
+                if "vpc" in b and b["vpc"] != vpc_name:
+                    raise self.fail(join(path, "vpc"), f"the subnets are in vpc {vpc_name!r}")
+                endpoint = VpcEndpoint(service=service, vpc=vpc_name, type="Interface", subnets=names,
+                                       security_groups=sgs,
+                                       private_dns=self.boolean(b.get("private_dns"), join(path, "private_dns"), True))
+            if any(e.service == service and e.vpc == endpoint.vpc for e in out):
+                raise self.fail(join(path, "service"), f"vpc {endpoint.vpc!r} has a {service} endpoint already")
+            out.append(endpoint)
+        return tuple(out)
 
     def vpc_peerings(self, value: Any, vpcs: tuple[Vpc, ...]) -> tuple[VpcPeering, ...]:
         names = {v.name: v for v in vpcs}

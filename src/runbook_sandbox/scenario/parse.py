@@ -77,7 +77,8 @@ class ScenarioParser(EcsServiceParser, ServiceParser, StoreParser, SecurityGroup
             data,
             "",
             ("name", "description", "region", "vpcs", "security_groups", "databases", "caches",
-             "connectors", "services", "secrets", "prefix_lists", "vpc_peerings", "proxies", "ecs_services"),
+             "connectors", "services", "secrets", "prefix_lists", "vpc_peerings", "proxies", "ecs_services",
+             "ecs_express_services", "vpc_endpoints"),
             required=("vpcs",),
         )
         name = self.string(top.get("name"), "name", default=default_name)
@@ -94,6 +95,7 @@ class ScenarioParser(EcsServiceParser, ServiceParser, StoreParser, SecurityGroup
         self.prefix_list_names = {p.name for p in prefix_lists}
         groups = self.security_groups(top.get("security_groups"), vpcs)
         group_map = {g.name: g for g in groups}
+        vpc_endpoints = self.vpc_endpoints(top.get("vpc_endpoints"), vpcs, subnets, group_map)
         databases = self.databases(top.get("databases"), subnets, group_map)
         caches = self.caches(top.get("caches"), subnets, group_map)
         connectors = self.connectors(top.get("connectors"), subnets, group_map)
@@ -104,6 +106,9 @@ class ScenarioParser(EcsServiceParser, ServiceParser, StoreParser, SecurityGroup
                                  {d.id for d in databases}, {c.id for c in caches}, {s.name: s for s in secrets})
         ecs_services = self.ecs_services(top.get("ecs_services"), subnets, group_map, {d.id for d in databases},
                                          {c.id for c in caches}, {s.name: s for s in secrets})
+        ecs_express_services = self.ecs_express_services(
+            top.get("ecs_express_services"), subnets, group_map, {d.id for d in databases},
+            {c.id for c in caches}, {s.name: s for s in secrets}, ecs_services)
         self.unique_store_ids(databases, caches)
         return Scenario(
             name=name,
@@ -121,4 +126,6 @@ class ScenarioParser(EcsServiceParser, ServiceParser, StoreParser, SecurityGroup
             peerings=peerings,
             proxies=proxies,
             ecs_services=ecs_services,
+            ecs_express_services=ecs_express_services,
+            vpc_endpoints=vpc_endpoints,
         )

@@ -165,3 +165,43 @@ def test_the_cli_plans_applies_and_undoes_an_ecs_fix_and_no_secret_reaches_any_o
 
     wrong = cli("check", "apprunner-vpc", "--service", "nerava-backend", "--cluster", "prod", env=env)
     assert wrong.returncode == 2 and "has no clusters: drop --cluster" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+@pytest.mark.parametrize("scenario", ["ecs-field-report", "ecs-express"])
+def test_the_demo_fixes_each_ecs_scenario_to_healthy(scenario, tmp_path):
+    """`runbook demo --scenario S --yes`, the real process with its own sandbox: healthy, exit 0."""
+    import os
+
+    from tests.helpers import DEPLOY_SECONDS
+    from tests.test_cli import cli
+
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    result = cli("demo", "--scenario", scenario, "--yes", "--deploy-seconds", str(DEPLOY_SECONDS), "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    doc = json.loads(result.stdout)
+    assert doc["healthy"] is True
+    assert "S3cr3t-pw" not in result.stdout + result.stderr
+
+
+def test_an_express_service_s_health_path_and_cache_rule_are_fixed_and_its_twin_left_alone(world):
+    """ecs-express: /ping checked while the app serves /healthz, and the customer's task group kept
+    out of the cache. The cache rule names the customer's group, never ECS's managed one."""
+    box = world("ecs-express")
+    report, recorder, aws = ecs_run(service="nerava-api", timeout=90)
+    assert report.healthy, report.stopped
+    status = step(report, "service-status").finding
+    assert "Express Mode service nerava-api" in status.summary
+    made = mutating_calls(aws)
+    assert made.get("ecs:UpdateExpressGatewayService") == 1 and made.get("ec2:AuthorizeSecurityGroupIngress") == 1, made
+    redis = step(report, "redis-ingress").finding
+    authorized = next(a.change for r in report.results for a in r.applied if a.change.call.operation == "authorize_security_group_ingress")
+    assert authorized.call.params["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"] == box.ids["sg:task-sg"], redis
+    _calls_within_policy(aws, fix=True)
+    again, recorder, aws = ecs_run(service="nerava-api", timeout=60)
+    assert again.healthy and not mutating_calls(aws)
+
+    world("ecs-express-healthy")
+    twin, recorder, aws = ecs_run(service="nerava-api", timeout=60)
+    assert twin.healthy and not mutating_calls(aws) and not recorder.of("proposing"), twin.stopped

@@ -142,15 +142,21 @@ class Clients:
 
 
 def _lighten_moto() -> None:
-    """Two costs moto pays on every reset and every request that the sandbox has no use for:
-    loading the default AMI catalogue into each new EC2 backend (no scenario runs an AMI), and
-    listing moto's package directory to route each request (the list never changes)."""
+    """Three costs moto pays on every reset or every request that the sandbox has no use for:
+    loading the default AMI catalogue into each new EC2 backend (no scenario runs an AMI),
+    listing moto's package directory to route each request, and listing a response class's
+    methods with inspect to dispatch each action (neither list ever changes)."""
+    import functools
+
     import moto.backends
+    import moto.core.responses
     import moto.settings
 
     moto.settings.ec2_load_default_amis = lambda: False
     modules = tuple(moto.backends.list_of_moto_modules())
     moto.backends.list_of_moto_modules = lambda: modules
+    names = functools.lru_cache(maxsize=None)(moto.core.responses.method_names_from_class)
+    moto.core.responses.method_names_from_class = lambda clazz: list(names(clazz))
 
 
 class _Front:

@@ -252,3 +252,20 @@ def test_undo_of_each_call_the_checks_send():
     assert platform.undo(create.call, {}) == create.inverse
     redeploy = detect("ecs.deployment", ecs(deployments=[{"serviceDeploymentArn": "a", "status": "STOPPED"}], broken={"x"})).changes[0]
     assert platform.without_undo(redeploy.call)
+
+
+def test_the_grace_period_is_advice_only_after_unanswered_health_checks():
+    event = {"createdAt": 10.0, "message": "(service nerava-backend) (task t1) (port 8000) is unhealthy in (target-group "
+                                           f"{TG}) due to (reason Request timed out)."}
+    stopped = [{"taskArn": "arn:task/default/t1", "startedBy": "ecs-svc/1", "stopCode": "ServiceSchedulerInitiated",
+                "stoppedReason": f"Task failed ELB health checks in (target-group {TG})"}]
+    slow = service(events=[event], healthCheckGracePeriodSeconds=0)
+    found = detect("ecs.grace-period", ecs(svc=slow, stopped=stopped))
+    assert found.status is Status.WARN and all(c.recommendation for c in found.changes)
+    (change,) = found.changes
+    assert change.call.params["healthCheckGracePeriodSeconds"] == 120 and change.inverse.params["healthCheckGracePeriodSeconds"] == 0
+    assert platform.undo(change.call, dict(change.inverse.params)) == change.inverse
+    # A 404 is an answer: the app was up; no grace period helps.
+    wrong_path = service(events=[{**event, "message": event["message"].replace("Request timed out", "Health checks failed with these codes: [404]")}])
+    assert detect("ecs.grace-period", ecs(svc=wrong_path, stopped=stopped)).status is Status.OK
+    assert detect("ecs.grace-period", ecs()).status is Status.OK

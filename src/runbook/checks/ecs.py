@@ -500,3 +500,47 @@ def log_group(topology: Topology, params: Mapping[str, Any]) -> Finding:
                    + (Evidence("logs describe_log_groups", f"no group named {group}"),),
                    (Change(ApiCall("logs", "create_log_group", {"logGroupName": group}), f"create log group {group}", Phase.AUTHORIZE,
                            inverse=ApiCall("logs", "delete_log_group", {"logGroupName": group})),))
+
+
+@check("ecs.grace-period", fix_permissions=("ecs:UpdateService",), params={"grace_seconds": 120})
+def grace_period(topology: Topology, params: Mapping[str, Any]) -> Finding:
+    """The health-check grace period gives a slow-starting app time before the load balancer's
+    checks count: tasks of the newest deployment stopped for failed ELB health checks that timed
+    out (not a wrong answer) while the load balancer may reach them, with a grace period under a
+    minute, get advice to raise it (update_service healthCheckGracePeriodSeconds; its inverse
+    puts the old value back). Advice only: nothing shows the app would be up in time.
+
+    Example:
+      - id: grace-period
+        check: ecs.grace-period
+        with: {grace_seconds: 180}
+    """
+    payload = of(topology)
+    group = serving_target_group(payload)
+    if group is None:
+        return Finding(Status.SKIPPED, "the service has no load balancer")
+    grace = int(payload.service.get("healthCheckGracePeriodSeconds") or 0)
+    evidence = [Evidence("ecs describe_services", f"healthCheckGracePeriodSeconds={grace}")]
+    primary = payload.primary
+    elb_stops = [t for t in payload.stopped_tasks if re.search(r"failed ELB health checks", t.get("stoppedReason") or "", re.I)
+                 and (primary is None or t.get("startedBy") == primary.get("id"))]
+    told = [_event_state(e["message"]) for e in _unhealthy_events(payload, group)]
+    timed_out = [s for s in told if s["Reason"] in ("Target.Timeout", "Target.FailedHealthChecks")]
+    if not elb_stops or not timed_out or len(timed_out) < len(told):
+        return Finding(Status.OK, f"grace period {grace}s; no task of the newest deployment was stopped for health checks that "
+                                  "went unanswered", tuple(evidence))
+    evidence += [Evidence("ecs describe_tasks", _stop_line(t)) for t in elb_stops[:2]]
+    if grace >= 60:
+        return Finding(Status.OK, f"grace period {grace}s; tasks were stopped for unanswered health checks all the same "
+                                  "(see lb-ingress and the startup logs)", tuple(evidence))
+    wanted = int(params["grace_seconds"])
+    call = ApiCall("ecs", "update_service", {"cluster": payload.cluster, "service": payload.arn, "healthCheckGracePeriodSeconds": wanted})
+    inverse = ApiCall("ecs", "update_service", {"cluster": payload.cluster, "service": payload.arn, "healthCheckGracePeriodSeconds": grace})
+    return Finding(
+        Status.WARN,
+        f"{len(elb_stops)} task(s) were stopped for health checks that went unanswered, with a grace period of {grace}s: "
+        "if the app is still starting then (migrations, retries), a longer grace period lets it",
+        tuple(evidence),
+        (Change(call, f"raise the health-check grace period to {wanted}s once the startup logs show a slow start",
+                Phase.REDEPLOY, inverse=inverse, recommendation=True),),
+    )

@@ -105,7 +105,12 @@ def _public_subnets_without_public_ip(doc):
     doc["ecs_services"][0]["subnets"] = ["public-a", "public-b"]
 
 
+def _log_group_never_created(doc):
+    doc["ecs_services"][0]["task_definition"]["log_group_exists"] = False
+
+
 @pytest.mark.parametrize("broken, edit, sent", [
+    ("log-group", _log_group_never_created, {"logs:CreateLogGroup"}),
     ("lb-ingress", _no_lb_rule, {"ec2:AuthorizeSecurityGroupIngress"}),
     ("target-health", _ping_health_check, {"elasticloadbalancing:ModifyTargetGroup"}),
     ("image-pull", _public_subnets_without_public_ip, {"ecs:UpdateService"}),

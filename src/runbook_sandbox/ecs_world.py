@@ -246,7 +246,7 @@ def build_ecs(scenario: Scenario, emulator: EcsEmulator, judge: TaskJudge, world
             ids[f"ecs-cluster:{service.cluster}"] = emulator.call(
                 "CreateCluster", {"clusterName": service.cluster})["cluster"]["clusterArn"]
         td = service.task_definition
-        if td.log_group and f"log-group:{td.log_group}" not in ids:
+        if td.log_group and td.log_group_exists and f"log-group:{td.log_group}" not in ids:
             logs = clients.client("logs")
             try:
                 logs.create_log_group(logGroupName=td.log_group)

@@ -190,7 +190,7 @@ class EcsServiceParser(ServiceParser, NetworkParser):
     def ecs_task_definition(self, value: Any, path: str, databases: set[str], caches: set[str],
                             secrets: dict[str, Secret]) -> EcsTaskDefinition:
         b = self.mapping(value, path, ("family", "container", "image", "port", "environment", "secrets",
-                                       "log_group", "log_stream_prefix", "cpu", "memory"),
+                                       "log_group", "log_group_exists", "log_stream_prefix", "cpu", "memory"),
                          required=("family", "image"))
         image = self.string(b["image"], join(path, "image"))
         if any(c.isspace() for c in image):
@@ -218,4 +218,11 @@ class EcsServiceParser(ServiceParser, NetworkParser):
                                             "log stream prefix"),
             cpu=cpu,
             memory=self.port_string(b.get("memory"), join(path, "memory"), "512"),
+            log_group_exists=self._log_group_exists(b, path, log_group),
         )
+
+    def _log_group_exists(self, b: dict, path: str, log_group: str | None) -> bool:
+        exists = self.boolean(b.get("log_group_exists"), join(path, "log_group_exists"), True)
+        if not exists and log_group is None:
+            raise self.fail(join(path, "log_group_exists"), "needs a log_group: there is no group to leave uncreated")
+        return exists

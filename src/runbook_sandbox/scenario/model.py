@@ -280,6 +280,7 @@ class EcsTaskDefinition:
     log_stream_prefix: str
     cpu: str
     memory: str
+    log_group_exists: bool = True  # false: the task definition names a group nobody created (tasks cannot start)
 
 
 @dataclass(frozen=True)

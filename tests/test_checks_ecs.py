@@ -101,6 +101,10 @@ def test_the_workload_reads_the_service_the_task_definition_and_the_load_balance
     t = ecs(svc=service(networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-a"], "securityGroups": [MANAGED_SG, TASK_SG]}}),
             groups=[{"GroupId": MANAGED_SG, "Tags": [{"Key": "AmazonECSManaged", "Value": "true"}]}, {"GroupId": TASK_SG}])
     assert t.workload.security_group_ids == (TASK_SG, MANAGED_SG)
+    https = ecs(load_balancing={"target_groups": [TARGET_GROUP], "target_health": {TG: []}, "load_balancers": [BALANCER],
+                                "listeners": {LB: [{"Protocol": "HTTP", "Port": 80}, {"Protocol": "HTTPS", "Port": 443}]}})
+    assert https.workload.url == "https://nerava-alb-1.us-east-1.elb.amazonaws.com" and "not on its certificate" in https.workload.tls_unchecked
+    assert ecs().workload.tls_unchecked is None
     internal = ecs(load_balancing={"target_groups": [TARGET_GROUP], "target_health": {TG: []},
                                    "load_balancers": [{**BALANCER, "Scheme": "internal"}], "listeners": {LB: LISTENERS}})
     assert internal.workload.url is None and "internal" in internal.workload.unprobed

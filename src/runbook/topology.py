@@ -78,6 +78,8 @@ class Workload:
     url: str | None = None  # scheme://host the service answers on
     front: Front = ENVOY  # what answers that URL in front of the app
     probe_host: str | None = None  # the Host header a probe sends instead of the URL's (a host-header rule)
+    # Why the URL's TLS certificate is not checked (a name its certificate cannot carry); None: it is.
+    tls_unchecked: str | None = None
     # Why its URL cannot be probed from here (an internal load balancer), when it cannot; `url` is then None.
     unprobed: str | None = None
     # What the platform shows of its health instead (a load balancer's target health), and whether that is healthy.
@@ -117,7 +119,7 @@ class Workload:
         """One GET of `path` on the service's URL, through its front (the URL must be known)."""
         from runbook.probe import probe
 
-        return probe(self.url_for(path), front=self.front, host=self.probe_host)
+        return probe(self.url_for(path), front=self.front, host=self.probe_host, verify_tls=self.tls_unchecked is None)
 
 
 @dataclass

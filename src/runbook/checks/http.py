@@ -69,7 +69,7 @@ def healthz(topology: Topology, params: Mapping[str, Any]) -> Finding:
     if result is None:
         return Finding(Status.SKIPPED, f"nothing to probe: {workload.unprobed}" if workload.unprobed
                        else "the service has no URL to probe")
-    evidence = (probe_evidence(result),)
+    evidence = (probe_evidence(result),) + ((Evidence("probe", workload.tls_unchecked),) if workload.tls_unchecked else ())
     if result.healthy:
         return Finding(Status.OK, f"{topology.health_path} answered 200 from the application", evidence)
     if result.redirect:

@@ -305,6 +305,7 @@ def completed(workload: Workload, got: Mapping[str, Any]) -> Workload:
                                       if z.get("SubnetId")})),
         url=url,
         probe_host=host,
+        tls_unchecked=_tls_unchecked(url, payload),
         unprobed=unprobed,
         health_instead=instead,
         healthy_instead=healthy,
@@ -370,6 +371,16 @@ def _entry(payload: EcsService, default_path: str) -> tuple[str | None, str | No
         return service_url(dns, "/")[:-1], endpoint, None, path
     host = dns if listener.get("Port") == default_port else f"{dns}:{listener.get('Port')}"
     return f"{scheme}://{host}", None, None, path
+
+
+def _tls_unchecked(url: str | None, payload: EcsService) -> str | None:
+    """An HTTPS URL on the load balancer's own DNS name: its certificate names the customer's domain."""
+    if not url or not url.startswith("https://"):
+        return None
+    names = {lb.get("DNSName") for lb in payload.load_balancers}
+    if url.removeprefix("https://").split("/")[0].split(":")[0] in names:
+        return "the load balancer's own DNS name is not on its certificate: its TLS identity is not checked"
+    return None
 
 
 def _loopback(dns: str) -> bool:

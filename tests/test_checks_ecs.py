@@ -273,3 +273,16 @@ def test_the_grace_period_is_advice_only_after_unanswered_health_checks():
     wrong_path = service(events=[{**event, "message": event["message"].replace("Request timed out", "Health checks failed with these codes: [404]")}])
     assert detect("ecs.grace-period", ecs(svc=wrong_path, stopped=stopped)).status is Status.OK
     assert detect("ecs.grace-period", ecs()).status is Status.OK
+
+
+def test_express_mode_s_managed_resources_are_read_and_a_failed_one_named():
+    express = service(resourceManagementType="ECS")
+    managed = {"ingressPaths": [{"endpoint": "nerava-api.ecs.us-east-1.on.aws",
+                                 "loadBalancer": {"arn": LB, "status": "ACTIVE"},
+                                 "targetGroups": [{"arn": TG, "status": "ACTIVE", "healthCheckPath": "/ping"}],
+                                 "certificate": {"arn": "arn:acm/c", "status": "FAILED", "statusReason": "validation timed out"}}]}
+    found = detect("ecs.service-status", ecs(svc=express, managed=managed, express={"status": {"statusCode": "ACTIVE"}}))
+    assert found.status is Status.FAIL and "its certificate (validation timed out)" in found.summary
+    fine = {"ingressPaths": [{**managed["ingressPaths"][0], "certificate": {"arn": "arn:acm/c", "status": "ACTIVE"}}]}
+    ok = detect("ecs.service-status", ecs(svc=express, managed=fine, express={"status": {"statusCode": "ACTIVE"}}))
+    assert ok.status is Status.OK and ok.summary.startswith("Express Mode service")

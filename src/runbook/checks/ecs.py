@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from runbook.checks.security_groups import admission, describe_rule, ingress_leg
 from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
-from runbook.platforms.ecs import FAILED_DEPLOYMENT, OPEN_DEPLOYMENT, EcsService, of, serving_target_group
+from runbook.platforms.ecs import FAILED_DEPLOYMENT, OPEN_DEPLOYMENT, EcsService, managed_resources, of, serving_target_group
 from runbook.registry import check
 from runbook.topology import Topology
 
@@ -51,6 +51,18 @@ def service_status(topology: Topology, params: Mapping[str, Any]) -> Finding:
     if status != "ACTIVE":
         return Finding(Status.FAIL, f"the service is {status}: it is being deleted and runs nothing; create it anew", tuple(evidence))
     kind = "Express Mode service" if payload.is_express else "service"
+    resources = managed_resources(payload)
+    if resources:
+        evidence.append(Evidence("ecs describe_service_revisions", "ecsManagedResources: " + "; ".join(
+            f"{what} {r.get('arn', '?').rsplit(':', 1)[-1]} {r.get('status')}" for what, r in resources)))
+    failed = [(what, r) for what, r in resources if r.get("status") == "FAILED"]
+    if failed:
+        return Finding(Status.FAIL, "Express Mode failed to provision " + ", ".join(
+            f"its {what}" + (f" ({r['statusReason']})" if r.get("statusReason") else "") for what, r in failed)
+            + ": fix the cause AWS names, then update the Express service", tuple(evidence))
+    moving = [what for what, r in resources if r.get("status") in ("PROVISIONING", "DEPROVISIONING")]
+    if moving:
+        return Finding(Status.WARN, f"Express Mode is still provisioning its {', '.join(sorted(set(moving)))}", tuple(evidence))
     if not service.get("desiredCount"):
         return Finding(Status.WARN, f"{kind} {payload.name} is ACTIVE with desiredCount 0: it runs no task and serves nothing "
                                     "(scale it with update_service --desired-count once it should)", tuple(evidence))

@@ -33,6 +33,7 @@ PERMISSIONS = (
     "ecs:ListTasks",
     "ecs:DescribeTasks",
     "ecs:DescribeExpressGatewayService",
+    "ecs:DescribeServiceRevisions",
     "elasticloadbalancing:DescribeTargetGroups",
     "elasticloadbalancing:DescribeTargetHealth",
     "elasticloadbalancing:DescribeLoadBalancers",
@@ -73,6 +74,7 @@ class EcsService:
     load_balancers: list[dict[str, Any]] = field(default_factory=list)
     listeners: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # LoadBalancerArn -> listeners
     express: Mapping[str, Any] | None = None  # DescribeExpressGatewayService, for an Express Mode service
+    managed: Mapping[str, Any] | None = None  # its current revision's ecsManagedResources (DescribeServiceRevisions)
     groups: list[dict[str, Any]] = field(default_factory=list)  # the service's own security groups, described
     vpc_endpoints: list[dict[str, Any]] | None = None  # None: not read
     log_groups: dict[str, bool] = field(default_factory=dict)  # awslogs group -> exists
@@ -106,6 +108,27 @@ class EcsService:
 
 def of(topology: Topology) -> EcsService:
     return topology.workload.payload
+
+
+def managed_resources(payload: EcsService) -> list[tuple[str, Mapping[str, Any]]]:
+    """(what, resource) for each resource Express Mode manages for the service, with its status."""
+    found: list[tuple[str, Mapping[str, Any]]] = []
+
+    def add(what: str, item: Any) -> None:
+        if isinstance(item, dict) and item.get("status"):
+            found.append((what, item))
+
+    managed = payload.managed or {}
+    for ingress in managed.get("ingressPaths", []):
+        for key in ("loadBalancer", "certificate", "listener", "rule"):
+            add(key, ingress.get(key))
+        for group in ingress.get("loadBalancerSecurityGroups", []) + ingress.get("targetGroups", []):
+            add("targetGroup" if "healthCheckPath" in group else "loadBalancerSecurityGroup", group)
+    for group in managed.get("serviceSecurityGroups", []):
+        add("serviceSecurityGroup", group)
+    for group in managed.get("logGroups", []):
+        add("logGroup", group)
+    return found
 
 
 def essential_container(task_definition: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -269,6 +292,10 @@ def reads(aws: Aws, workload: Workload) -> dict[str, Callable[[], Any]]:
         jobs[f"log_group:{group}"] = _best_effort(lambda group=group: log_group_exists(aws, group))
     if payload.service.get("resourceManagementType") == "ECS":
         jobs["express"] = _best_effort(lambda: aws.call("ecs", "describe_express_gateway_service", serviceArn=arn)["service"])
+        revisions = [r["arn"] for r in payload.service.get("currentServiceRevisions", []) if r.get("arn")][:1]
+        if revisions:
+            jobs["managed"] = _best_effort(lambda: (aws.call("ecs", "describe_service_revisions", serviceRevisionArns=revisions)
+                                                    .get("serviceRevisions") or [{}])[0].get("ecsManagedResources"))
     return jobs
 
 
@@ -288,6 +315,7 @@ def completed(workload: Workload, got: Mapping[str, Any]) -> Workload:
         load_balancers=balancing.get("load_balancers", []),
         listeners=balancing.get("listeners", {}),
         express=answers.get("express"),
+        managed=answers.get("managed"),
         groups=answers.get("groups") or [],
         vpc_endpoints=answers.get("endpoints"),
         log_groups={k.split(":", 1)[1]: bool(v) for k, v in answers.items() if k.startswith("log_group:") and v is not None},

@@ -228,11 +228,11 @@ def load_balancer_ingress(topology: Topology, params: Mapping[str, Any]) -> Find
     task_groups = topology.client_sg_ids
     evidence = [Evidence("elbv2 describe_load_balancers", f"{name} Scheme={balancer.get('Scheme')} security groups "
                          f"{', '.join(lb_groups) or 'none'}; subnets {', '.join(workload.peer_subnet_ids) or 'none'}"),
-                Evidence("ecs describe_services", f"{workload.client} use security groups {', '.join(task_groups) or 'none'}")]
+                Evidence("ecs describe_services", f"{workload.client} uses security groups {', '.join(task_groups) or 'none'}")]
     if not lb_groups:
         return Finding(Status.SKIPPED, f"load balancer {name} has no security groups (a Network Load Balancer without any)", tuple(evidence))
     if not task_groups:
-        return Finding(Status.ERROR, f"{workload.client}: the API returned no security groups for them", tuple(evidence))
+        return Finding(Status.ERROR, f"{workload.client}: the API returned no security groups for its tasks", tuple(evidence))
     traffic = _container_port(payload, group)
     ports = sorted({p for p in (traffic, _health_port(group, traffic)) if p})
     lb_cidrs = topology.cidrs(workload.peer_subnet_ids)

@@ -264,7 +264,7 @@ def workload(found: Mapping[str, Any], params: Mapping[str, Any]) -> Workload:
         subnet_ids=tuple(awsvpc.get("subnets", ())),
         outside_vpc=None if awsvpc.get("subnets") else "the service has no awsvpc network configuration",
         noun="task",
-        client=f"tasks of {name}",
+        client=f"ECS service {name}",
         client_source="ecs describe_services",
         rule_label=f"ECS service {name} tasks",
         source="ecs describe_task_definition",

@@ -217,8 +217,9 @@ def test_the_image_pull_path():
     isolated = {**PRIVATE, "Routes": []}
     closed = detect("ecs.image-pull-path", ecs(route_tables=(isolated,)))
     assert closed.status is Status.FAIL and all(c.recommendation for c in closed.changes)
-    endpoints = [{"VpcId": VPC, "ServiceName": f"com.amazonaws.us-east-1.{n}", "VpcEndpointType": k, "State": "available"}
-                 for n, k in (("ecr.api", "Interface"), ("ecr.dkr", "Interface"), ("s3", "Gateway"))]
+    endpoints = [{"VpcId": VPC, "ServiceName": f"com.amazonaws.us-east-1.{n}", "VpcEndpointType": k, "State": "available",
+                  **({"PrivateDnsEnabled": True} if k == "Interface" else {"RouteTableIds": ["rtb-private"]})}
+                 for n, k in (("ecr.api", "Interface"), ("ecr.dkr", "Interface"), ("logs", "Interface"), ("s3", "Gateway"))]
     assert detect("ecs.image-pull-path", ecs(route_tables=(isolated,), endpoints=endpoints)).status is Status.OK
     # A public subnet without a public IP still pulls through the endpoints (Express Mode's way).
     assert detect("ecs.image-pull-path", ecs(route_tables=(public,), endpoints=endpoints)).status is Status.OK

@@ -204,7 +204,8 @@ def test_private_subnets_give_an_internal_load_balancer_and_bad_input_is_one_lin
 def test_vpc_endpoints_are_read_and_validated_in_one_line():
     data = load_scenario("ecs-express").vpc_endpoints
     assert [(e.service, e.type, e.private_dns) for e in data] == [
-        ("ecr.api", "Interface", True), ("ecr.dkr", "Interface", True), ("s3", "Gateway", True)]
+        ("ecr.api", "Interface", True), ("ecr.dkr", "Interface", True), ("logs", "Interface", True),
+        ("s3", "Gateway", True)]
     assert data[2].route_tables == ("public",) and data[0].security_groups == ("endpoint-sg",)
     base = {"vpcs": {"v": {"cidr": "10.0.0.0/16", "subnets": {"a": {"cidr": "10.0.0.0/24"}}}},
             "security_groups": {"t": {"ingress": []}}}

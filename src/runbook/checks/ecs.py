@@ -8,21 +8,29 @@ from typing import Any, Mapping
 
 from runbook.checks.security_groups import admission, describe_rule, ingress_leg
 from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
-from runbook.platforms.ecs import FAILED_DEPLOYMENT, OPEN_DEPLOYMENT, EcsService, managed_resources, of, serving_target_group
+from runbook.platforms.ecs import (FAILED_DEPLOYMENT, OPEN_DEPLOYMENT, PULL_ENDPOINTS, EcsService, endpoint_service,
+                                   managed_resources, of, serving_target_group)
 from runbook.registry import check
 from runbook.topology import Topology
 
 # Their reads are the platform's own (runbook.platforms.ecs.PERMISSIONS): only what fixes need is declared here.
 
-# A stopped task's reason, and the check kind that shows its cause.
+# A stopped task's reason, and the check kind that shows its cause (the first that matches).
 _STOP_CAUSES = (
-    (re.compile(r"CannotPullContainerError|pull image manifest|unable to pull secrets or registry auth.*(ECR|registry)", re.I),
-     "ecs.image-pull-path", "the image could not be pulled"),
-    (re.compile(r"log group does not exist|failed to validate logger args", re.I), "ecs.log-group", "the awslogs group is missing"),
-    (re.compile(r"unable to (pull|retrieve) secrets?|retrieve secret from", re.I), "env.endpoints", "a secret could not be read"),
+    (re.compile(r"log group does not exist", re.I), "ecs.log-group", "the awslogs group is missing"),
+    (re.compile(r"retrieve secret|secrets ?manager|GetSecretValue|ssm:GetParameters?|unable to retrieve ssm", re.I),
+     "env.endpoints", "a secret could not be read"),
+    (re.compile(r"CannotPullContainerError|pull image manifest|\bECR\b|registry auth", re.I), "ecs.image-pull-path",
+     "the image could not be pulled"),
+    # Timeouts reaching S3 or CloudWatch Logs are the network's way out (a route, an endpoint) as well.
+    (re.compile(r"i/o timeout|dial tcp|send request failed", re.I), "ecs.image-pull-path",
+     "the task could not reach an AWS endpoint (no route out, or no VPC endpoint)"),
     (re.compile(r"failed ELB health checks", re.I), "ecs.target-health-check", "the load balancer's health check failed"),
+    (re.compile(r"failed container health checks", re.I), "logs.startup", "the container's own health check failed"),
     (re.compile(r"Essential container in task exited", re.I), "logs.startup", "the app exited (its log says why)"),
 )
+# What the scheduler stops a task for, beside a task that failed to start or exited.
+_FAILED_STOP = re.compile(r"failed (ELB|container) health checks", re.I)
 
 
 def _tasks_line(service: Mapping[str, Any]) -> str:
@@ -110,9 +118,19 @@ def deployment(topology: Topology, params: Mapping[str, Any]) -> Finding:
     if newest is not None:
         evidence.append(Evidence("ecs list_service_deployments", "; ".join(_deployment_line(d) for d in payload.deployments[:3])))
         state, failed, open_ = newest.get("status"), newest.get("status") in FAILED_DEPLOYMENT, newest.get("status") in OPEN_DEPLOYMENT
-    elif primary is not None:
+    elif primary is not None and primary.get("rolloutState"):
         state = f"rolloutState {primary.get('rolloutState')}"
         failed, open_ = primary.get("rolloutState") == "FAILED", primary.get("rolloutState") == "IN_PROGRESS"
+        rolled_back = _rolled_back_to(payload, primary)
+        if rolled_back and not failed:
+            failed, state = True, rolled_back
+            evidence.append(Evidence("ecs describe_services events", rolled_back))
+    elif primary is not None:
+        # No rolloutState (another deployment controller, or no circuit breaker): the counts alone.
+        running, desired = primary.get("runningCount", 0), primary.get("desiredCount", 0)
+        state = f"{running}/{desired} tasks running, {primary.get('failedTasks', 0)} failed"
+        failed = running < desired and bool(primary.get("failedTasks"))
+        open_ = running < desired and not failed
     else:
         return Finding(Status.WARN, "no deployment is reported for the service", tuple(evidence))
     if open_:
@@ -136,6 +154,20 @@ def deployment(topology: Topology, params: Mapping[str, Any]) -> Finding:
         )
     evidence.append(Evidence("this run", f"found broken before the redeploy: {', '.join(causes)}"))
     return Finding(Status.FAIL, f"the newest deployment ended {state}: its tasks never served", tuple(evidence), (_redeploy(payload),))
+
+
+_ROLLING_BACK = re.compile(r"rolling back to deployment (?P<to>\S+?)\.?$")
+
+
+def _rolled_back_to(payload: EcsService, primary: Mapping[str, Any]) -> str | None:
+    """The event saying the circuit breaker rolled the service back to the PRIMARY deployment, if one did
+    since it was created: the newest deployment then failed although the PRIMARY one is COMPLETED."""
+    since = _epoch(primary.get("createdAt"))
+    for event in payload.service.get("events", []):
+        found = _ROLLING_BACK.search(event.get("message") or "")
+        if found and found["to"] == primary.get("id") and _epoch(event.get("createdAt")) >= since:
+            return f"rolled back to {primary.get('id')}: {event.get('message')}"
+    return None
 
 
 def _stop_line(task: Mapping[str, Any]) -> str:
@@ -164,9 +196,14 @@ def stopped_tasks(topology: Topology, params: Mapping[str, Any]) -> Finding:
     primary = payload.primary
     if "stopped" in payload.reads_failed:
         return Finding(Status.WARN, f"the stopped tasks could not be read: {payload.reads_failed['stopped']}")
-    mine = [t for t in payload.stopped_tasks if primary is None or t.get("startedBy") == primary.get("id")]
+    newest = (payload.deployments or [{}])[0].get("status")
+    rolled_back = newest in ("ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED", "ROLLBACK_IN_PROGRESS") or (
+        primary is not None and _rolled_back_to(payload, primary) is not None)
+    # After a rollback the PRIMARY deployment is the restored older one: the newest's tasks are the others.
+    mine = [t for t in payload.stopped_tasks if primary is None
+            or (t.get("startedBy") != primary.get("id") if rolled_back else t.get("startedBy") == primary.get("id"))]
     failed = [t for t in mine if t.get("stopCode") in ("TaskFailedToStart", "EssentialContainerExited")
-              or re.search(r"failed ELB health checks", t.get("stoppedReason") or "", re.I)]
+              or _FAILED_STOP.search(t.get("stoppedReason") or "")]
     older = len(payload.stopped_tasks) - len(mine)
     note = f" ({older} more from earlier deployments)" if older else ""
     if not failed:
@@ -183,7 +220,7 @@ def stopped_tasks(topology: Topology, params: Mapping[str, Any]) -> Finding:
         else:
             found.setdefault("for a reason this runbook does not know", []).append(task.get("taskArn", ""))
     causes = "; ".join(f"{len(tasks)}: {meaning}" for meaning, tasks in found.items())
-    completed = primary is not None and primary.get("rolloutState") == "COMPLETED"
+    completed = primary is not None and primary.get("rolloutState") == "COMPLETED" and not rolled_back
     if completed:
         return Finding(Status.WARN, f"{len(failed)} task(s) of the newest deployment failed before it completed{note}: {causes}",
                        tuple(evidence))
@@ -217,6 +254,9 @@ def load_balancer_ingress(topology: Topology, params: Mapping[str, Any]) -> Find
     """
     payload = of(topology)
     workload = topology.workload
+    unread = _unread_balancing(payload)
+    if unread is not None:
+        return unread
     group = serving_target_group(payload)
     if group is None:
         return Finding(Status.SKIPPED, "the service has no load balancer")
@@ -289,11 +329,38 @@ def target_health_check(topology: Topology, params: Mapping[str, Any]) -> Findin
         check: ecs.target-health-check
     """
     payload = of(topology)
+    unread = _unread_balancing(payload)
+    if unread is not None:
+        return unread
     group = serving_target_group(payload)
     if group is None:
         return Finding(Status.SKIPPED, "the service has no load balancer")
-    if "load_balancing" in payload.reads_failed:
-        return Finding(Status.WARN, f"the target groups could not be read: {payload.reads_failed['load_balancing']}")
+    # ECS registers each task in every target group of loadBalancers[] and replaces it when it
+    # fails any of them: the worst group speaks for the service.
+    findings = [_group_health(topology, payload, g, params) for g in payload.target_groups]
+    worst = max(findings, key=lambda f: [Status.SKIPPED, Status.OK, Status.WARN, Status.FAIL, Status.ERROR].index(f.status))
+    if len(findings) == 1:
+        return worst
+    others = tuple(e for f in findings if f is not worst for e in f.evidence)
+    return Finding(worst.status, worst.summary, worst.evidence + others, tuple(c for f in findings for c in f.changes))
+
+
+def _unread_balancing(payload: EcsService) -> Finding | None:
+    """An ERROR when the service names target groups that could not be read: nothing can be said of its load balancer."""
+    named = [lb.get("targetGroupArn") for lb in payload.service.get("loadBalancers", []) if lb.get("targetGroupArn")]
+    if not named:
+        return None
+    why = payload.reads_failed.get("load_balancing")
+    read = {g.get("TargetGroupArn") for g in payload.target_groups}
+    missing = [arn for arn in named if arn not in read]
+    if why is None and not missing:
+        return None
+    return Finding(Status.ERROR, f"the service names target group(s) {', '.join(a.rsplit('/', 2)[-2] for a in missing or named)}, "
+                                 f"which could not be read: {why or 'not found'}",
+                   (Evidence("ecs describe_services", f"loadBalancers={payload.service.get('loadBalancers')}"),))
+
+
+def _group_health(topology: Topology, payload: EcsService, group: Mapping[str, Any], params: Mapping[str, Any]) -> Finding:
     path = group.get("HealthCheckPath", "/")
     matcher = (group.get("Matcher") or {}).get("HttpCode", "200")
     evidence = [Evidence("elbv2 describe_target_groups",
@@ -328,6 +395,11 @@ def target_health_check(topology: Topology, params: Mapping[str, Any]) -> Findin
         if not states:
             return Finding(Status.SKIPPED, "no target is registered and no event reports a failed health check: no task "
                                            "has been checked (see stopped-tasks)", tuple(evidence))
+    unused = [s for s in states if s.get("State") == "unused"]
+    if unused and len(unused) == len(states):
+        why = unused[0].get("Description") or unused[0].get("Reason") or "unused"
+        return Finding(Status.FAIL, f"no target is in use: {why}; such a target never turns healthy (enable the tasks' "
+                                    "zones on the load balancer, or attach the target group to it)", tuple(evidence))
     reasons = {s.get("Reason") for s in states if s.get("State") == "unhealthy"}
     if not reasons:
         shown = ", ".join(sorted({str(s.get("State")) for s in states}))
@@ -379,10 +451,12 @@ def _epoch(value: Any) -> float:
 def _path_change(topology: Topology, group: Mapping[str, Any], path: str) -> Change:
     payload = of(topology)
     if payload.express is not None:
+        # Express's own setting, which the update replaces (the group's may have been changed by hand since).
+        active = (payload.express.get("activeConfigurations") or [{}])[0]
+        before = active.get("healthCheckPath") or group.get("HealthCheckPath", "/")
         call = ApiCall("ecs", "update_express_gateway_service", {"serviceArn": payload.arn, "healthCheckPath": path})
         return Change(call, f"point Express Mode's health check at {path} (starts a deployment)", Phase.REDEPLOY,
-                      inverse=ApiCall("ecs", "update_express_gateway_service",
-                                      {"serviceArn": payload.arn, "healthCheckPath": group.get("HealthCheckPath", "/")}))
+                      inverse=ApiCall("ecs", "update_express_gateway_service", {"serviceArn": payload.arn, "healthCheckPath": before}))
     arn = group["TargetGroupArn"]
     matcher = dict(group.get("Matcher") or {"HttpCode": "200"})
     # Nothing serves while no target is healthy: the new path can break nothing, so it goes with the rules.
@@ -425,12 +499,10 @@ def image_pull_path(topology: Topology, params: Mapping[str, Any]) -> Finding:
     endpoints = payload.vpc_endpoints
     vpcs = topology.client_vpc_ids
     present = [e for e in (endpoints or []) if e.get("VpcId") in vpcs and e.get("State", "available").lower() == "available"]
-    names = {e.get("ServiceName", "").rsplit(".", 2)[-2:] == ["ecr", "api"] and "ecr.api"
-             or e.get("ServiceName", "").rsplit(".", 2)[-2:] == ["ecr", "dkr"] and "ecr.dkr"
-             or (e.get("ServiceName", "").endswith(".s3") and e.get("VpcEndpointType") == "Gateway" and "s3") for e in present}
-    has_endpoints = {"ecr.api", "ecr.dkr", "s3"} <= names
+    uses_awslogs = (payload.container.get("logConfiguration") or {}).get("logDriver") == "awslogs"
     if endpoints is not None:
-        evidence.append(Evidence("ec2 describe_vpc_endpoints", ", ".join(sorted(e.get("ServiceName", "?") for e in present)) or "none in the VPC"))
+        evidence.append(Evidence("ec2 describe_vpc_endpoints", "; ".join(sorted(_endpoint_line(e) for e in present)) or "none in the VPC"))
+    lacking: dict[str, list[str]] = {}  # subnet -> what its endpoint way lacks
     no_way, need_ip = [], []
     for subnet in topology.client_subnet_ids:
         table = topology.route_table_for(subnet)
@@ -442,19 +514,26 @@ def image_pull_path(topology: Topology, params: Mapping[str, Any]) -> Finding:
             continue
         if route and (route.get("NatGatewayId") or route.get("TransitGatewayId") or route.get("NetworkInterfaceId")):
             continue
+        lacking[subnet] = _endpoint_gaps(topology, present, subnet, table, uses_awslogs) if ecr else [f"{image} is not in ECR"]
         if route and str(route.get("GatewayId", "")).startswith("igw-"):
             # Without a public IP an internet gateway is no way out; the endpoints still are.
-            if not public_ip and not (ecr and has_endpoints):
+            if not public_ip and lacking[subnet]:
                 need_ip.append(subnet)
             continue
-        if not (ecr and has_endpoints):
+        if lacking[subnet]:
             no_way.append(subnet)
+    via = [s for s in topology.client_subnet_ids if s in lacking and not lacking[s]]
     if not no_way and not need_ip:
-        return Finding(Status.OK, "every task subnet reaches the registry" + (" through the VPC endpoints" if has_endpoints else ""),
+        return Finding(Status.OK, "every task subnet reaches the registry" + (" through the VPC endpoints" if via else ""),
                        tuple(evidence))
-    if endpoints is None and ecr and no_way and not need_ip:
-        return Finding(Status.WARN, f"subnets {', '.join(no_way)} have no route out, and the VPC endpoints could not be read: "
-                                    f"{payload.reads_failed.get('endpoints', 'not read')}", tuple(evidence))
+    if endpoints is None and ecr:
+        # What the endpoints would show is unknown: a gap cannot be told from an unread answer.
+        return Finding(Status.WARN, f"subnets {', '.join(no_way + need_ip)} have no way out but VPC endpoints, and those could not "
+                                    f"be read: {payload.reads_failed.get('endpoints', 'not read')}", tuple(evidence),
+                       (Change(ApiCall("ecs", "update_service", {"cluster": payload.cluster, "service": payload.arn,
+                                                                 "networkConfiguration": {"awsvpcConfiguration": {**awsvpc, "assignPublicIp": "ENABLED"}}}),
+                               "if the endpoints are missing: give the tasks a public IP", Phase.REDEPLOY, recommendation=True),)
+                       if need_ip and not payload.is_express else ())
     changes: list[Change] = []
     summary = []
     if need_ip:
@@ -472,8 +551,9 @@ def image_pull_path(topology: Topology, params: Mapping[str, Any]) -> Finding:
             changes.append(Change(call, "give the tasks a public IP (the whole awsvpcConfiguration is resent; starts a deployment)",
                                   Phase.REDEPLOY, inverse=inverse))
     if no_way:
-        summary.append(f"subnets {', '.join(no_way)} have no 0.0.0.0/0 route to a NAT or internet gateway"
-                       + (" and the VPC lacks the ecr.api, ecr.dkr and s3 endpoints" if ecr else f", and {image} is not in ECR"))
+        gaps = sorted({g for s in no_way for g in lacking[s]})
+        summary.append(f"subnets {', '.join(no_way)} have no 0.0.0.0/0 route to a NAT or internet gateway, and no endpoint way: "
+                       + "; ".join(gaps))
         region = topology.region
         changes.append(Change(
             ApiCall("ec2", "create_vpc_endpoint", {"VpcEndpointType": "Interface", "VpcId": sorted(vpcs)[0] if vpcs else "?",
@@ -482,6 +562,42 @@ def image_pull_path(topology: Topology, params: Mapping[str, Any]) -> Finding:
             "add the ECR endpoints (ecr.api, ecr.dkr) and the s3 gateway endpoint, or a NAT route: they cost money, so this is "
             "advice", Phase.AUTHORIZE, recommendation=True))
     return Finding(Status.FAIL, "; ".join(summary), tuple(evidence), tuple(changes))
+
+
+def _endpoint_line(endpoint: Mapping[str, Any]) -> str:
+    kind = endpoint.get("VpcEndpointType", "?")
+    more = (f"private DNS {'on' if endpoint.get('PrivateDnsEnabled') else 'off'}, groups "
+            f"{', '.join(g.get('GroupId', '?') for g in endpoint.get('Groups', [])) or 'none'}" if kind == "Interface"
+            else f"route tables {', '.join(endpoint.get('RouteTableIds', [])) or 'none'}")
+    return f"{endpoint.get('ServiceName', '?')} ({kind}: {more})"
+
+
+def _endpoint_gaps(topology: Topology, present: list[Mapping[str, Any]], subnet: str, table: Mapping[str, Any],
+                   uses_awslogs: bool) -> list[str]:
+    """What a subnet without a route out lacks to pull an ECR image (and start the awslogs driver)
+    through VPC endpoints: each interface endpoint with private DNS (else the names resolve to public
+    addresses) and groups that admit the tasks on 443, and the s3 gateway on the subnet's route table."""
+    gaps = []
+    for name in (*PULL_ENDPOINTS[:2], *(("logs",) if uses_awslogs else ())):
+        found = [e for e in present if endpoint_service(e) == name and e.get("VpcEndpointType", "Interface") == "Interface"]
+        if not found:
+            gaps.append(f"no {name} endpoint")
+            continue
+        endpoint = found[0]
+        if not endpoint.get("PrivateDnsEnabled"):
+            gaps.append(f"the {name} endpoint has private DNS off (the service's name resolves to public addresses)")
+            continue
+        groups = [g["GroupId"] for g in endpoint.get("Groups", []) if g.get("GroupId")]
+        if groups and all(g in topology.sg_rules for g in groups):
+            verdict = admission(topology, groups, 443, topology.client_sg_ids, topology.cidrs([subnet]), peer="the tasks")
+            if not verdict.admitted:
+                gaps.append(f"the {name} endpoint's groups {', '.join(groups)} do not admit the tasks on 443")
+    s3 = [e for e in present if endpoint_service(e) == "s3" and e.get("VpcEndpointType") == "Gateway"]
+    if not s3:
+        gaps.append("no s3 gateway endpoint (the image's layers come from S3)")
+    elif not any(table.get("RouteTableId") in e.get("RouteTableIds", []) for e in s3):
+        gaps.append(f"the s3 gateway endpoint is not on route table {table.get('RouteTableId')}")
+    return gaps
 
 
 @check("ecs.log-group", fix_permissions=("logs:CreateLogGroup",))
@@ -501,6 +617,9 @@ def log_group(topology: Topology, params: Mapping[str, Any]) -> Finding:
     if not group:
         return Finding(Status.FAIL, "the awslogs driver names no awslogs-group")
     evidence = (Evidence("ecs describe_task_definition", f"logConfiguration awslogs-group={group}"),)
+    region = (log.get("options") or {}).get("awslogs-region")
+    if region and region != topology.region:
+        return Finding(Status.WARN, f"log group {group} is in {region} (awslogs-region), which this run does not read", evidence)
     if group not in payload.log_groups:
         return Finding(Status.WARN, f"whether log group {group} exists could not be read: "
                                     f"{payload.reads_failed.get(f'log_group:{group}', 'not read')}", evidence)

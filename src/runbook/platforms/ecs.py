@@ -94,7 +94,9 @@ class EcsService:
 
     @property
     def container(self) -> Mapping[str, Any]:
-        return essential_container(self.task_definition)
+        """The container the load balancer sends traffic to (loadBalancers[].containerName), else the first essential one."""
+        named = next((lb.get("containerName") for lb in self.service.get("loadBalancers", []) if lb.get("containerName")), None)
+        return essential_container(self.task_definition, named)
 
     @property
     def primary(self) -> Mapping[str, Any] | None:
@@ -108,6 +110,19 @@ class EcsService:
 
 def of(topology: Topology) -> EcsService:
     return topology.workload.payload
+
+
+# The interface endpoints a task without a way out needs: the registry's two, and the awslogs driver's.
+PULL_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs")
+
+
+def endpoint_service(endpoint: Mapping[str, Any]) -> str:
+    """com.amazonaws.us-east-1.ecr.dkr -> ecr.dkr; ...s3 -> s3."""
+    name = endpoint.get("ServiceName", "")
+    for short in (*PULL_ENDPOINTS, "s3"):
+        if name.endswith("." + short):
+            return short
+    return name.rsplit(".", 1)[-1]
 
 
 def managed_resources(payload: EcsService) -> list[tuple[str, Mapping[str, Any]]]:
@@ -131,8 +146,12 @@ def managed_resources(payload: EcsService) -> list[tuple[str, Mapping[str, Any]]
     return found
 
 
-def essential_container(task_definition: Mapping[str, Any]) -> Mapping[str, Any]:
+def essential_container(task_definition: Mapping[str, Any], name: str | None = None) -> Mapping[str, Any]:
     containers = task_definition.get("containerDefinitions") or [{}]
+    if name is not None:
+        found = next((c for c in containers if c.get("name") == name), None)
+        if found is not None:
+            return found
     return next((c for c in containers if c.get("essential", True)), containers[0])
 
 
@@ -167,7 +186,8 @@ def find(aws: Aws, ref: str) -> dict[str, Any]:
         service = describe_service(aws, cluster, name)
     except ApiError as exc:
         if exc.code == "ClusterNotFoundException":
-            raise UsageError(f"no ECS cluster {cluster!r} in {aws.region} (pass --cluster NAME)") from None
+            hint = "the ARN names it" if ref.startswith("arn:") else "pass --cluster NAME"
+            raise UsageError(f"no ECS cluster {cluster!r} in {aws.region} ({hint})") from None
         raise
     if service is None or service.get("status") == "INACTIVE":
         existing = sorted(arn.rsplit("/", 1)[-1] for arn in aws.paginate("ecs", "list_services", "serviceArns",
@@ -325,10 +345,16 @@ def completed(workload: Workload, got: Mapping[str, Any]) -> Workload:
     ordered = tuple(sorted(workload.security_group_ids, key=lambda g: g in managed))
     url, host, unprobed, health_path = _entry(payload, workload.health_path)
     instead, healthy = _target_health(payload) if url is None else (None, False)
+    if url is None and instead is None and payload.service.get("loadBalancers"):
+        instead = "nothing shows the tasks' health"  # a load balancer named but unread: never a pass
     return replace(
         workload,
         security_group_ids=ordered,
-        peer_security_group_ids=tuple(sorted({g for lb in payload.load_balancers for g in lb.get("SecurityGroups", [])})),
+        # The load balancer's groups, and the interface endpoints' (the tasks reach those on 443).
+        peer_security_group_ids=tuple(sorted({g for lb in payload.load_balancers for g in lb.get("SecurityGroups", [])}
+                                             | {g["GroupId"] for e in payload.vpc_endpoints or [] for g in e.get("Groups", [])
+                                                if e.get("VpcEndpointType") == "Interface" and g.get("GroupId")
+                                                and endpoint_service(e) in PULL_ENDPOINTS})),
         peer_subnet_ids=tuple(sorted({z["SubnetId"] for lb in payload.load_balancers for z in lb.get("AvailabilityZones", [])
                                       if z.get("SubnetId")})),
         url=url,
@@ -373,6 +399,9 @@ def serving_target_group(payload: EcsService) -> Mapping[str, Any] | None:
 def _entry(payload: EcsService, default_path: str) -> tuple[str | None, str | None, str | None, str]:
     """(URL, Host header, why it cannot be probed, health path) of the service behind its load balancer."""
     group = serving_target_group(payload)
+    if group is None and payload.service.get("loadBalancers"):
+        why = payload.reads_failed.get("load_balancing", "not found")
+        return None, None, f"its target groups could not be read ({why})", default_path
     if group is None:
         return None, None, "the service has no load balancer", default_path
     path = group.get("HealthCheckPath") or "/" if group.get("HealthCheckProtocol", "HTTP") in ("HTTP", "HTTPS") else default_path
@@ -454,28 +483,53 @@ def without_undo(call: ApiCall) -> bool:
         and set(call.params) == {"cluster", "service", "forceNewDeployment"}
 
 
-_UNDONE = {
-    ("ecs", "update_service"): (("cluster", "service"), ("healthCheckGracePeriodSeconds", "networkConfiguration")),
-    ("elbv2", "modify_target_group"): (("TargetGroupArn",), ("HealthCheckPath", "Matcher")),
-    ("ecs", "update_express_gateway_service"): (("serviceArn",), ("healthCheckPath",)),
-}
+def _path(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("/") and 0 < len(value) <= 1024 and value.isprintable()
+
+
+def _seconds(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2_147_483_647
 
 
 def undo(call: ApiCall, kept: Mapping[str, Any]) -> ApiCall:
-    """The undo of one ECS, ELBv2 or Logs call fix sends: the values the journal recorded it replaced."""
+    """The undo of one ECS, ELBv2 or Logs call fix sends, recomputed: from the call itself where it
+    determines its inverse (assignPublicIp back to DISABLED), else from the value the journal recorded
+    it replaced, of the shape this tool records."""
     from runbook.inverses import Refused, require
 
     params, what = dict(call.params), f"{call.service} {call.operation}"
+    shape = f"{what} with {sorted(params)} is not one runbook sends"
     if (call.service, call.operation) == ("logs", "create_log_group"):
-        require(set(params) == {"logGroupName"} and isinstance(params["logGroupName"], str), f"{what} with {sorted(params)} is not one runbook sends")
+        require(set(params) == {"logGroupName"} and isinstance(params["logGroupName"], str), shape)
         return ApiCall("logs", "delete_log_group", {"logGroupName": params["logGroupName"]})
-    shape = _UNDONE.get((call.service, call.operation))
-    if shape is None:
-        raise Refused(f"{what} is not a call runbook sends, so it has no undo")
-    ids, values = shape
-    changed = set(params) - set(ids)
-    require(all(isinstance(params.get(i), str) for i in ids) and changed and changed <= set(values),
-            f"{what} with {sorted(params)} is not one runbook sends")
-    require(set(kept) == set(ids) | changed and all(kept.get(i) == params[i] for i in ids),
-            "the recorded values are not the ones this call replaced")
-    return ApiCall(call.service, call.operation, {**{i: params[i] for i in ids}, **{k: kept[k] for k in sorted(changed)}})
+    if (call.service, call.operation) == ("ecs", "update_service"):
+        require(isinstance(params.get("cluster"), str) and isinstance(params.get("service"), str), shape)
+        ids = {"cluster": params["cluster"], "service": params["service"]}
+        if set(params) == {"cluster", "service", "networkConfiguration"}:
+            config = (params["networkConfiguration"] or {}).get("awsvpcConfiguration") if isinstance(params["networkConfiguration"], dict) else None
+            require(isinstance(config, dict) and config.get("assignPublicIp") == "ENABLED"
+                    and set(config) <= {"subnets", "securityGroups", "assignPublicIp"}
+                    and all(isinstance(v, list) and all(isinstance(i, str) for i in v) for k, v in config.items() if k != "assignPublicIp"),
+                    f"{what} is not the public-IP update runbook sends")
+            return ApiCall("ecs", "update_service", {**ids, "networkConfiguration": {"awsvpcConfiguration": {**config, "assignPublicIp": "DISABLED"}}})
+        if set(params) == {"cluster", "service", "healthCheckGracePeriodSeconds"}:
+            previous = kept.get("healthCheckGracePeriodSeconds")
+            require(_seconds(params["healthCheckGracePeriodSeconds"]) and _seconds(previous)
+                    and {k: kept.get(k) for k in ids} == ids, "the recorded grace period is not the one this call replaced")
+            return ApiCall("ecs", "update_service", {**ids, "healthCheckGracePeriodSeconds": previous})
+        raise Refused(shape)
+    if (call.service, call.operation) == ("elbv2", "modify_target_group"):
+        require(set(params) == {"TargetGroupArn", "HealthCheckPath"} and isinstance(params["TargetGroupArn"], str)
+                and _path(params["HealthCheckPath"]), shape)
+        previous = kept.get("HealthCheckPath")
+        require(_path(previous) and kept.get("TargetGroupArn") == params["TargetGroupArn"] and set(kept) == set(params),
+                "the recorded health check path is not the one this call replaced")
+        return ApiCall("elbv2", "modify_target_group", {"TargetGroupArn": params["TargetGroupArn"], "HealthCheckPath": previous})
+    if (call.service, call.operation) == ("ecs", "update_express_gateway_service"):
+        require(set(params) == {"serviceArn", "healthCheckPath"} and isinstance(params["serviceArn"], str)
+                and _path(params["healthCheckPath"]), shape)
+        previous = kept.get("healthCheckPath")
+        require(_path(previous) and kept.get("serviceArn") == params["serviceArn"] and set(kept) == set(params),
+                "the recorded health check path is not the one this call replaced")
+        return ApiCall("ecs", "update_express_gateway_service", {"serviceArn": params["serviceArn"], "healthCheckPath": previous})
+    raise Refused(f"{what} is not a call runbook sends, so it has no undo")

@@ -206,7 +206,7 @@ def test_vpc_endpoints_are_read_and_validated_in_one_line():
     assert [(e.service, e.type, e.private_dns) for e in data] == [
         ("ecr.api", "Interface", True), ("ecr.dkr", "Interface", True), ("logs", "Interface", True),
         ("s3", "Gateway", True)]
-    assert data[2].route_tables == ("public",) and data[0].security_groups == ("endpoint-sg",)
+    assert data[3].route_tables == ("public",) and data[0].security_groups == ("endpoint-sg",)
     base = {"vpcs": {"v": {"cidr": "10.0.0.0/16", "subnets": {"a": {"cidr": "10.0.0.0/24"}}}},
             "security_groups": {"t": {"ingress": []}}}
     for bad, message in (({"service": "s3", "subnets": ["a"]}, "vpc_endpoints[0].subnets: a s3 endpoint is a Gateway"),

@@ -221,7 +221,8 @@ class Aws:
             retries = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
             if code in _DENIED_CODES:
                 raise ApiError(
-                    f"access denied: {iam_action(service, action)} was refused ({code}); grant it to the caller",
+                    f"access denied: {iam_action(client.meta.service_model.signing_name or service, action)} was refused "
+                    f"({code}); grant it to the caller",
                     code,
                     request_id,
                     retries,

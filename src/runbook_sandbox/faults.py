@@ -1,13 +1,13 @@
 """Fault injection: what the sandbox does to the tool, through real HTTP, on demand.
 
-Every fault acts on the wire the tool talks to (the moto endpoint and the App
-Runner emulator, and the service URLs); the sandbox's own bookkeeping (building
+Every fault acts on the wire the tool talks to (the moto endpoint, the App
+Runner and ECS emulators, and the service URLs); the sandbox's own bookkeeping (building
 a world, judging deployments, writing logs) goes through a private moto
 listener that no fault touches. Every fault is lifted by ``Sandbox.load()``
 and by :meth:`Faults.clear`. The faults:
 
 1. **Endpoints down and back.** ``Sandbox.stop_aws(down_for=None)`` closes the
-   moto and App Runner listeners (new connections are refused, so boto3 raises
+   moto, App Runner and ECS listeners (new connections are refused, so boto3 raises
    ``EndpointConnectionError``; idle keep-alive connections are dropped) and
    keeps every resource; ``Sandbox.start_aws()`` listens again on the same
    ports, so ``Sandbox.env`` stays valid. ``down_for`` brings them back by
@@ -20,15 +20,15 @@ and by :meth:`Faults.clear`. The faults:
 2. **Throttling.** :meth:`Faults.throttle` answers the next ``n`` requests
    (optionally of some services only) with the throttling error of their
    protocol, without applying them: EC2 ``RequestLimitExceeded`` (HTTP 503,
-   EC2 XML), RDS/ElastiCache/STS ``Throttling`` (HTTP 400 query
-   ``ErrorResponse``), CloudWatch Logs ``ThrottlingException`` (HTTP 400 JSON),
-   App Runner ``ThrottlingException`` (HTTP 429 JSON). :attr:`Faults.throttled`
-   counts them.
+   EC2 XML), RDS/ElastiCache/ELBv2/STS ``Throttling`` (HTTP 400 query
+   ``ErrorResponse``), CloudWatch Logs and ECS ``ThrottlingException`` (HTTP 400
+   JSON 1.1), App Runner ``ThrottlingException`` (HTTP 429 JSON 1.0). botocore's
+   retry modes retry every one of them. :attr:`Faults.throttled` counts them.
 3. **Access denied.** :meth:`Faults.deny` answers an action with an
    authorization error, without applying it: EC2 ``UnauthorizedOperation``
-   (HTTP 403), RDS/ElastiCache/STS ``AccessDenied`` (HTTP 403), Logs and App
-   Runner ``AccessDeniedException`` (HTTP 400 JSON; App Runner's botocore model
-   declares no such error, and AWS's JSON services answer it with 400).
+   (HTTP 403), RDS/ElastiCache/ELBv2/STS ``AccessDenied`` (HTTP 403), Logs, ECS
+   and App Runner ``AccessDeniedException`` (HTTP 400 JSON; App Runner's botocore
+   model declares no such error, and AWS's JSON services answer it with 400).
    :attr:`Faults.denied` counts them.
 4. **Flapping health.** :meth:`Faults.flap` makes a serving app answer its
    health path per a repeating pattern of status codes; a non-200 comes from
@@ -47,9 +47,10 @@ and by :meth:`Faults.clear`. The faults:
 Actions are named as in IAM policies: ``"AuthorizeSecurityGroupIngress"``
 (any service), ``"ec2:AuthorizeSecurityGroupIngress"``, or a pattern such as
 ``"apprunner:*"`` (case-insensitive, ``fnmatch`` wildcards). Services are the
-signing names ``ec2``, ``rds``, ``elasticache``, ``logs``, ``sts`` and
-``apprunner``. A name that matches no operation of those services is a
-``ValueError``, so a typo never silently injects nothing.
+signing names (IAM's prefixes) ``ec2``, ``rds``, ``elasticache``, ``logs``,
+``sts``, ``apprunner``, ``ecs``, ``elasticloadbalancing`` (ELBv2 and classic
+ELB), ``secretsmanager`` and ``ssm``. A name that matches no operation of those
+services is a ``ValueError``, so a typo never silently injects nothing.
 """
 
 from __future__ import annotations
@@ -71,12 +72,16 @@ from http import HTTPStatus
 from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import parse_qs
 
-SERVICES = ("ec2", "rds", "elasticache", "logs", "sts", "apprunner", "secretsmanager", "ssm")
+SERVICES = ("ec2", "rds", "elasticache", "logs", "sts", "apprunner", "ecs", "elasticloadbalancing",
+            "secretsmanager", "ssm")
+# A signing name whose operations live in more than one botocore model.
+MODELS = {"elasticloadbalancing": ("elb", "elbv2")}
 DEFAULT_PRINCIPAL = "arn:aws:iam::123456789012:user/oncall"
 XML_NAMESPACES = {
     "rds": "http://rds.amazonaws.com/doc/2014-10-31/",
     "elasticache": "http://elasticache.amazonaws.com/doc/2015-02-02/",
     "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
+    "elasticloadbalancing": "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
 }
 APPRUNNER_THROTTLING_STATUS = 429
 APPRUNNER_ACCESS_DENIED_STATUS = 400
@@ -203,8 +208,10 @@ def _operations(service: str) -> frozenset[str]:
         if service not in _OPERATIONS:
             import botocore.session
 
-            model = botocore.session.get_session().get_service_model(service)
-            _OPERATIONS[service] = frozenset(model.operation_names)
+            session = botocore.session.get_session()
+            _OPERATIONS[service] = frozenset(
+                name for model in MODELS.get(service, (service,))
+                for name in session.get_service_model(model).operation_names)
         return _OPERATIONS[service]
 
 

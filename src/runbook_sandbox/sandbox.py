@@ -95,7 +95,7 @@ class Sandbox:
                                 network=ec2_network(lambda region: self._moto.clients(region).client("ec2")),
                                 observer=EcsObserver(self, self._ecs_judge), deploy_seconds=deploy_seconds or 10.0,
                                 express=MotoExpress(self._moto.clients, self._fronts),
-                                target_health=SchedulerTargets(self))
+                                target_health=SchedulerTargets(self), faults=self.faults)
         self.faults.services = self._service_names
         self.faults.on_event = self._hooks.event
         self.faults.on_trigger = self._triggered
@@ -294,7 +294,7 @@ class Sandbox:
 
     def client(self, service: str) -> Any:
         """A boto3 client for this sandbox (App Runner and ECS go to their emulators, the rest to moto),
-        on the public endpoints: faults apply to it as to the tool (ECS's endpoint has no faults)."""
+        on the public endpoints: faults apply to it as to the tool."""
         import boto3
 
         endpoint = {"apprunner": self._emulator.url, "ecs": self._ecs.url}.get(service, self._moto.url)

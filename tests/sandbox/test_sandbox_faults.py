@@ -33,7 +33,8 @@ def client(sandbox):
 
     def make(service: str, config: Config = NO_RETRY):
         env = sandbox.env
-        endpoint = env["AWS_ENDPOINT_URL_APPRUNNER"] if service == "apprunner" else env["AWS_ENDPOINT_URL"]
+        endpoint = {"apprunner": env["AWS_ENDPOINT_URL_APPRUNNER"], "ecs": env["AWS_ENDPOINT_URL_ECS"]}.get(
+            service, env["AWS_ENDPOINT_URL"])
         key = (service, endpoint, env["AWS_DEFAULT_REGION"], id(config))
         if key not in _CLIENTS:
             _CLIENTS[key] = _SESSION.client(
@@ -58,6 +59,12 @@ def ec2_raw(sb, action: str = "DescribeVpcs") -> tuple[int, dict[str, str], byte
     return post(sb.env["AWS_ENDPOINT_URL"], f"Action={action}&Version=2016-11-15".encode(),
                 {"Authorization": FAKE_AUTH.format("ec2"),
                  "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+
+
+def ecs_raw(sb, operation: str, params: dict | None = None) -> tuple[int, dict[str, str], bytes]:
+    return post(sb.env["AWS_ENDPOINT_URL_ECS"], json.dumps(params or {}).encode(),
+                {"Authorization": FAKE_AUTH.format("ecs"), "Content-Type": "application/x-amz-json-1.1",
+                 "X-Amz-Target": f"AmazonEC2ContainerServiceV20141113.{operation}"})
 
 
 def error_of(exc: ClientError) -> tuple[str, int, str]:
@@ -103,8 +110,14 @@ def test_typos_are_errors(load):
         sb.faults.deny("iam:PassRole")
     with pytest.raises(ValueError, match="no operation 'UpdateService' in ec2"):
         sb.faults.stop_aws_after("ec2:UpdateService")
-    with pytest.raises(ValueError, match="unknown service"):
-        sb.faults.throttle(1, service="ecs")
+    with pytest.raises(ValueError, match="unknown service 's3'"):
+        sb.faults.throttle(1, service="s3")
+    with pytest.raises(ValueError, match="did you mean UpdateService"):
+        sb.faults.deny("ecs:UpdateServices")
+    with pytest.raises(ValueError, match="no operation 'ModifyTargetGroups' in elasticloadbalancing"):
+        sb.faults.deny("elasticloadbalancing:ModifyTargetGroups")
+    sb.faults.deny("elasticloadbalancing:ModifyTargetGroup")  # ELBv2's operations and classic ELB's share a prefix
+    sb.faults.deny("elasticloadbalancing:CreateLoadBalancerListeners")
     with pytest.raises(ValueError, match="no App Runner service 'nerava'"):
         sb.faults.flap("nerava")
     with pytest.raises(ValueError, match="no App Runner service"):
@@ -219,6 +232,27 @@ def test_stop_aws_after_an_app_runner_call_and_come_back_by_itself(load, client)
     assert [e["cause"] for e in fault_events(sb) if e["fault"] == "aws-up"] == ["down_for elapsed"]
 
 
+def test_stop_aws_after_an_ecs_call_counts_only_applied_ones(load, client):
+    sb = load("ecs-healthy")
+    ecs = client("ecs")
+    sb.faults.stop_aws_after("ecs:UpdateService")
+    sb.faults.throttle(1, service="ecs", action="UpdateService")
+    ecs.describe_services(cluster="default", services=["nerava-backend"])  # reads do not count
+    with pytest.raises(ClientError):
+        ecs.update_service(cluster="default", service="nerava-backend", desiredCount=3)  # throttled: not applied
+    assert sb.aws_up
+    answer = ecs.update_service(cluster="default", service="nerava-backend", desiredCount=3)
+    assert answer["service"]["desiredCount"] == 3  # applied and answered...
+    assert not sb.aws_up  # ...and the endpoints were already down when the answer arrived
+    with pytest.raises(EndpointConnectionError):
+        ecs.describe_services(cluster="default", services=["nerava-backend"])  # the same connection: closed
+    with pytest.raises(EndpointConnectionError):
+        client("ec2").describe_vpcs()
+    sb.start_aws()
+    assert ecs.describe_services(cluster="default", services=["nerava-backend"])["services"][0]["desiredCount"] == 3
+    assert fault_events(sb)[-2]["cause"] == "after ecs:UpdateService (ecs:UpdateService)"
+
+
 def test_load_brings_the_endpoints_back_and_cancels_triggers(load, client):
     sb = load("healthy")
     sb.stop_aws(down_for=60)
@@ -262,24 +296,28 @@ PROTOCOLS = [
     ("elasticache", "describe_replication_groups", {}, "Throttling", 400),
     ("logs", "describe_log_groups", {}, "ThrottlingException", 400),
     ("apprunner", "list_services", {}, "ThrottlingException", 429),
+    ("ecs", "list_clusters", {}, "ThrottlingException", 400),
+    ("elbv2", "describe_load_balancers", {}, "Throttling", 400),
 ]
+SIGNING_NAMES = {"elbv2": "elasticloadbalancing"}  # what IAM and the faults call a client's service
 
 
 @pytest.mark.parametrize("service, call, kwargs, code, status", PROTOCOLS, ids=[p[0] for p in PROTOCOLS])
 def test_throttling_is_parsed_and_retried_by_botocore(load, client, service, call, kwargs, code, status):
     sb = load("healthy")
-    sb.faults.throttle(1, service=service)
+    signing = SIGNING_NAMES.get(service, service)
+    sb.faults.throttle(1, service=signing)
     with pytest.raises(ClientError) as caught:
         getattr(client(service), call)(**kwargs)
     assert error_of(caught.value)[:2] == (code, status)
     assert sb.faults.throttled == 1
 
-    sb.faults.throttle(2 if service == "ec2" else 1, service=service)
+    sb.faults.throttle(2 if service == "ec2" else 1, service=signing)
     answer = getattr(client(service, STANDARD), call)(**kwargs)
     assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert answer["ResponseMetadata"]["RetryAttempts"] == (2 if service == "ec2" else 1)
     assert sb.faults.throttled == (3 if service == "ec2" else 2)
-    assert [(i.fault, i.service, i.code) for i in sb.faults.injected] == [("throttled", service, code)] * sb.faults.throttled
+    assert [(i.fault, i.service, i.code) for i in sb.faults.injected] == [("throttled", signing, code)] * sb.faults.throttled
 
 
 def test_throttling_budgets_across_services(load, client):
@@ -382,6 +420,33 @@ def test_denied_in_every_protocol(load, client, service, pattern, call, code, st
     client("ec2").describe_vpcs()  # other services are untouched
 
 
+def test_denied_ecs_action_is_not_applied(load, client):
+    sb = load("ecs-healthy")
+    ecs = client("ecs")
+    before = ecs.describe_services(cluster="default", services=["nerava-backend"])["services"][0]
+    sb.faults.deny("ecs:UpdateService")
+    with pytest.raises(ecs.exceptions.AccessDeniedException) as caught:  # ECS's model declares it
+        ecs.update_service(cluster="default", service="nerava-backend", forceNewDeployment=True)
+    assert error_of(caught.value) == ("AccessDeniedException", 400, (
+        "User: arn:aws:iam::123456789012:user/oncall is not authorized to perform: ecs:UpdateService "
+        "because no identity-based policy allows the ecs:UpdateService action"))
+    status, headers, body = ecs_raw(sb, "UpdateService", {"service": "nerava-backend", "forceNewDeployment": True})
+    assert (status, headers["content-type"]) == (400, "application/x-amz-json-1.1")
+    assert set(json.loads(body)) == {"__type", "message"}
+    after = ecs.describe_services(cluster="default", services=["nerava-backend"])["services"][0]
+    assert after["deployments"] == before["deployments"]  # no new deployment
+    assert sb.faults.denied == 2 and [e["action"] for e in fault_events(sb)] == ["UpdateService"] * 2
+
+    sb.faults.throttle(1, service="ecs")
+    status, headers, body = ecs_raw(sb, "ListClusters")
+    assert (status, headers["content-type"], json.loads(body)) == (
+        400, "application/x-amz-json-1.1", {"__type": "ThrottlingException", "message": "Rate exceeded"})
+
+    sb.faults.allow("ecs:UpdateService")
+    answer = ecs.update_service(cluster="default", service="nerava-backend", forceNewDeployment=True)
+    assert len(answer["service"]["deployments"]) == len(before["deployments"]) + 1
+
+
 # ---------------------------------------------------------------------- 4. flapping health
 
 
@@ -470,6 +535,7 @@ def test_latency_holds_every_api_request_but_not_the_service_url(load, client, g
     sb.faults.latency(0.3)
     assert timed(client("ec2").describe_vpcs) >= 0.3
     assert timed(client("apprunner").list_services) >= 0.3
+    assert timed(client("ecs").list_clusters) >= 0.3
     assert timed(lambda: get(base + "/healthz")) < 0.3
     sb.faults.clear()
     assert timed(client("ec2").describe_vpcs) < 0.3

@@ -57,12 +57,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Protocol
 
-from runbook_sandbox.emulators.wire import ApiError, Listening, Server, region_of, signed_region
+from runbook_sandbox.emulators.wire import ApiError, JsonApiHandler, Listening, Server, region_of
 from runbook_sandbox.envoy import EnvoyServer, Upstream
-from runbook_sandbox.faults import Call, Endpoint, Faults, TrackedConnections
+from runbook_sandbox.faults import Endpoint, Faults
 from runbook_sandbox.reachability import Verdict
 from runbook_sandbox.scenario import App, Operation, status_after
 
@@ -954,61 +954,10 @@ def _paginate(items: list[dict], params: dict, *, maximum: int) -> tuple[list[di
 # ---------------------------------------------------------------------- HTTP
 
 
-class _ApiHandler(TrackedConnections, BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+class _ApiHandler(JsonApiHandler):
+    service = "apprunner"
+    target_prefix = "AppRunner."
+    content_type = "application/x-amz-json-1.0"
+    message_key = "Message"
+    server_error = "InternalServiceErrorException"
     emulator: AppRunnerEmulator
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        target = self.headers.get("X-Amz-Target", "")
-        faults = self.emulator.faults
-        try:
-            if not target.startswith("AppRunner."):
-                raise ApiError("UnknownOperationException", f"Unknown target {target!r}")
-            call = Call("apprunner", target.split(".", 1)[1], "json")
-            answer = faults.before(call) if faults is not None else None
-            if answer is not None:
-                self._send(answer.status, answer.headers, answer.body)
-                return
-            try:
-                params = json.loads(raw) if raw.strip() else {}
-            except ValueError:
-                raise ApiError("SerializationException", "the request body is not JSON") from None
-            body = self.emulator.call(call.action, params, signed_region(self.headers.get("Authorization", "")))
-            if faults is not None:
-                faults.after_success(call)  # may stop the listeners before this answer goes out
-                if faults.answer_lost(call):
-                    self.close_connection = True  # applied, and no answer: the socket closes unanswered
-                    return
-            self._reply(200, body)
-        except ApiError as err:
-            self._reply(err.status, {"__type": err.code, "Message": err.message})
-        except Exception as exc:  # noqa: BLE001 - answered as AWS would, as a 500
-            self._reply(500, {"__type": "InternalServiceErrorException",
-                              "Message": f"emulator error: {type(exc).__name__}: {exc}"})
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
-        self._reply(404, {"__type": "UnknownOperationException", "Message": "use POST /"})
-
-    def _reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self._send(status, (("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(data))),
-                            ("x-amzn-RequestId", str(uuid.uuid4()))), data)
-
-    def _send(self, status: int, headers: tuple[tuple[str, str], ...], data: bytes) -> None:
-        self.send_response(status)
-        for key, value in headers:
-            self.send_header(key, value)
-        endpoint = getattr(self.server, "endpoint", None)
-        if endpoint is not None and not endpoint.up:
-            # The listener was closed meanwhile (stop_aws_after fired on this very call): tell
-            # the client not to reuse this connection, so its next call is refused, not cut.
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
-

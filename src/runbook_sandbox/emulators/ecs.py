@@ -49,17 +49,21 @@ Behind a load balancer (``target_health`` given), a task counts once its targets
 are healthy and is stopped when they fail past the grace period (see
 :mod:`ecs_scheduler`); without ``target_health`` a running task counts at once.
 
-Not modelled: capacity providers, task sets, service connect, the EC2 launch type, ENIs in EC2, throttling and denials (App Runner's ``faults`` hooks); the listener can go down
-and come back (:meth:`EcsEmulator.stop_listener`, as the sandbox's ``stop_aws`` does).
+Faults (``runbook_sandbox.faults``, given as ``faults``) act on the HTTP listener as on App
+Runner's (the handler is :class:`wire.JsonApiHandler`): latency holds a call, a throttle answers
+it ``ThrottlingException`` (HTTP 400, which botocore retries), a denial ``AccessDeniedException``
+(HTTP 400) naming ``ecs:<Operation>``, neither applied; every applied call counts towards
+``stop_aws_after``. The listener can go down and come back (:meth:`EcsEmulator.stop_listener`, as
+the sandbox's ``stop_aws`` does) while the scheduler's timers live on. Hung deployments and
+flapping health are App Runner's only.
+
+Not modelled: capacity providers, task sets, service connect, the EC2 launch type, ENIs in EC2.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import time
-import uuid
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from runbook_sandbox.emulators.ecs_express import (  # noqa: F401 - ExpressResources: for provisioners
@@ -71,8 +75,8 @@ from runbook_sandbox.emulators.ecs_params import (
 from runbook_sandbox.emulators.ecs_scheduler import (
     ACCOUNT, Judge, Network, Observer, Scheduler, ServiceRecord, Subnet, TargetHealth, healthy,
 )
-from runbook_sandbox.emulators.wire import Listening, Server, signed_region
-from runbook_sandbox.faults import Endpoint, TrackedConnections
+from runbook_sandbox.emulators.wire import JsonApiHandler, Listening, Server
+from runbook_sandbox.faults import Endpoint, Faults
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 CLUSTER_NOT_FOUND = "Cluster not found."
@@ -88,12 +92,15 @@ def no_subnets(region: str, subnet_id: str) -> Subnet | None:
 
 class EcsEmulator(ExpressMode, Listening):
     """``judge`` decides each task (default: healthy); ``network(region, subnet_id)`` gives subnets
-    (see :func:`ecs_scheduler.ec2_network`); ``deploy_seconds``: how long a task takes to start."""
+    (see :func:`ecs_scheduler.ec2_network`); ``deploy_seconds``: how long a task takes to start;
+    ``faults``: the sandbox's, consulted on every call (none: no faults)."""
 
     def __init__(self, *, judge: Judge = healthy, network: Network = no_subnets, observer: Observer | None = None,
                  express: ExpressProvisioner | None = None, deploy_seconds: float = 10.0,
-                 region: str = "us-east-1", target_health: TargetHealth | None = None) -> None:
+                 region: str = "us-east-1", target_health: TargetHealth | None = None,
+                 faults: Faults | None = None) -> None:
         self.region = region
+        self.faults = faults
         self.express = express or FabricatedExpress()
         self.clusters: dict[str, dict] = {}  # ARN -> {"name", "region", "createdAt", "tags"}
         self.task_definitions: dict[str, dict] = {}  # ARN -> TaskDefinition shape (plus "_tags")
@@ -643,41 +650,10 @@ class EcsEmulator(ExpressMode, Listening):
 # ---------------------------------------------------------------------- HTTP
 
 
-class _ApiHandler(TrackedConnections, BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _ApiHandler(JsonApiHandler):
+    service = "ecs"
+    target_prefix = TARGET_PREFIX
+    content_type = "application/x-amz-json-1.1"
+    message_key = "message"
+    server_error = "ServerException"
     emulator: EcsEmulator
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        target = self.headers.get("X-Amz-Target", "")
-        try:
-            if not target.startswith(TARGET_PREFIX):
-                raise ApiError("UnknownOperationException", f"Unknown target {target!r}")
-            try:
-                params = json.loads(raw) if raw.strip() else {}
-            except ValueError:
-                raise ApiError("SerializationException", "the request body is not JSON") from None
-            body = self.emulator.call(target[len(TARGET_PREFIX):], params,
-                                      signed_region(self.headers.get("Authorization", "")))
-            self._reply(200, body)
-        except ApiError as err:
-            self._reply(err.status, {"__type": err.code, "message": err.message})
-        except Exception as exc:  # noqa: BLE001 - answered as AWS would, as a 500
-            self._reply(500, {"__type": "ServerException", "message": f"emulator error: {type(exc).__name__}: {exc}"})
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
-        self._reply(404, {"__type": "UnknownOperationException", "message": "use POST /"})
-
-    def _reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/x-amz-json-1.1")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        self.end_headers()
-        self.wfile.write(data)

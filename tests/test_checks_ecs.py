@@ -287,3 +287,32 @@ def test_express_mode_s_managed_resources_are_read_and_a_failed_one_named():
     fine = {"ingressPaths": [{**managed["ingressPaths"][0], "certificate": {"arn": "arn:acm/c", "status": "ACTIVE"}}]}
     ok = detect("ecs.service-status", ecs(svc=express, managed=fine, express={"status": {"statusCode": "ACTIVE"}}))
     assert ok.status is Status.OK and ok.summary.startswith("Express Mode service")
+
+
+class _Answers:
+    """AWS's answers for the deployment poll, as fixed data (the sandbox lists a deployment at once,
+    so it cannot show ListServiceDeployments lagging behind the deployment update_service started)."""
+
+    def __init__(self, primary_created, listed):
+        self.primary_created, self.listed = primary_created, listed
+
+    def call(self, service, operation, /, **params):
+        if operation == "describe_services":
+            return {"services": [service_answer(self.primary_created)]}
+        if operation == "list_service_deployments":
+            return {"serviceDeployments": [{"serviceDeploymentArn": "arn:sd/1", "createdAt": 100.0, "status": self.listed}]}
+        if operation == "describe_service_deployments":
+            return {"serviceDeployments": [{"serviceDeploymentArn": "arn:sd/1", "createdAt": 100.0, "status": self.listed}]}
+        raise AssertionError(operation)
+
+
+def service_answer(created):
+    return service(deployments=[{"id": "ecs-svc/2", "status": "PRIMARY", "rolloutState": "IN_PROGRESS", "createdAt": created}])
+
+
+def test_the_wait_is_on_the_deployment_update_service_started_even_before_it_is_listed():
+    w = ecs().workload
+    done, state = platform.deployment(_Answers(primary_created=500.0, listed="ROLLBACK_SUCCESSFUL"), w)
+    assert not done and "not yet listed" in state
+    done, state = platform.deployment(_Answers(primary_created=100.0, listed="SUCCESSFUL"), w)
+    assert done and state == "service deployment SUCCESSFUL"

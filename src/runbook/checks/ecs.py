@@ -556,11 +556,11 @@ def image_pull_path(topology: Topology, params: Mapping[str, Any]) -> Finding:
                        + "; ".join(gaps))
         region = topology.region
         changes.append(Change(
-            ApiCall("ec2", "create_vpc_endpoint", {"VpcEndpointType": "Interface", "VpcId": sorted(vpcs)[0] if vpcs else "?",
-                                                   "ServiceName": f"com.amazonaws.{region}.ecr.dkr",
-                                                   "SubnetIds": list(no_way), "PrivateDnsEnabled": True}),
-            "add the ECR endpoints (ecr.api, ecr.dkr) and the s3 gateway endpoint, or a NAT route: they cost money, so this is "
-            "advice", Phase.AUTHORIZE, recommendation=True))
+            ApiCall("ec2", "create_vpc_endpoint", {"VpcEndpointType": "Interface", "VpcId": sorted(vpcs)[0] if vpcs else "<the tasks' VPC>",
+                                                   "ServiceName": f"com.amazonaws.{region}.ecr.dkr", "SubnetIds": list(no_way),
+                                                   "SecurityGroupIds": ["<a group admitting the tasks on 443>"], "PrivateDnsEnabled": True}),
+            "add what is missing (" + "; ".join(gaps) + "), likewise for ecr.api and logs, and the s3 gateway on the subnets' "
+            "route tables; or a NAT route. Endpoints cost money, so this is advice", Phase.AUTHORIZE, recommendation=True))
     return Finding(Status.FAIL, "; ".join(summary), tuple(evidence), tuple(changes))
 
 

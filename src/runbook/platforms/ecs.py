@@ -195,6 +195,10 @@ def find(aws: Aws, ref: str) -> dict[str, Any]:
         gone = " (it is INACTIVE: deleted)" if service is not None else ""
         raise UsageError(f"no ECS service named {name!r} in cluster {cluster} ({aws.region}){gone}; "
                          f"services there: {', '.join(existing) or 'none'}")
+    if not service.get("taskDefinition"):
+        controller = (service.get("deploymentController") or {}).get("type", "?")
+        raise UsageError(f"ECS service {name} names no task definition (deployment controller {controller}): its tasks are "
+                         "deployed outside ECS, which this runbook does not read")
     task_definition = aws.call("ecs", "describe_task_definition", taskDefinition=service["taskDefinition"])["taskDefinition"]
     return {"cluster": cluster, "service": service, "taskDefinition": task_definition}
 
@@ -458,15 +462,20 @@ def deployment(aws: Aws, workload: Workload) -> tuple[bool, str]:
     """Finished once the newest service deployment is out of its open states (else, without that
     API, once the PRIMARY deployment's rolloutState is no longer IN_PROGRESS)."""
     payload: EcsService = workload.payload
+    service = describe_service(aws, payload.cluster, payload.arn) or {}
+    primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {})
     try:
         newest = service_deployments(aws, payload.cluster, payload.arn)
     except ApiError:
         newest = None
     if newest:
         status = newest[0].get("status")
+        # A deployment update_service just started may not be listed yet: the newest listed one is then
+        # older than the PRIMARY deployment, and its end is not this deployment's.
+        listed = _epoch(newest[0].get("createdAt") or newest[0].get("startedAt"))
+        if _epoch(primary.get("createdAt")) > listed + 1:
+            return False, f"deployment {primary.get('id', '?')} started, not yet listed among the service deployments"
         return status not in OPEN_DEPLOYMENT, f"service deployment {status}"
-    service = describe_service(aws, payload.cluster, payload.arn) or {}
-    primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), {})
     state = primary.get("rolloutState", "?")
     return state != "IN_PROGRESS", f"deployment {primary.get('id', '?')} {state}, {service.get('runningCount', '?')}/{service.get('desiredCount', '?')} running"
 

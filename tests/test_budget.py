@@ -81,8 +81,10 @@ def test_help_list_and_show_do_not_import_boto3_moto_or_pydantic():
         assert result.stdout.strip().splitlines()[-1] == "[]", (argv, result.stdout[-500:])
 
 
-def test_waiting_for_a_deployment_is_polite(world):
+def test_waiting_for_a_deployment_is_polite(world, sandbox, monkeypatch):
     """Polls stay near one App Runner call a second, and the end is seen within one poll interval."""
+    # A deployment long enough to be in flight whatever the machine's load when the run starts.
+    monkeypatch.setattr(sandbox, "deploy_seconds", 3.0)
     world("field-report")
     started = time.monotonic()
     report, recorder, aws = run(timeout=60, **PRODUCTION_PACE)

@@ -172,29 +172,16 @@ def test_the_cli_plans_applies_and_undoes_an_ecs_fix_and_no_secret_reaches_any_o
     assert wrong.returncode == 2 and "has no clusters: drop --cluster" in wrong.stderr and "Traceback" not in wrong.stderr
 
 
-@pytest.mark.parametrize("scenario", ["ecs-express"])
-def test_the_demo_fixes_each_ecs_scenario_to_healthy(scenario, tmp_path):
-    """`runbook demo --scenario S --yes`, the real process with its own sandbox: healthy, exit 0.
-    (ecs-field-report's demo is the same wiring; its fix is tested in-process above, which is a
-    whole sandbox start cheaper.)"""
-    import os
-
-    from tests.helpers import DEPLOY_SECONDS
-    from tests.test_cli import cli
-
-    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
-    result = cli("demo", "--scenario", scenario, "--yes", "--deploy-seconds", str(DEPLOY_SECONDS), "--format", "json", env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    import json
-
-    doc = json.loads(result.stdout)
-    assert doc["healthy"] is True
-    assert "S3cr3t-pw" not in result.stdout + result.stderr
-
-
 def test_an_express_service_s_health_path_and_cache_rule_are_fixed_and_its_twin_left_alone(world):
     """ecs-express: /ping checked while the app serves /healthz, and the customer's task group kept
-    out of the cache. The cache rule names the customer's group, never ECS's managed one."""
+    out of the cache. The cache rule names the customer's group, never ECS's managed one. The runbook
+    and service are the ones `runbook demo --scenario ecs-express` picks, so this is that demo's fix
+    (in-process: a whole sandbox start cheaper than the demo's own process)."""
+    from runbook_sandbox import load_scenario
+    from runbook_sandbox.runs import bundled_runs
+
+    assert bundled_runs(load_scenario("ecs-express")) == [(ECS, "nerava-api")]
+    assert bundled_runs(load_scenario("ecs-field-report")) == [(ECS, "nerava-backend")]
     box = world("ecs-express")
     report, recorder, aws = ecs_run(service="nerava-api", timeout=90)
     assert report.healthy, report.stopped

@@ -12,7 +12,6 @@ import pytest
 from runbook.model import Status
 from runbook.platforms import ecs as platform
 from tests import test_checks_ecs as base
-from tests.topologies import rule
 
 ecs, detect, service = base.ecs, base.detect, base.service
 TG, LB, TASK_SG = base.TG, base.LB, base.TASK_SG

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from runbook.checks.security_groups import admission, describe_rule, ingress_leg
 from runbook.model import ApiCall, Change, Evidence, Finding, Phase, Status
 from runbook.platforms.ecs import (FAILED_DEPLOYMENT, OPEN_DEPLOYMENT, PULL_ENDPOINTS, EcsService, endpoint_service,
-                                   managed_resources, of, serving_target_group)
+                                   epoch, managed_resources, of, serving_target_group)
 from runbook.registry import check
 from runbook.topology import Topology
 
@@ -162,10 +162,10 @@ _ROLLING_BACK = re.compile(r"rolling back to deployment (?P<to>\S+?)\.?$")
 def _rolled_back_to(payload: EcsService, primary: Mapping[str, Any]) -> str | None:
     """The event saying the circuit breaker rolled the service back to the PRIMARY deployment, if one did
     since it was created: the newest deployment then failed although the PRIMARY one is COMPLETED."""
-    since = _epoch(primary.get("createdAt"))
+    since = epoch(primary.get("createdAt"))
     for event in payload.service.get("events", []):
         found = _ROLLING_BACK.search(event.get("message") or "")
-        if found and found["to"] == primary.get("id") and _epoch(event.get("createdAt")) >= since:
+        if found and found["to"] == primary.get("id") and epoch(event.get("createdAt")) >= since:
             return f"rolled back to {primary.get('id')}: {event.get('message')}"
     return None
 
@@ -381,12 +381,10 @@ def _group_health(topology: Topology, payload: EcsService, group: Mapping[str, A
         if told:
             evidence.append(Evidence("ecs describe_services events", told[0]["message"]))
             said = [_event_state(e["message"]) for e in told]
-            codes = ", ".join(sorted({m for s in said for m in re.findall(r"\[([^\]]*)\]", s["Description"])}))
-            wanted = params["health_path"]
-            if "404" in codes and path != wanted:
-                return Finding(Status.FAIL, f"the newest deployment's tasks failed the health check on {path} with {codes} and were "
-                                            f"stopped; pointing it at the runbook's health_path {wanted}", tuple(evidence),
-                               (_path_change(topology, group, wanted),))
+            moved = _moved_path(topology, group, params, said, evidence,
+                                f"the newest deployment's tasks failed the health check on {path} with {{codes}} and were stopped")
+            if moved is not None:
+                return moved
             # Events outlive the configuration they were about (a path changed since): with no target
             # registered now, nothing shows what the current check would say.
             return Finding(Status.WARN, f"the newest deployment's tasks failed the health check ({said[0]['Description']}) and "
@@ -405,12 +403,11 @@ def _group_health(topology: Topology, payload: EcsService, group: Mapping[str, A
         shown = ", ".join(sorted({str(s.get("State")) for s in states}))
         return Finding(Status.WARN, f"no target is healthy yet ({shown}): the load balancer is still checking them", tuple(evidence))
     if "Target.ResponseCodeMismatch" in reasons:
-        codes = ", ".join(sorted({m for s in states for m in re.findall(r"\[([^\]]*)\]", s.get("Description") or "")})) or "?"
-        wanted = params["health_path"]
-        if "404" in codes and path != wanted:
-            return Finding(Status.FAIL, f"the health check asks for {path}, where the app answers {codes}: no target can turn healthy; "
-                                        f"pointing it at the runbook's health_path {wanted}", tuple(evidence),
-                           (_path_change(topology, group, wanted),))
+        moved = _moved_path(topology, group, params, states, evidence,
+                            f"the health check asks for {path}, where the app answers {{codes}}: no target can turn healthy")
+        if moved is not None:
+            return moved
+        codes = _codes(states) or "?"
         return Finding(Status.FAIL, f"the app answers the health check on {path} with {codes}, not {matcher}: no target turns healthy "
                                     "and nothing shows which path it serves, so nothing is changed", tuple(evidence))
     where = topology.step_for("ecs.load-balancer-ingress")
@@ -420,17 +417,33 @@ def _group_health(topology: Topology, payload: EcsService, group: Mapping[str, A
     return Finding(Status.FAIL, f"no target is healthy: {', '.join(sorted(r for r in reasons if r))}", tuple(evidence))
 
 
+def _codes(states: list[Mapping[str, Any]]) -> str:
+    """The HTTP codes the health checks got, from the reasons' descriptions ("... codes: [404]")."""
+    return ", ".join(sorted({m for s in states for m in re.findall(r"\[([^\]]*)\]", s.get("Description") or "")}))
+
+
+def _moved_path(topology: Topology, group: Mapping[str, Any], params: Mapping[str, Any], states: list[Mapping[str, Any]],
+                evidence: list[Evidence], what: str) -> Finding | None:
+    """The health check moved to the runbook's health_path when the app answered 404 on another
+    path (`what` says where that was seen, with {codes}); None when that is not what was seen."""
+    path, wanted, codes = group.get("HealthCheckPath", "/"), params["health_path"], _codes(states)
+    if "404" not in codes or path == wanted:
+        return None
+    return Finding(Status.FAIL, what.replace("{codes}", codes) + f"; pointing it at the runbook's health_path {wanted}",
+                   tuple(evidence), (_path_change(topology, group, wanted),))
+
+
 _UNHEALTHY_EVENT = re.compile(r"is unhealthy in \(target-group (?P<group>[^)]+)\) due to \(reason (?P<reason>.*)\)")
 
 
 def _unhealthy_events(payload: EcsService, group: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The service's events saying a task failed this target group's checks, since the newest deployment began."""
-    since = _epoch((payload.primary or {}).get("createdAt"))
+    since = epoch((payload.primary or {}).get("createdAt"))
     out = []
     for event in payload.service.get("events", []):
         found = _UNHEALTHY_EVENT.search(event.get("message") or "")
         if found and found["group"] in (group.get("TargetGroupArn"), group.get("TargetGroupName")) \
-                and _epoch(event.get("createdAt")) >= since:
+                and epoch(event.get("createdAt")) >= since:
             out.append(event)
     return out
 
@@ -440,12 +453,6 @@ def _event_state(message: str) -> Mapping[str, Any]:
     reason = _UNHEALTHY_EVENT.search(message)["reason"].rstrip(".")
     kind = "Target.ResponseCodeMismatch" if "codes" in reason else "Target.Timeout" if "timed out" in reason.lower() else "Target.FailedHealthChecks"
     return {"State": "unhealthy", "Reason": kind, "Description": reason}
-
-
-def _epoch(value: Any) -> float:
-    if hasattr(value, "timestamp"):
-        return value.timestamp()
-    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def _path_change(topology: Topology, group: Mapping[str, Any], path: str) -> Change:

@@ -11,7 +11,6 @@ ECS service (resourceManagementType ECS) whose load balancer Express provisioned
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
@@ -206,7 +205,7 @@ def find(aws: Aws, ref: str) -> dict[str, Any]:
 def service_deployments(aws: Aws, cluster: str, arn: str, count: int = 5) -> list[dict[str, Any]]:
     """The newest service deployments, described (newest first)."""
     briefs = aws.call("ecs", "list_service_deployments", cluster=cluster, service=arn, maxResults=count).get("serviceDeployments", [])
-    briefs = sorted(briefs, key=lambda d: _epoch(d.get("createdAt") or d.get("startedAt")), reverse=True)[:count]
+    briefs = sorted(briefs, key=lambda d: epoch(d.get("createdAt") or d.get("startedAt")), reverse=True)[:count]
     if not briefs:
         return []
     described = aws.call("ecs", "describe_service_deployments",
@@ -221,7 +220,7 @@ def stopped_tasks(aws: Aws, cluster: str, name: str) -> list[dict[str, Any]]:
     if not arns:
         return []
     tasks = aws.call("ecs", "describe_tasks", cluster=cluster, tasks=arns[:STOPPED_READ]).get("tasks", [])
-    return sorted(tasks, key=lambda t: _epoch(t.get("stoppedAt") or t.get("createdAt")), reverse=True)
+    return sorted(tasks, key=lambda t: epoch(t.get("stoppedAt") or t.get("createdAt")), reverse=True)
 
 
 def load_balancing(aws: Aws, target_group_arns: list[str]) -> dict[str, Any]:
@@ -243,7 +242,8 @@ def log_group_exists(aws: Aws, group: str) -> bool:
     return any(g.get("logGroupName") == group for g in found)
 
 
-def _epoch(value: Any) -> float:
+def epoch(value: Any) -> float:
+    """Seconds since the epoch of an API timestamp (a datetime, or a number as JSON gives it); 0 when absent."""
     if hasattr(value, "timestamp"):
         return value.timestamp()
     return float(value) if isinstance(value, (int, float)) else 0.0
@@ -389,7 +389,7 @@ def _target_health(payload: EcsService) -> tuple[str | None, bool]:
 def _since_ms(payload: EcsService) -> float | None:
     primary = payload.primary
     created = primary.get("createdAt") if primary else None
-    return _epoch(created) * 1000 if created is not None else None
+    return epoch(created) * 1000 if created is not None else None
 
 
 def serving_target_group(payload: EcsService) -> Mapping[str, Any] | None:
@@ -472,8 +472,8 @@ def deployment(aws: Aws, workload: Workload) -> tuple[bool, str]:
         status = newest[0].get("status")
         # A deployment update_service just started may not be listed yet: the newest listed one is then
         # older than the PRIMARY deployment, and its end is not this deployment's.
-        listed = _epoch(newest[0].get("createdAt") or newest[0].get("startedAt"))
-        if _epoch(primary.get("createdAt")) > listed + 1:
+        listed = epoch(newest[0].get("createdAt") or newest[0].get("startedAt"))
+        if epoch(primary.get("createdAt")) > listed + 1:
             return False, f"deployment {primary.get('id', '?')} started, not yet listed among the service deployments"
         return status not in OPEN_DEPLOYMENT, f"service deployment {status}"
     state = primary.get("rolloutState", "?")
@@ -527,18 +527,14 @@ def undo(call: ApiCall, kept: Mapping[str, Any]) -> ApiCall:
                     and {k: kept.get(k) for k in ids} == ids, "the recorded grace period is not the one this call replaced")
             return ApiCall("ecs", "update_service", {**ids, "healthCheckGracePeriodSeconds": previous})
         raise Refused(shape)
-    if (call.service, call.operation) == ("elbv2", "modify_target_group"):
-        require(set(params) == {"TargetGroupArn", "HealthCheckPath"} and isinstance(params["TargetGroupArn"], str)
-                and _path(params["HealthCheckPath"]), shape)
-        previous = kept.get("HealthCheckPath")
-        require(_path(previous) and kept.get("TargetGroupArn") == params["TargetGroupArn"] and set(kept) == set(params),
+    # A health-check path move, on a target group or on Express Mode's setting: (its id, its path) parameters.
+    keys = {("elbv2", "modify_target_group"): ("TargetGroupArn", "HealthCheckPath"),
+            ("ecs", "update_express_gateway_service"): ("serviceArn", "healthCheckPath")}.get((call.service, call.operation))
+    if keys is not None:
+        id_key, path_key = keys
+        require(set(params) == set(keys) and isinstance(params[id_key], str) and _path(params[path_key]), shape)
+        previous = kept.get(path_key)
+        require(_path(previous) and kept.get(id_key) == params[id_key] and set(kept) == set(params),
                 "the recorded health check path is not the one this call replaced")
-        return ApiCall("elbv2", "modify_target_group", {"TargetGroupArn": params["TargetGroupArn"], "HealthCheckPath": previous})
-    if (call.service, call.operation) == ("ecs", "update_express_gateway_service"):
-        require(set(params) == {"serviceArn", "healthCheckPath"} and isinstance(params["serviceArn"], str)
-                and _path(params["healthCheckPath"]), shape)
-        previous = kept.get("healthCheckPath")
-        require(_path(previous) and kept.get("serviceArn") == params["serviceArn"] and set(kept) == set(params),
-                "the recorded health check path is not the one this call replaced")
-        return ApiCall("ecs", "update_express_gateway_service", {"serviceArn": params["serviceArn"], "healthCheckPath": previous})
+        return ApiCall(call.service, call.operation, {id_key: params[id_key], path_key: previous})
     raise Refused(f"{what} is not a call runbook sends, so it has no undo")

@@ -29,7 +29,7 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
 from typing import Callable
 
-from runbook_sandbox.envoy import QuietServer
+from runbook_sandbox.envoy import LoopbackFront
 
 SERVER = "awselb/2.0"
 
@@ -61,35 +61,19 @@ class Fixed:
 Route = Callable[[str, str], "Backend | Fixed | None"]  # (Host header, path) -> where the request goes
 
 
-class AlbServer:
+class AlbServer(LoopbackFront):
     """One load balancer's listener: ``route()`` says where each request goes, at that moment."""
 
     def __init__(self, route: Route) -> None:
+        super().__init__()
         self._route = route
-        self._server: QuietServer | None = None
-        self._thread: threading.Thread | None = None
-        self.address = ""
 
     def start(self) -> None:
         class Handler(_AlbHandler):
             pass
 
         Handler.route = staticmethod(self._route)  # type: ignore[assignment]
-        server = QuietServer(("127.0.0.1", 0), Handler)
-        self._server = server
-        self.address = f"127.0.0.1:{server.server_address[1]}"
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"alb-{self.address}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._serve(Handler, "alb")
 
 
 class AlbFronts:

@@ -45,31 +45,21 @@ class QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class EnvoyServer:
-    def __init__(self, upstream: Callable[[], Upstream | None],
-                 health_status: Callable[[], int] | None = None,
-                 health_answer: Callable[[], tuple[int, bytes, tuple[tuple[str, str], ...]] | None] | None = None) -> None:
-        self._upstream = upstream
-        self._health_status = health_status or (lambda: 200)
-        self._health_answer = health_answer or (lambda: None)
+class LoopbackFront:
+    """A front's server on 127.0.0.1 at a free port, served in a thread of its own (``address``
+    once started); envoy's and the load balancers' fronts differ only in their handler."""
+
+    def __init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.address = ""
 
-    def start(self) -> None:
-        upstream = self._upstream
-
-        class Handler(_EnvoyHandler):
-            pass
-
-        Handler.upstream = staticmethod(upstream)  # type: ignore[assignment]
-        Handler.health_status = staticmethod(self._health_status)  # type: ignore[assignment]
-        Handler.health_answer = staticmethod(self._health_answer)  # type: ignore[assignment]
-        server = QuietServer(("127.0.0.1", 0), Handler)
+    def _serve(self, handler: type[BaseHTTPRequestHandler], name: str) -> None:
+        server = QuietServer(("127.0.0.1", 0), handler)
         self._server = server
         self.address = f"127.0.0.1:{server.server_address[1]}"
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"envoy-{self.address}", daemon=True)
+                                        name=f"{name}-{self.address}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -80,6 +70,25 @@ class EnvoyServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+
+class EnvoyServer(LoopbackFront):
+    def __init__(self, upstream: Callable[[], Upstream | None],
+                 health_status: Callable[[], int] | None = None,
+                 health_answer: Callable[[], tuple[int, bytes, tuple[tuple[str, str], ...]] | None] | None = None) -> None:
+        super().__init__()
+        self._upstream = upstream
+        self._health_status = health_status or (lambda: 200)
+        self._health_answer = health_answer or (lambda: None)
+
+    def start(self) -> None:
+        class Handler(_EnvoyHandler):
+            pass
+
+        Handler.upstream = staticmethod(self._upstream)  # type: ignore[assignment]
+        Handler.health_status = staticmethod(self._health_status)  # type: ignore[assignment]
+        Handler.health_answer = staticmethod(self._health_answer)  # type: ignore[assignment]
+        self._serve(Handler, "envoy")
 
 
 class _EnvoyHandler(BaseHTTPRequestHandler):

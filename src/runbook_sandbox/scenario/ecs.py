@@ -116,12 +116,7 @@ class EcsServiceParser(ServiceParser, NetworkParser):
                 if var in env_names:
                     raise self.fail(join(join(path, "secrets"), var),
                                     "also set in environment: a variable comes from one place")
-            log_group = self.opt_string(b.get("log_group"), join(path, "log_group"))
-            if log_group is not None and not LOG_GROUP.match(log_group):
-                raise self.fail(join(path, "log_group"), f"{log_group!r} is not a valid CloudWatch log group name")
-            cpu = self.port_string(b.get("cpu"), join(path, "cpu"), "256")
-            if cpu not in FARGATE_CPU:
-                raise self.fail(join(path, "cpu"), f"must be one of {', '.join(FARGATE_CPU)}")
+            log_group, cpu = self.log_group(b, path), self.fargate_cpu(b, path)
             app = self.app(b.get("app"), join(path, "app"), port)
             for other in (*[(s.name, s.task_definition.image, s.app) for s in ecs_services],
                           *[(s.name, s.image, s.app) for s in out]):
@@ -187,6 +182,20 @@ class EcsServiceParser(ServiceParser, NetworkParser):
             raise self.fail(path, f"{text!r} is not a valid ECS {what} name (letters, digits, '-', '_'; up to 255)")
         return text
 
+    def log_group(self, b: dict, path: str) -> str | None:
+        """The block's optional CloudWatch log group name."""
+        log_group = self.opt_string(b.get("log_group"), join(path, "log_group"))
+        if log_group is not None and not LOG_GROUP.match(log_group):
+            raise self.fail(join(path, "log_group"), f"{log_group!r} is not a valid CloudWatch log group name")
+        return log_group
+
+    def fargate_cpu(self, b: dict, path: str) -> str:
+        """The block's Fargate cpu units (256 by default)."""
+        cpu = self.port_string(b.get("cpu"), join(path, "cpu"), "256")
+        if cpu not in FARGATE_CPU:
+            raise self.fail(join(path, "cpu"), f"must be one of {', '.join(FARGATE_CPU)}")
+        return cpu
+
     def ecs_task_definition(self, value: Any, path: str, databases: set[str], caches: set[str],
                             secrets: dict[str, Secret]) -> EcsTaskDefinition:
         b = self.mapping(value, path, ("family", "container", "image", "port", "environment", "secrets",
@@ -200,12 +209,7 @@ class EcsServiceParser(ServiceParser, NetworkParser):
         for var, _ in secret_refs:
             if var in env_names:
                 raise self.fail(join(join(path, "secrets"), var), "also set in environment: a variable comes from one place")
-        log_group = self.opt_string(b.get("log_group"), join(path, "log_group"))
-        if log_group is not None and not LOG_GROUP.match(log_group):
-            raise self.fail(join(path, "log_group"), f"{log_group!r} is not a valid CloudWatch log group name")
-        cpu = self.port_string(b.get("cpu"), join(path, "cpu"), "256")
-        if cpu not in FARGATE_CPU:
-            raise self.fail(join(path, "cpu"), f"must be one of {', '.join(FARGATE_CPU)}")
+        log_group, cpu = self.log_group(b, path), self.fargate_cpu(b, path)
         return EcsTaskDefinition(
             family=self.ecs_name(b["family"], join(path, "family"), "task definition family"),
             container=self.ecs_name(b.get("container", "app"), join(path, "container"), "container"),

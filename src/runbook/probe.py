@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import http.client
 import ipaddress
 import socket
@@ -130,10 +131,13 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirects)
 # For a name that is not on the certificate the server presents (a load balancer's own DNS name, whose
 # certificate names the customer's domain): the answer is still the service's, its identity unchecked.
-_UNVERIFIED = ssl.create_default_context()
-_UNVERIFIED.check_hostname = False
-_UNVERIFIED.verify_mode = ssl.CERT_NONE
-_OPENER_UNVERIFIED = urllib.request.build_opener(_NoRedirects, urllib.request.HTTPSHandler(context=_UNVERIFIED))
+# Built on first use: a default context loads the system's CA store (about 0.1 s) that it never reads.
+@functools.cache
+def _opener_unverified() -> urllib.request.OpenerDirector:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return urllib.request.build_opener(_NoRedirects, urllib.request.HTTPSHandler(context=context))
 
 
 def probe(url: str, timeout: float = 5.0, *, front: Front = ENVOY, host: str | None = None,
@@ -144,7 +148,7 @@ def probe(url: str, timeout: float = 5.0, *, front: Front = ENVOY, host: str | N
     headers = {"User-Agent": "runbook-probe", **({"Host": host} if host else {})}
     request = urllib.request.Request(url, headers=headers)
     try:
-        with (_OPENER if verify_tls else _OPENER_UNVERIFIED).open(request, timeout=timeout) as response:
+        with (_OPENER if verify_tls else _opener_unverified()).open(request, timeout=timeout) as response:
             return _result(url, response.status, response.headers, _read(response, started), started, front)
     except urllib.error.HTTPError as exc:
         body = _read(exc, started) if exc.fp else b""

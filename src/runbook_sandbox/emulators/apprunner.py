@@ -429,7 +429,8 @@ class AppRunnerEmulator(Listening):
             with self._completing:
                 self._complete(generation, arn, op_id)
         except Exception as exc:  # noqa: BLE001 - a timer thread has nobody to raise to
-            self.hooks.event("error", where="deployment timer", error=f"{type(exc).__name__}: {exc}")
+            if generation == self.generation:  # else it read moto across a reset, the old world's failure
+                self.hooks.event("error", where="deployment timer", error=f"{type(exc).__name__}: {exc}")
 
     def _complete(self, generation: int, arn: str, op_id: str) -> None:
         """End the in-flight operation ``op_id``: judge the app now, write the logs,

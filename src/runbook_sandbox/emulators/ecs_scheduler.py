@@ -467,7 +467,7 @@ class Scheduler:
                     return
                 self._settled(record, task, verdict)
         except Exception as exc:  # noqa: BLE001 - a timer thread has nobody to raise to
-            self._notify("error", where="ecs task timer", error=f"{type(exc).__name__}: {exc}")
+            self._timer_failed(generation, "ecs task timer", exc)
 
     def _settled(self, record: ServiceRecord, task: TaskRecord, verdict: StopReason | None) -> None:
         now = time.time()
@@ -554,7 +554,15 @@ class Scheduler:
                     return
                 self._judged_targets(record, task, states)
         except Exception as exc:  # noqa: BLE001 - a timer thread has nobody to raise to
-            self._notify("error", where="ecs target health", error=f"{type(exc).__name__}: {exc}")
+            self._timer_failed(generation, "ecs target health", exc)
+
+    def _timer_failed(self, generation: int, where: str, exc: Exception) -> None:
+        """Record a timer's failure, unless the world it judged was replaced while it ran: a
+        judge reading moto across a reset fails on resources (VPCs, groups) of the old world."""
+        with self.lock:
+            if generation != self.generation:
+                return
+        self._notify("error", where=where, error=f"{type(exc).__name__}: {exc}")
 
     def _judged_targets(self, record: ServiceRecord, task: TaskRecord, states: list[dict]) -> None:
         now = time.time()

@@ -24,6 +24,11 @@ class Status(str, Enum):
         """A step that holds, or has nothing to check: steps that wait on it may proceed."""
         return self in (Status.OK, Status.WARN, Status.SKIPPED)
 
+    @property
+    def severity(self) -> int:
+        """How bad: of several findings about one thing, the most severe speaks for it."""
+        return (Status.SKIPPED, Status.OK, Status.WARN, Status.FAIL, Status.ERROR).index(self)
+
 
 class Phase(IntEnum):
     """When fix sends a change: never cut the app off first. The order (with the waits between

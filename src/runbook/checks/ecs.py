@@ -338,7 +338,7 @@ def target_health_check(topology: Topology, params: Mapping[str, Any]) -> Findin
     # ECS registers each task in every target group of loadBalancers[] and replaces it when it
     # fails any of them: the worst group speaks for the service.
     findings = [_group_health(topology, payload, g, params) for g in payload.target_groups]
-    worst = max(findings, key=lambda f: [Status.SKIPPED, Status.OK, Status.WARN, Status.FAIL, Status.ERROR].index(f.status))
+    worst = max(findings, key=lambda f: f.status.severity)
     if len(findings) == 1:
         return worst
     others = tuple(e for f in findings if f is not worst for e in f.evidence)

@@ -240,7 +240,7 @@ def ingress_from_workload(topology: Topology, params: Mapping[str, Any]) -> Find
     evidence = tuple(context + [e for leg in legs for e in leg.evidence])
     changes = tuple(leg.change for leg in legs if leg.change is not None)
     summaries = [leg.summary for leg in legs]
-    status = max((leg.status for leg in legs), key=[Status.OK, Status.WARN, Status.FAIL].index)
+    status = max((leg.status for leg in legs), key=lambda status: status.severity)
     if status is Status.FAIL:
         summaries = [leg.summary for leg in legs if leg.status is Status.FAIL] + [leg.summary for leg in legs if leg.status is not Status.FAIL]
     return Finding(status, "; ".join(summaries), evidence, changes)

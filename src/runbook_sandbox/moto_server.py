@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import urllib.request
 from typing import Any, Callable
 
 import boto3
@@ -20,28 +19,26 @@ Mutation = Callable[[str, str], None]  # (service, action) -> None
 
 
 class MotoServer:
-    """moto's WSGI application served on two loopback listeners at free ports.
+    """moto's WSGI application served on a loopback listener at a free port.
 
     The public one (``url``) is what the tool talks to: ``faults`` act on it,
     :meth:`stop_public` / :meth:`start_public` take it down and bring it back
     on the same port, and ``on_mutation(service, action)`` is called after
     every successful non-read call to EC2, RDS, ElastiCache or ELBv2, in the thread
     that served it and before the client gets its answer, so the sandbox can
-    record what each change did to the simulated app, in order. The internal
-    one (``internal_url``) serves the sandbox's own calls (building worlds,
-    judging deployments, writing logs): no fault, no watch, never stopped.
-    Both serve the same resources (moto's state is process-wide).
+    record what each change did to the simulated app, in order. The sandbox's
+    own calls (building worlds, judging deployments, writing logs) go through
+    :meth:`clients`, in process: no fault, no watch, never stopped. Both reach
+    the same resources (moto's state is process-wide).
     """
 
     def __init__(self, on_mutation: Mutation | None = None, faults: Faults | None = None) -> None:
         self._on_mutation = on_mutation
         self._faults = faults
         self._public: Endpoint | None = None
-        self._internal: Endpoint | None = None
-        self._clients: dict[tuple[str, str], Clients] = {}
+        self._clients: dict[str, Clients] = {}
         self._clients_lock = threading.Lock()
         self.url = ""
-        self.internal_url = ""
 
     def start(self) -> None:
         if self._public is not None:
@@ -65,16 +62,9 @@ class MotoServer:
         def factory(wsgi: Any) -> Callable[[int], Any]:
             return lambda port: make_server("127.0.0.1", port, wsgi, threaded=True, request_handler=QuietHandler)
 
-        internal = Endpoint("moto-internal", factory(app))
         public = Endpoint("moto", factory(front))
-        internal.start()
-        try:
-            public.start()
-        except BaseException:
-            internal.stop()
-            raise
-        self._internal, self._public = internal, public
-        self.internal_url = internal.url
+        public.start()
+        self._public = public
         self.url = public.url
 
     @property
@@ -96,49 +86,62 @@ class MotoServer:
             self._on_mutation(service, action)
 
     def reset(self) -> None:
-        """Forget every resource (moto's ``POST /moto-api/reset``)."""
-        request = urllib.request.Request(f"{self.internal_url}/moto-api/reset", data=b"", method="POST")
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
-            response.read()
+        """Forget every resource (what moto's ``POST /moto-api/reset`` does)."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
 
     def stop(self) -> None:
-        public, internal = self._public, self._internal
-        self._public = self._internal = None
-        for endpoint in (public, internal):
-            if endpoint is not None:
-                endpoint.stop()
+        public, self._public = self._public, None
+        if public is not None:
+            public.stop()
 
     def clients(self, region: str) -> "Clients":
-        """The sandbox's own clients for ``region`` (on the internal listener), made once
+        """The sandbox's own clients for ``region`` (in process), made once
         per server and region (making one costs ~0.1 s)."""
         with self._clients_lock:
-            key = (self.internal_url, region)
-            if key not in self._clients:
-                self._clients[key] = Clients(self.internal_url, region)
-            return self._clients[key]
+            if region not in self._clients:
+                self._clients[region] = Clients(region)
+            return self._clients[region]
 
 
 class Clients:
-    """boto3 clients against one endpoint, made once and shared (clients are thread-safe)."""
+    """boto3 clients that call moto in this process, made once and shared (clients are thread-safe).
 
-    def __init__(self, endpoint_url: str, region: str) -> None:
-        self.endpoint_url = endpoint_url
+    Each request goes straight to moto's response classes through a private
+    :class:`moto.core.botocore_stubber.BotocoreStubber` hooked on these clients'
+    ``before-send`` only: no socket, no HTTP parsing, no Flask. moto's global
+    stubber stays off, so the tool's own clients keep talking HTTP to :attr:`MotoServer.url`.
+    A request moto does not serve fails here; it never leaves the machine.
+    """
+
+    def __init__(self, region: str) -> None:
+        from moto.core.botocore_stubber import BotocoreStubber
+
         self.region = region
         self._session = boto3.session.Session(
             aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY, region_name=region
         )
+        self._stubber = BotocoreStubber()
+        self._stubber.enabled = True
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:
-                self._clients[service] = self._session.client(
-                    service,
-                    endpoint_url=self.endpoint_url,
-                    config=Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=20),
+                client = self._session.client(
+                    service, config=Config(retries={"max_attempts": 2, "mode": "standard"})
                 )
+                client.meta.events.register_first("before-send", self._send)
+                self._clients[service] = client
             return self._clients[service]
+
+    def _send(self, request: Any, **kwargs: Any) -> Any:
+        response = self._stubber(kwargs.get("event_name", "before-send"), request)
+        if response is None:
+            raise RuntimeError(f"moto does not serve {request.url}")
+        return response
 
 
 def _lighten_moto() -> None:
